@@ -1,0 +1,198 @@
+//! Opening inputs: paths, directories and `-`, with compression detected
+//! by content rather than by name.
+//!
+//! gzip (including multi-member files, as `cat a.gz b.gz` or pigz write
+//! them) is decompressed here. zstd and bzip2 are recognised and refused
+//! with a clear message until the batch engine brings their decoders.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::bufread::MultiGzDecoder;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{path}: no such file or directory")]
+    NotFound { path: String },
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{path}: {kind} compressed input is not supported yet")]
+    Unsupported { path: String, kind: &'static str },
+}
+
+/// How an input's bytes are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+    Bzip2,
+}
+
+impl Compression {
+    pub fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else if head.starts_with(b"BZh") && head.len() >= 4 && head[3].is_ascii_digit() {
+            Compression::Bzip2
+        } else {
+            Compression::None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "plain",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Bzip2 => "bzip2",
+        }
+    }
+}
+
+/// One input to read: a file or standard input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Path(PathBuf),
+    Stdin,
+}
+
+impl Source {
+    pub fn display(&self) -> String {
+        match self {
+            Source::Path(p) => p.display().to_string(),
+            Source::Stdin => "<stdin>".to_string(),
+        }
+    }
+}
+
+/// Expands the user's paths: a directory becomes the files in it (not
+/// hidden ones, sorted by name, not recursing), `-` is standard input. A
+/// path that does not exist is an error before any work starts.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            out.push(Source::Stdin);
+            continue;
+        }
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => InputError::NotFound {
+                path: path.display().to_string(),
+            },
+            _ => InputError::Io {
+                path: path.display().to_string(),
+                source: e,
+            },
+        })?;
+        if meta.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| InputError::Io {
+                    path: path.display().to_string(),
+                    source: e,
+                })?
+                .filter_map(|entry| entry.ok())
+                .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
+                .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+                .map(|entry| entry.path())
+                .collect();
+            files.sort();
+            out.extend(files.into_iter().map(Source::Path));
+        } else {
+            out.push(Source::Path(path.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// An opened input, decompressed, with what it was.
+pub struct Opened {
+    pub reader: Box<dyn BufRead + Send>,
+    pub compression: Compression,
+}
+
+fn open_reader(name: &str, raw: Box<dyn Read + Send>) -> Result<Opened, InputError> {
+    let mut buffered = BufReader::with_capacity(256 * 1024, raw);
+    let head = buffered.fill_buf().map_err(|e| InputError::Io {
+        path: name.to_string(),
+        source: e,
+    })?;
+    let compression = Compression::sniff(head);
+    let reader: Box<dyn BufRead + Send> = match compression {
+        Compression::None => Box::new(buffered),
+        Compression::Gzip => Box::new(BufReader::with_capacity(
+            256 * 1024,
+            MultiGzDecoder::new(buffered),
+        )),
+        Compression::Zstd | Compression::Bzip2 => {
+            return Err(InputError::Unsupported {
+                path: name.to_string(),
+                kind: compression.name(),
+            })
+        }
+    };
+    Ok(Opened {
+        reader,
+        compression,
+    })
+}
+
+pub fn open(source: &Source) -> Result<Opened, InputError> {
+    match source {
+        Source::Stdin => open_reader("<stdin>", Box::new(io::stdin())),
+        Source::Path(path) => open_path(path),
+    }
+}
+
+pub fn open_path(path: &Path) -> Result<Opened, InputError> {
+    let file = File::open(path).map_err(|e| InputError::Io {
+        path: path.display().to_string(),
+        source: e,
+    })?;
+    open_reader(&path.display().to_string(), Box::new(file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn sniffs_by_content() {
+        assert_eq!(Compression::sniff(&[0x1f, 0x8b, 8]), Compression::Gzip);
+        assert_eq!(
+            Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]),
+            Compression::Zstd
+        );
+        assert_eq!(Compression::sniff(b"BZh9"), Compression::Bzip2);
+        assert_eq!(Compression::sniff(b"1.2.3.4 - -"), Compression::None);
+        assert_eq!(Compression::sniff(b""), Compression::None);
+    }
+
+    #[test]
+    fn multi_member_gzip_reads_every_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.1");
+        let mut bytes = Vec::new();
+        for part in [&b"one\n"[..], b"two\n"] {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(part).unwrap();
+            bytes.extend(enc.finish().unwrap());
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let mut opened = open_path(&path).unwrap();
+        assert_eq!(opened.compression, Compression::Gzip);
+        let mut text = String::new();
+        opened.reader.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "one\ntwo\n");
+    }
+
+    #[test]
+    fn missing_path_is_named() {
+        let err = expand(&[PathBuf::from("/no/such/log")]).unwrap_err();
+        assert_eq!(err.to_string(), "/no/such/log: no such file or directory");
+    }
+}

@@ -1,0 +1,29 @@
+//! logspike: fast analysis of Nginx, Apache and IIS access logs.
+//!
+//! Data flows one way, and the modules follow it:
+//! [`input`] (open, decompress) → [`framing`] (complete lines) →
+//! [`grammar`] (format strings → field plans) and [`detect`] (which plan fits
+//! a file) → [`parse`] (one line → a typed record) → [`check`] (counts per
+//! file) → [`output`] (what a person reads).
+//!
+//! ```
+//! use logspike::grammar::builtin::Registry;
+//! use logspike::parse::{LineParser, Outcome};
+//!
+//! let grammar = Registry::new().find("nginx-combined").unwrap();
+//! let mut parser = LineParser::new(&[grammar]);
+//! let line = br#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /a?b=1 HTTP/1.1" 503 12 "-" "curl/8""#;
+//! let Outcome::Record(record) = parser.parse(line) else { panic!() };
+//! assert_eq!(record.status(), Some(503));
+//! assert_eq!(record.request().path.unwrap().raw, b"/a");
+//! assert_eq!(record.time().unwrap().to_rfc3339_utc(), "2000-10-10T20:55:36Z");
+//! ```
+
+pub mod check;
+pub mod detect;
+pub mod framing;
+pub mod grammar;
+pub mod input;
+pub mod output;
+pub mod parse;
+pub mod text;

@@ -1,0 +1,746 @@
+//! One line in, one typed [`Record`] or a cheap [`Reject`] out.
+//!
+//! A [`Grammar`] is compiled once into a [`Layout`]: a list of steps that
+//! either match a literal or take a field up to the next literal. Matching
+//! uses `memchr`/`memmem`, allocates nothing, and records each field as a
+//! byte span of the line; typed values (status, time, request line,
+//! upstream attempts) are decoded from the spans, the time eagerly because
+//! every consumer needs it, the rest on demand.
+//!
+//! Field boundaries follow what servers actually write:
+//! - a quoted field ends at the first unescaped closing literal, so `\"`
+//!   inside Apache and nginx values does not end it;
+//! - address and upstream lists (`a, b : c`) run over their `, ` and ` : `
+//!   separators even where the grammar separates fields with a space;
+//! - text after the last field that starts with a space is accepted and
+//!   flagged ([`Record::has_trailing`]): people append fields to a known
+//!   format more often than they rename it.
+//!
+//! IIS W3C lines are split on spaces instead and driven by the latest
+//! `#Fields:` directive; see [`LineParser`].
+
+pub mod time;
+pub mod value;
+
+use std::sync::Arc;
+
+use memchr::memmem;
+
+use crate::grammar::{Field, Grammar, Item, Role, Syntax, TimeFormat, MAX_FIELDS, ROLE_COUNT};
+use time::TimeCache;
+pub use time::Timestamp;
+pub use value::{Attempt, Request, Value};
+
+/// Longest line parsed; longer lines are rejected as [`RejectKind::TooLong`].
+pub const MAX_LINE: usize = 1 << 20;
+
+const NO_SLOT: u8 = u8::MAX;
+
+/// A field's byte range in its line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+#[derive(Debug)]
+enum Until {
+    /// Up to the next occurrence of a literal.
+    Literal {
+        finder: memmem::Finder<'static>,
+        /// The field sits between quotes: skip `\"`.
+        quoted: bool,
+        /// The field holds a list (`a, b : c`): skip its separators.
+        list: bool,
+    },
+    /// The last field: up to the next space.
+    Token,
+    /// The last field: to the end of the line.
+    Rest,
+}
+
+#[derive(Debug)]
+enum Step {
+    Literal(Box<[u8]>),
+    Field {
+        slot: u8,
+        until: Until,
+        /// Spaces inside the value must be list separators.
+        list: bool,
+    },
+}
+
+/// A grammar compiled for matching.
+#[derive(Debug)]
+pub struct Layout {
+    grammar: Arc<Grammar>,
+    fields: Vec<Field>,
+    steps: Vec<Step>,
+    roles: [u8; ROLE_COUNT],
+}
+
+/// Fields whose value may be a list with `, ` or ` : ` inside: client
+/// address chains and every nginx `$upstream_*` variable.
+fn is_list(field: &Field) -> bool {
+    matches!(
+        field.role,
+        Role::RemoteAddr
+            | Role::XForwardedFor
+            | Role::UpstreamAddr
+            | Role::UpstreamStatus
+            | Role::UpstreamResponseTime
+            | Role::UpstreamConnectTime
+            | Role::UpstreamHeaderTime
+    ) || field.name.starts_with("upstream_")
+}
+
+impl Layout {
+    pub fn new(grammar: Arc<Grammar>) -> Layout {
+        let fields: Vec<Field> = grammar.fields().cloned().collect();
+        let mut roles = [NO_SLOT; ROLE_COUNT];
+        for (slot, field) in fields.iter().enumerate() {
+            let entry = &mut roles[field.role as usize];
+            if *entry == NO_SLOT {
+                *entry = slot as u8;
+            }
+        }
+        let mut steps = Vec::new();
+        let mut slot = 0u8;
+        let items = &grammar.items;
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                Item::Literal(lit) => steps.push(Step::Literal(lit.clone().into_boxed_slice())),
+                Item::Field(field) => {
+                    let quoted = matches!(i.checked_sub(1).map(|p| &items[p]),
+                        Some(Item::Literal(l)) if l.ends_with(b"\""));
+                    let until = match items.get(i + 1) {
+                        Some(Item::Literal(next)) => Until::Literal {
+                            finder: memmem::Finder::new(next).into_owned(),
+                            quoted: quoted && next.starts_with(b"\""),
+                            list: is_list(field),
+                        },
+                        _ if matches!(
+                            field.role,
+                            Role::Request
+                                | Role::Referer
+                                | Role::UserAgent
+                                | Role::Uri
+                                | Role::Path
+                                | Role::Query
+                        ) =>
+                        {
+                            Until::Rest
+                        }
+                        _ => Until::Token,
+                    };
+                    steps.push(Step::Field {
+                        slot,
+                        until,
+                        list: is_list(field),
+                    });
+                    slot += 1;
+                }
+            }
+        }
+        Layout {
+            grammar,
+            fields,
+            steps,
+            roles,
+        }
+    }
+
+    pub fn grammar(&self) -> &Arc<Grammar> {
+        &self.grammar
+    }
+
+    pub fn fields(&self) -> &[Field] {
+        &self.fields
+    }
+
+    /// The slot of the first field with this role.
+    #[inline]
+    pub fn slot(&self, role: Role) -> Option<usize> {
+        let slot = self.roles[role as usize];
+        (slot != NO_SLOT).then_some(slot as usize)
+    }
+}
+
+/// Why a line was not parsed. Small and allocation-free: the message is
+/// built by [`LineParser::describe`] only when a rejection is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectKind {
+    /// A literal of the grammar is not where it should be.
+    Literal {
+        step: u16,
+    },
+    /// No closing literal was found for a field.
+    Unterminated {
+        slot: u8,
+    },
+    /// A field holds a value of the wrong shape (a status that is not a
+    /// number, a time that is not a time).
+    BadValue {
+        slot: u8,
+    },
+    /// The line goes on after the last field without a space.
+    Trailing,
+    TooLong,
+    /// W3C: the number of values does not match `#Fields:`.
+    FieldCount {
+        got: u16,
+        expected: u16,
+    },
+    /// W3C: a data line before any `#Fields:` that no built-in layout fits.
+    NoFieldsDirective {
+        got: u16,
+    },
+    /// W3C: a `#Fields:` directive that cannot be compiled.
+    BadFieldsDirective,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reject {
+    pub kind: RejectKind,
+    /// Byte offset in the line where matching failed.
+    pub column: u32,
+    /// Which of the parser's layouts the reason refers to.
+    layout: u16,
+}
+
+/// What one line turned out to be.
+pub enum Outcome<'a> {
+    Record(Record<'a>),
+    /// A W3C `#` directive.
+    Directive,
+    /// An empty line (or only white space).
+    Blank,
+    Rejected(Reject),
+}
+
+/// A parsed line: spans into the line plus the decoded time.
+#[derive(Clone)]
+pub struct Record<'a> {
+    line: &'a [u8],
+    layout: &'a Layout,
+    spans: [Span; MAX_FIELDS],
+    time: Option<Timestamp>,
+    trailing: bool,
+    /// Matched, but with a value real logs almost never hold (an ident
+    /// other than `-`): another grammar that matches exactly is preferred.
+    unusual: bool,
+}
+
+impl<'a> Record<'a> {
+    pub fn line(&self) -> &'a [u8] {
+        self.line
+    }
+
+    pub fn layout(&self) -> &'a Layout {
+        self.layout
+    }
+
+    /// The grammar that matched this line.
+    pub fn grammar(&self) -> &'a Grammar {
+        &self.layout.grammar
+    }
+
+    /// The line went on after the last field.
+    pub fn has_trailing(&self) -> bool {
+        self.trailing
+    }
+
+    /// Matched with no trailing text and no unusual values.
+    pub fn is_exact(&self) -> bool {
+        !self.trailing && !self.unusual
+    }
+
+    /// How well the grammar fits the line: 3 exactly, 2 with trailing
+    /// text, 1 with unusual values. Detection and mixed-format parsing
+    /// prefer the grammar with the best fit.
+    pub fn fit(&self) -> u8 {
+        match (self.trailing, self.unusual) {
+            (false, false) => 3,
+            (true, false) => 2,
+            _ => 1,
+        }
+    }
+
+    pub fn time(&self) -> Option<Timestamp> {
+        self.time
+    }
+
+    /// The raw bytes of a field slot, `-` included.
+    #[inline]
+    pub fn raw(&self, slot: usize) -> &'a [u8] {
+        let span = self.spans[slot];
+        &self.line[span.start as usize..span.end as usize]
+    }
+
+    /// The value of the first field with this role; `None` when the grammar
+    /// has no such field or the server wrote `-`.
+    #[inline]
+    pub fn get(&self, role: Role) -> Option<Value<'a>> {
+        let slot = self.layout.slot(role)?;
+        Value::new(self.raw(slot), self.layout.fields[slot].escape)
+    }
+
+    /// The value of a field by its name in the grammar (`http_x_request_id`,
+    /// `%{X-Request-Id}i`, `cs(Cookie)`).
+    pub fn field(&self, name: &str) -> Option<Value<'a>> {
+        let slot = self.layout.fields.iter().position(|f| f.name == name)?;
+        Value::new(self.raw(slot), self.layout.fields[slot].escape)
+    }
+
+    /// Every field with its value (`None` for `-`).
+    pub fn fields(&self) -> impl Iterator<Item = (&'a Field, Option<Value<'a>>)> + '_ {
+        self.layout
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(slot, f)| (f, Value::new(self.raw(slot), f.escape)))
+    }
+}
+
+/// Matches lines of one input against its grammars.
+///
+/// Delimited grammars (nginx, Apache) are tried in order; a line that one
+/// matches exactly wins over one that another matches with trailing text.
+/// A W3C parser follows `#Fields:` directives: a new one switches the
+/// columns from there on. A data line whose value count does not fit is
+/// tried against earlier layouts of the same file with that count (IIS
+/// writes a new header on restart, and merged files interleave them), and,
+/// before any header, against the built-in IIS layouts.
+pub struct LineParser {
+    layouts: Vec<Layout>,
+    w3c: Option<W3cState>,
+    cache: TimeCache,
+}
+
+struct W3cState {
+    /// Index into `layouts` of the layout in force, if any.
+    current: Option<usize>,
+    /// Layouts from the file's own `#Fields:` lines, newest last.
+    seen: Vec<usize>,
+    /// Built-in layouts for lines before any header.
+    defaults: Vec<usize>,
+}
+
+impl LineParser {
+    /// `grammars` must not be empty; the first is the primary one, whose
+    /// syntax decides whether this is a W3C parser.
+    pub fn new(grammars: &[Arc<Grammar>]) -> LineParser {
+        let layouts: Vec<Layout> = grammars.iter().cloned().map(Layout::new).collect();
+        let w3c = grammars
+            .first()
+            .filter(|g| g.syntax == Syntax::W3c)
+            .map(|_| W3cState {
+                current: None,
+                seen: Vec::new(),
+                defaults: (0..layouts.len())
+                    .filter(|&i| layouts[i].grammar.syntax == Syntax::W3c)
+                    .collect(),
+            });
+        LineParser {
+            layouts,
+            w3c,
+            cache: TimeCache::default(),
+        }
+    }
+
+    pub fn layouts(&self) -> &[Layout] {
+        &self.layouts
+    }
+
+    /// Parses one line. A final `\n` or `\r\n` is ignored.
+    pub fn parse<'a>(&'a mut self, line: &'a [u8]) -> Outcome<'a> {
+        let line = strip_eol(line);
+        if line.len() > MAX_LINE {
+            return Outcome::Rejected(Reject {
+                kind: RejectKind::TooLong,
+                column: MAX_LINE as u32,
+                layout: 0,
+            });
+        }
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            return Outcome::Blank;
+        }
+        if self.w3c.is_some() {
+            return self.parse_w3c(line);
+        }
+        let LineParser { layouts, cache, .. } = self;
+        let mut first_reject = None;
+        let mut with_trailing: Option<Record<'a>> = None;
+        for (index, layout) in layouts.iter().enumerate() {
+            match match_delimited(layout, line, cache) {
+                Ok(record) if record.is_exact() => return Outcome::Record(record),
+                Ok(record) => {
+                    if with_trailing
+                        .as_ref()
+                        .is_none_or(|best| record.fit() > best.fit())
+                    {
+                        with_trailing = Some(record);
+                    }
+                }
+                Err(mut reject) => {
+                    if first_reject.is_none() {
+                        reject.layout = index as u16;
+                        first_reject = Some(reject);
+                    }
+                }
+            }
+        }
+        match (with_trailing, first_reject) {
+            (Some(record), _) => Outcome::Record(record),
+            (None, Some(reject)) => Outcome::Rejected(reject),
+            (None, None) => Outcome::Rejected(Reject {
+                kind: RejectKind::Trailing,
+                column: 0,
+                layout: 0,
+            }),
+        }
+    }
+
+    fn parse_w3c<'a>(&'a mut self, line: &'a [u8]) -> Outcome<'a> {
+        let LineParser {
+            layouts,
+            w3c,
+            cache: _,
+        } = self;
+        let state = w3c.as_mut().expect("checked by the caller");
+        if line[0] == b'#' {
+            if let Some(list) = line.strip_prefix(b"#Fields:") {
+                let text = String::from_utf8_lossy(list);
+                let name = format!("{}#{}", layouts[0].grammar.name, state.seen.len() + 1);
+                match crate::grammar::w3c::grammar_from_ids(&name, text.split_ascii_whitespace()) {
+                    Ok(grammar) => {
+                        layouts.push(Layout::new(Arc::new(grammar)));
+                        state.seen.push(layouts.len() - 1);
+                        state.current = Some(layouts.len() - 1);
+                    }
+                    Err(_) => {
+                        return Outcome::Rejected(Reject {
+                            kind: RejectKind::BadFieldsDirective,
+                            column: 8,
+                            layout: 0,
+                        })
+                    }
+                }
+            }
+            return Outcome::Directive;
+        }
+        let mut spans = [Span::default(); MAX_FIELDS];
+        let count = split_w3c(line, &mut spans);
+        let fits = |i: &usize| layouts[*i].fields.len() == count;
+        let chosen = match state.current {
+            Some(current) if fits(&current) => Some(current),
+            Some(_) => state.seen.iter().rev().copied().find(fits),
+            None => state.defaults.iter().copied().find(fits),
+        };
+        let Some(index) = chosen else {
+            let kind = match state.current {
+                Some(current) => RejectKind::FieldCount {
+                    got: count as u16,
+                    expected: layouts[current].fields.len() as u16,
+                },
+                None => RejectKind::NoFieldsDirective { got: count as u16 },
+            };
+            return Outcome::Rejected(Reject {
+                kind,
+                column: 0,
+                layout: state.current.unwrap_or(0) as u16,
+            });
+        };
+        let layout = &layouts[index];
+        let value = |role| {
+            layout.slot(role).map(|s| {
+                let span = spans[s];
+                &line[span.start as usize..span.end as usize]
+            })
+        };
+        if let Some(status) = value(Role::Status) {
+            if !is_status(status) {
+                let slot = layout.slot(Role::Status).unwrap() as u8;
+                return Outcome::Rejected(Reject {
+                    kind: RejectKind::BadValue { slot },
+                    column: spans[slot as usize].start,
+                    layout: index as u16,
+                });
+            }
+        }
+        let time = match (value(Role::Date), value(Role::TimeOfDay)) {
+            (Some(date), Some(tod)) => match time::parse_w3c(date, tod) {
+                Some(t) => Some(t),
+                None => {
+                    let slot = layout.slot(Role::Date).unwrap() as u8;
+                    return Outcome::Rejected(Reject {
+                        kind: RejectKind::BadValue { slot },
+                        column: spans[slot as usize].start,
+                        layout: index as u16,
+                    });
+                }
+            },
+            _ => None,
+        };
+        Outcome::Record(Record {
+            line,
+            layout,
+            spans,
+            time,
+            trailing: false,
+            unusual: false,
+        })
+    }
+
+    /// A one-line explanation of a rejection, naming fields and literals.
+    pub fn describe(&self, reject: &Reject, line: &[u8]) -> String {
+        let line = strip_eol(line);
+        let layout = self.layouts.get(reject.layout as usize);
+        let field_name = |slot: u8| {
+            layout
+                .and_then(|l| l.fields.get(slot as usize))
+                .map_or("?".to_string(), |f| f.name.clone())
+        };
+        let at = (reject.column as usize).min(line.len());
+        let found = crate::text::escape_bytes(&line[at..(at + 16).min(line.len())]);
+        match reject.kind {
+            RejectKind::Literal { step } => {
+                let lit = layout.and_then(|l| match l.steps.get(step as usize) {
+                    Some(Step::Literal(lit)) => Some(crate::text::escape_bytes(lit)),
+                    _ => None,
+                });
+                let after = layout
+                    .and_then(|l| {
+                        l.steps[..step as usize].iter().rev().find_map(|s| match s {
+                            Step::Field { slot, .. } => Some(*slot),
+                            Step::Literal(_) => None,
+                        })
+                    })
+                    .map(|slot| format!(" after field `{}`", field_name(slot)))
+                    .unwrap_or_default();
+                format!(
+                    "expected `{}`{after}, found `{found}`",
+                    lit.unwrap_or_default()
+                )
+            }
+            RejectKind::Unterminated { slot } => {
+                let next = layout.and_then(|l| {
+                    l.steps
+                        .iter()
+                        .skip_while(|s| !matches!(s, Step::Field { slot: s2, .. } if *s2 == slot))
+                        .nth(1)
+                });
+                let next = match next {
+                    Some(Step::Literal(lit)) => crate::text::escape_bytes(lit),
+                    _ => String::new(),
+                };
+                format!(
+                    "field `{}` never ends: no `{next}` after it",
+                    field_name(slot)
+                )
+            }
+            RejectKind::BadValue { slot } => {
+                let value = layout
+                    .and_then(|l| l.fields.get(slot as usize))
+                    .map(|_| found.clone())
+                    .unwrap_or_default();
+                format!(
+                    "field `{}` has an invalid value `{value}`",
+                    field_name(slot)
+                )
+            }
+            RejectKind::Trailing => format!("unexpected text after the last field: `{found}`"),
+            RejectKind::TooLong => format!("line longer than {} bytes", MAX_LINE),
+            RejectKind::FieldCount { got, expected } => format!(
+                "{got} values where the last #Fields directive declares {expected}, \
+                 and no earlier #Fields of this file has {got}"
+            ),
+            RejectKind::NoFieldsDirective { got } => format!(
+                "{got} values before any #Fields directive, and no built-in IIS layout has {got}"
+            ),
+            RejectKind::BadFieldsDirective => "a #Fields directive that cannot be read".into(),
+        }
+    }
+}
+
+#[inline]
+pub fn strip_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[inline]
+fn is_status(b: &[u8]) -> bool {
+    b == b"-" || (!b.is_empty() && b.len() <= 3 && b.iter().all(u8::is_ascii_digit))
+}
+
+#[inline]
+fn is_count(b: &[u8]) -> bool {
+    b == b"-" || (!b.is_empty() && b.len() <= 20 && b.iter().all(u8::is_ascii_digit))
+}
+
+/// A space inside a list value (`a, b` or `a : b`) rather than after it.
+#[inline]
+fn continues_list(hay: &[u8], at: usize) -> bool {
+    (at > 0 && hay[at - 1] == b',')
+        || hay[at..].starts_with(b" : ")
+        || (at >= 2 && hay[at - 1] == b':' && hay[at - 2] == b' ')
+}
+
+/// Every space in the value belongs to a `, ` or ` : ` separator.
+fn is_clean_list(value: &[u8]) -> bool {
+    memchr::memchr_iter(b' ', value).all(|i| continues_list(value, i))
+}
+
+#[inline]
+fn is_escaped(hay: &[u8], at: usize) -> bool {
+    let backslashes = hay[..at].iter().rev().take_while(|&&b| b == b'\\').count();
+    backslashes % 2 == 1
+}
+
+fn find_until(hay: &[u8], finder: &memmem::Finder, quoted: bool, list: bool) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let at = from + finder.find(&hay[from..])?;
+        if (quoted && is_escaped(hay, at)) || (list && continues_list(hay, at)) {
+            from = at + 1;
+            continue;
+        }
+        return Some(at);
+    }
+}
+
+fn match_delimited<'a>(
+    layout: &'a Layout,
+    line: &'a [u8],
+    cache: &mut TimeCache,
+) -> Result<Record<'a>, Reject> {
+    let mut spans = [Span::default(); MAX_FIELDS];
+    let mut time = None;
+    let mut unusual = false;
+    let mut pos = 0usize;
+    let reject = |kind, column: usize| Reject {
+        kind,
+        column: column as u32,
+        layout: 0,
+    };
+    for (index, step) in layout.steps.iter().enumerate() {
+        match step {
+            Step::Literal(lit) => {
+                if !line[pos..].starts_with(lit) {
+                    return Err(reject(RejectKind::Literal { step: index as u16 }, pos));
+                }
+                pos += lit.len();
+            }
+            Step::Field { slot, until, list } => {
+                let rest = &line[pos..];
+                let len = match until {
+                    Until::Literal {
+                        finder,
+                        quoted,
+                        list,
+                    } => find_until(rest, finder, *quoted, *list)
+                        .ok_or_else(|| reject(RejectKind::Unterminated { slot: *slot }, pos))?,
+                    Until::Token => memchr::memchr(b' ', rest).unwrap_or(rest.len()),
+                    Until::Rest => rest.len(),
+                };
+                let value = &rest[..len];
+                let field = &layout.fields[*slot as usize];
+                // `vhost 1.2.3.4` is not an address list: a grammar without
+                // the vhost must not swallow it into `$remote_addr`.
+                if *list && memchr::memchr(b' ', value).is_some() && !is_clean_list(value) {
+                    return Err(reject(RejectKind::BadValue { slot: *slot }, pos));
+                }
+                let valid = match field.role {
+                    Role::Status => is_status(value),
+                    Role::BodyBytes | Role::BytesSent | Role::BytesReceived => is_count(value),
+                    Role::Ident => {
+                        unusual |= value != b"-";
+                        true
+                    }
+                    Role::RemoteUser => {
+                        unusual |= memchr::memchr(b' ', value).is_some();
+                        true
+                    }
+                    Role::Time => match &field.time {
+                        Some(format) if time.is_none() => {
+                            time = cache.get(format, value);
+                            time.is_some()
+                        }
+                        _ => true,
+                    },
+                    _ => true,
+                };
+                if !valid {
+                    return Err(reject(RejectKind::BadValue { slot: *slot }, pos));
+                }
+                spans[*slot as usize] = Span {
+                    start: pos as u32,
+                    end: (pos + len) as u32,
+                };
+                pos += len;
+            }
+        }
+    }
+    let trailing = pos < line.len();
+    if trailing && line[pos] != b' ' {
+        return Err(reject(RejectKind::Trailing, pos));
+    }
+    Ok(Record {
+        line,
+        layout,
+        spans,
+        time,
+        trailing,
+        unusual,
+    })
+}
+
+/// Splits a W3C data line into values. IIS separates values by one space;
+/// IIS Advanced Logging and some other writers use runs of spaces and quote
+/// values that hold spaces, so both are accepted. Returns the value count,
+/// which may exceed [`MAX_FIELDS`] (extra values are counted, not stored).
+fn split_w3c(line: &[u8], spans: &mut [Span; MAX_FIELDS]) -> usize {
+    let mut count = 0;
+    let mut pos = 0;
+    while pos < line.len() {
+        if line[pos] == b' ' || line[pos] == b'\t' {
+            pos += 1;
+            continue;
+        }
+        let (start, end, next) = if line[pos] == b'"' {
+            // `""` inside a quoted value is an escaped quote.
+            let mut i = pos + 1;
+            loop {
+                match memchr::memchr(b'"', &line[i..]) {
+                    Some(q) if line.get(i + q + 1) == Some(&b'"') => i += q + 2,
+                    Some(q) => break (pos + 1, i + q, i + q + 1),
+                    None => break (pos + 1, line.len(), line.len()),
+                }
+            }
+        } else {
+            let end = memchr::memchr2(b' ', b'\t', &line[pos..]).map_or(line.len(), |e| pos + e);
+            (pos, end, end)
+        };
+        if count < MAX_FIELDS {
+            spans[count] = Span {
+                start: start as u32,
+                end: end as u32,
+            };
+        }
+        count += 1;
+        pos = next;
+    }
+    count
+}
+
+/// The time format of a grammar's time field, if it has one.
+pub fn time_format(grammar: &Grammar) -> Option<&TimeFormat> {
+    grammar
+        .fields()
+        .find(|f| f.role == Role::Time)
+        .and_then(|f| f.time.as_ref())
+}
+
+#[cfg(test)]
+mod tests;

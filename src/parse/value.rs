@@ -1,0 +1,435 @@
+//! Typed views of a [`Record`]'s fields, decoded on demand.
+//!
+//! `-` is a missing value: every accessor returns `None` for it, never a
+//! zero. Text values borrow the line and are unescaped only when asked
+//! ([`Value::decode`]), so bytes that are not UTF-8 survive untouched.
+
+use std::borrow::Cow;
+
+use super::Record;
+use crate::grammar::{Escape, Role, Unit};
+
+/// A field's text as the server wrote it, with the escaping it used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Value<'a> {
+    pub raw: &'a [u8],
+    pub escape: Escape,
+}
+
+impl<'a> Value<'a> {
+    /// `None` for the server's "no value" mark `-`.
+    #[inline]
+    pub fn new(raw: &'a [u8], escape: Escape) -> Option<Value<'a>> {
+        (raw != b"-").then_some(Value { raw, escape })
+    }
+
+    /// The text with the server's escaping undone: `\xHH`, `\"` and `\\`
+    /// for nginx and Apache, JSON escapes for nginx `escape=json`, `+` for a
+    /// space in IIS. Borrows when there is nothing to undo.
+    pub fn decode(&self) -> Cow<'a, [u8]> {
+        match self.escape {
+            Escape::Backslash => unescape_backslash(self.raw),
+            Escape::Json => unescape_json(self.raw),
+            Escape::Plus if memchr::memchr(b'+', self.raw).is_some() => Cow::Owned(
+                self.raw
+                    .iter()
+                    .map(|&b| if b == b'+' { b' ' } else { b })
+                    .collect(),
+            ),
+            _ => Cow::Borrowed(self.raw),
+        }
+    }
+
+    /// The decoded text, with bytes that are not UTF-8 replaced for display.
+    pub fn to_string_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.decode()).into_owned()
+    }
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn unescape_backslash(raw: &[u8]) -> Cow<'_, [u8]> {
+    if memchr::memchr(b'\\', raw).is_none() {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b == b'\\' && i + 1 < raw.len() {
+            match raw[i + 1] {
+                b'x' | b'X' => {
+                    if let (Some(h), Some(l)) = (
+                        raw.get(i + 2).copied().and_then(hex),
+                        raw.get(i + 3).copied().and_then(hex),
+                    ) {
+                        out.push(h << 4 | l);
+                        i += 4;
+                        continue;
+                    }
+                }
+                c @ (b'"' | b'\\') => {
+                    out.push(c);
+                    i += 2;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+fn unescape_json(raw: &[u8]) -> Cow<'_, [u8]> {
+    if memchr::memchr(b'\\', raw).is_none() {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'\\' && i + 1 < raw.len() {
+            let simple = match raw[i + 1] {
+                b'"' => Some(b'"'),
+                b'\\' => Some(b'\\'),
+                b'/' => Some(b'/'),
+                b'n' => Some(b'\n'),
+                b't' => Some(b'\t'),
+                b'r' => Some(b'\r'),
+                b'b' => Some(8),
+                b'f' => Some(12),
+                _ => None,
+            };
+            if let Some(c) = simple {
+                out.push(c);
+                i += 2;
+                continue;
+            }
+            if raw[i + 1] == b'u' && i + 6 <= raw.len() {
+                let code = raw[i + 2..i + 6]
+                    .iter()
+                    .try_fold(0u32, |acc, &b| hex(b).map(|d| acc * 16 + d as u32));
+                if let Some(c) = code.and_then(char::from_u32) {
+                    let mut buf = [0; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    i += 6;
+                    continue;
+                }
+            }
+        }
+        out.push(raw[i]);
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+fn parse_u64(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 19 {
+        return None;
+    }
+    b.iter().try_fold(0u64, |acc, &c| {
+        let d = c.wrapping_sub(b'0');
+        (d <= 9).then(|| acc * 10 + d as u64)
+    })
+}
+
+/// A duration in seconds from text in `unit`.
+fn parse_seconds(b: &[u8], unit: Unit) -> Option<f64> {
+    if b.is_empty() || !b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+        return None;
+    }
+    let v: f64 = std::str::from_utf8(b).ok()?.parse().ok()?;
+    Some(match unit {
+        Unit::Seconds => v,
+        Unit::Millis => v / 1e3,
+        Unit::Micros => v / 1e6,
+    })
+}
+
+/// The parts of the request line. Every part is `None` when the server
+/// logged no usable request (`""`, `-`, TLS handshake bytes, `hello`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Request<'a> {
+    pub method: Option<&'a [u8]>,
+    /// The request target as sent: origin form (`/a?b`) or absolute form.
+    pub target: Option<Value<'a>>,
+    /// The target's path. For an absolute-form target
+    /// (`http://host/a`) this is `/a`: the path the server routed on.
+    pub path: Option<Value<'a>>,
+    /// Text after the first `?`, without it; `None` when there is no `?`.
+    pub query: Option<Value<'a>>,
+    pub protocol: Option<&'a [u8]>,
+}
+
+fn is_method(b: &[u8]) -> bool {
+    !b.is_empty()
+        && b.len() <= 32
+        && b.iter()
+            .all(|c| c.is_ascii_alphabetic() || *c == b'-' || *c == b'_')
+}
+
+fn split_target<'a>(target: Value<'a>) -> (Option<Value<'a>>, Option<Value<'a>>) {
+    let raw = target.raw;
+    let (path, query) = match memchr::memchr(b'?', raw) {
+        Some(q) => (&raw[..q], Some(&raw[q + 1..])),
+        None => (raw, None),
+    };
+    let mut path = path;
+    if let Some(scheme_end) = memchr::memmem::find(path, b"://") {
+        let scheme = &path[..scheme_end];
+        if !scheme.is_empty() && scheme.iter().all(u8::is_ascii_alphabetic) {
+            let authority = &path[scheme_end + 3..];
+            path = match memchr::memchr(b'/', authority) {
+                Some(slash) => &authority[slash..],
+                None => b"/",
+            };
+        }
+    }
+    let escape = target.escape;
+    (
+        Some(Value { raw: path, escape }),
+        query.map(|q| Value { raw: q, escape }),
+    )
+}
+
+/// Splits a request line (`GET /a?b HTTP/1.1`). Tolerant of garbage: a
+/// line that does not start with a method-like word yields no parts; a
+/// missing protocol (HTTP/0.9) yields a target without one; spaces inside
+/// the target are kept.
+pub fn parse_request_line<'a>(raw: &'a [u8], escape: crate::grammar::Escape) -> Request<'a> {
+    let Some(space) = memchr::memchr(b' ', raw) else {
+        return Request::default();
+    };
+    let method = &raw[..space];
+    if !is_method(method) {
+        return Request::default();
+    }
+    let mut rest = raw[space + 1..].trim_ascii();
+    let mut protocol = None;
+    if let Some(last) = memchr::memrchr(b' ', rest) {
+        let candidate = &rest[last + 1..];
+        if candidate.len() >= 5 && candidate[..5].eq_ignore_ascii_case(b"HTTP/") {
+            protocol = Some(candidate);
+            rest = rest[..last].trim_ascii_end();
+        }
+    }
+    if rest.is_empty() {
+        return Request {
+            method: Some(method),
+            protocol,
+            ..Request::default()
+        };
+    }
+    let target = Value { raw: rest, escape };
+    let (path, query) = split_target(target);
+    Request {
+        method: Some(method),
+        target: Some(target),
+        path,
+        query,
+        protocol,
+    }
+}
+
+/// One try of a request at an upstream.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Attempt<'a> {
+    pub addr: Option<&'a [u8]>,
+    pub status: Option<u16>,
+    /// Seconds.
+    pub response_time: Option<f64>,
+    pub connect_time: Option<f64>,
+    pub header_time: Option<f64>,
+    /// Which upstream group: nginx separates groups (after an internal
+    /// redirect) with ` : ` and tries within a group with `, `.
+    pub group: u16,
+}
+
+/// Walks an nginx upstream list, yielding entries and their group.
+#[derive(Clone)]
+struct ListIter<'a> {
+    rest: Option<&'a [u8]>,
+    group: u16,
+}
+
+impl<'a> ListIter<'a> {
+    fn new(raw: Option<&'a [u8]>) -> ListIter<'a> {
+        ListIter {
+            rest: raw.filter(|r| !r.is_empty()),
+            group: 0,
+        }
+    }
+}
+
+impl<'a> Iterator for ListIter<'a> {
+    /// (entry, group); the entry is `None` for `-`.
+    type Item = (Option<&'a [u8]>, u16);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.rest?;
+        let group = self.group;
+        let mut from = 0;
+        loop {
+            match memchr::memchr(b' ', &rest[from..]).map(|i| from + i) {
+                Some(at) if at > 0 && rest[at - 1] == b',' => {
+                    self.rest = Some(&rest[at + 1..]);
+                    return Some((entry(&rest[..at - 1]), group));
+                }
+                Some(at) if rest[at..].starts_with(b" : ") => {
+                    self.rest = Some(&rest[at + 3..]);
+                    self.group += 1;
+                    return Some((entry(&rest[..at]), group));
+                }
+                Some(at) => from = at + 1,
+                None => {
+                    self.rest = None;
+                    return Some((entry(rest), group));
+                }
+            }
+        }
+    }
+}
+
+fn entry(b: &[u8]) -> Option<&[u8]> {
+    let b = b.trim_ascii();
+    (!b.is_empty() && b != b"-").then_some(b)
+}
+
+/// The attempts of one request, zipping the address, status and time lists
+/// by position. A list shorter than the others yields `None` for the rest.
+pub struct Attempts<'a> {
+    addr: ListIter<'a>,
+    status: ListIter<'a>,
+    response: ListIter<'a>,
+    connect: ListIter<'a>,
+    header: ListIter<'a>,
+}
+
+impl<'a> Iterator for Attempts<'a> {
+    type Item = Attempt<'a>;
+
+    fn next(&mut self) -> Option<Attempt<'a>> {
+        let addr = self.addr.next();
+        let status = self.status.next();
+        let response = self.response.next();
+        let connect = self.connect.next();
+        let header = self.header.next();
+        if addr.is_none() && status.is_none() && response.is_none() {
+            return None;
+        }
+        let group = addr.or(status).or(response).map_or(0, |(_, g)| g);
+        let secs = |e: Option<(Option<&[u8]>, u16)>| {
+            e.and_then(|(v, _)| v)
+                .and_then(|v| parse_seconds(v, Unit::Seconds))
+        };
+        Some(Attempt {
+            addr: addr.and_then(|(v, _)| v),
+            status: status
+                .and_then(|(v, _)| v)
+                .and_then(parse_u64)
+                .and_then(|s| u16::try_from(s).ok()),
+            response_time: secs(response),
+            connect_time: secs(connect),
+            header_time: secs(header),
+            group,
+        })
+    }
+}
+
+impl<'a> Record<'a> {
+    fn raw_role(&self, role: Role) -> Option<&'a [u8]> {
+        self.get(role).map(|v| v.raw)
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        parse_u64(self.raw_role(Role::Status)?).and_then(|s| u16::try_from(s).ok())
+    }
+
+    /// Response size: body bytes where the format has them, else all bytes
+    /// sent (IIS `sc-bytes`, Apache `%O`).
+    pub fn bytes(&self) -> Option<u64> {
+        let slot = self
+            .layout
+            .slot(Role::BodyBytes)
+            .or_else(|| self.layout.slot(Role::BytesSent))?;
+        Value::new(self.raw(slot), self.layout.fields[slot].escape).and_then(|v| parse_u64(v.raw))
+    }
+
+    /// Request time in seconds, whatever unit the format logs it in.
+    pub fn request_time(&self) -> Option<f64> {
+        let slot = self.layout.slot(Role::RequestTime)?;
+        let unit = self.layout.fields[slot].unit.unwrap_or(Unit::Seconds);
+        Value::new(self.raw(slot), self.layout.fields[slot].escape)
+            .and_then(|v| parse_seconds(v.raw, unit))
+    }
+
+    pub fn remote_addr(&self) -> Option<Value<'a>> {
+        self.get(Role::RemoteAddr)
+    }
+
+    pub fn remote_user(&self) -> Option<Value<'a>> {
+        self.get(Role::RemoteUser)
+    }
+
+    pub fn host(&self) -> Option<Value<'a>> {
+        self.get(Role::Host)
+    }
+
+    pub fn referer(&self) -> Option<Value<'a>> {
+        self.get(Role::Referer)
+    }
+
+    pub fn user_agent(&self) -> Option<Value<'a>> {
+        self.get(Role::UserAgent)
+    }
+
+    /// The request, from the request line or from separate method, URI,
+    /// path, query and protocol fields.
+    pub fn request(&self) -> Request<'a> {
+        if let Some(slot) = self.layout.slot(Role::Request) {
+            let raw = self.raw(slot);
+            if raw == b"-" {
+                return Request::default();
+            }
+            return parse_request_line(raw, self.layout.fields[slot].escape);
+        }
+        let mut request = Request {
+            method: self.raw_role(Role::Method),
+            protocol: self.raw_role(Role::Protocol),
+            ..Request::default()
+        };
+        if let Some(uri) = self.get(Role::Uri) {
+            request.target = Some(uri);
+            (request.path, request.query) = split_target(uri);
+        }
+        if let Some(path) = self.get(Role::Path) {
+            request.path = Some(path);
+        }
+        if let Some(query) = self.get(Role::Query) {
+            // Apache `%q` logs the `?` too.
+            let raw = query.raw.strip_prefix(b"?").unwrap_or(query.raw);
+            request.query = Some(Value { raw, ..query });
+        }
+        request
+    }
+
+    /// Each try at an upstream, in order. Empty when the format has no
+    /// upstream fields or the request never reached one.
+    pub fn upstreams(&self) -> Attempts<'a> {
+        Attempts {
+            addr: ListIter::new(self.raw_role(Role::UpstreamAddr)),
+            status: ListIter::new(self.raw_role(Role::UpstreamStatus)),
+            response: ListIter::new(self.raw_role(Role::UpstreamResponseTime)),
+            connect: ListIter::new(self.raw_role(Role::UpstreamConnectTime)),
+            header: ListIter::new(self.raw_role(Role::UpstreamHeaderTime)),
+        }
+    }
+}
