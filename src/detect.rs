@@ -233,9 +233,20 @@ mod tests {
     fn mixed_files_get_a_secondary_grammar() {
         let vhost = "example.com:80 1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET /b HTTP/1.1\" 404 12 \"-\" \"curl/8\"\n";
         let d = detect_builtin(&format!("{}{}", COMBINED.repeat(4), vhost)).unwrap();
-        assert_eq!(d.grammars[0].name, "nginx-combined");
         assert_eq!(d.grammars.len(), 2, "{}", d.reason);
         assert_eq!(d.parsed, 5);
+        // Apache's `%h %l %u` takes the vhost line too, as a host and an
+        // ident, but the vhost grammar fits it exactly and wins.
+        let mut parser = LineParser::new(&d.grammars);
+        let Outcome::Record(r) = parser.parse(vhost.trim_end().as_bytes()) else {
+            panic!("vhost line rejected")
+        };
+        assert!(
+            r.grammar().name.ends_with("vhost_combined"),
+            "{}",
+            r.grammar().name
+        );
+        assert_eq!(r.remote_addr().unwrap().raw, b"1.2.3.4");
     }
 
     #[test]

@@ -1,1 +1,3 @@
+//! Integration tests, one binary (each extra test binary costs a link).
 
+mod corpus;
