@@ -124,6 +124,7 @@ pub fn parse_log_format(name: &str, format: &str) -> Result<Grammar, GrammarErro
         rest = tail;
     }
     push_literal(&mut items, rest.as_bytes());
+    merge_path_and_query(&mut items);
     Grammar {
         name: name.to_string(),
         syntax: Syntax::Apache,
@@ -131,6 +132,23 @@ pub fn parse_log_format(name: &str, format: &str) -> Result<Grammar, GrammarErro
         items,
     }
     .validate()
+}
+
+/// `%U%q` is the usual way to log the request target; `%q` is empty or
+/// starts with `?`, so the pair is one URI field rather than two fields
+/// with nothing between them.
+fn merge_path_and_query(items: &mut Vec<Item>) {
+    let mut i = 0;
+    while i + 1 < items.len() {
+        if let (Item::Field(a), Item::Field(b)) = (&items[i], &items[i + 1]) {
+            if a.role == Role::Path && b.role == Role::Query {
+                let name = format!("{}{}", a.name, b.name);
+                items[i] = Item::Field(Field::new(name, Role::Uri));
+                items.remove(i + 1);
+            }
+        }
+        i += 1;
+    }
 }
 
 /// Splits a config line into words, honouring `"..."` with `\"` inside.
@@ -293,6 +311,19 @@ mod tests {
             Some(TimeFormat::Strftime("%d/%b/%Y:%H:%M:%S %z".into()))
         );
         assert_eq!(g.items.last(), Some(&Item::Literal(b" %".to_vec())));
+    }
+
+    #[test]
+    fn path_and_query_merge_into_one_uri() {
+        let g = parse_log_format("x", "%m %U%q %H").unwrap();
+        assert_eq!(
+            names(&g),
+            [
+                ("%m", Role::Method),
+                ("%U%q", Role::Uri),
+                ("%H", Role::Protocol)
+            ]
+        );
     }
 
     #[test]

@@ -45,18 +45,38 @@ pub struct Span {
 
 #[derive(Debug)]
 enum Until {
-    /// Up to the next occurrence of a literal.
+    /// Up to the next occurrence of a literal (for the last field: a
+    /// space, or the end of the line).
     Literal {
         finder: memmem::Finder<'static>,
         /// The field sits between quotes: skip `\"`.
         quoted: bool,
         /// The field holds a list (`a, b : c`): skip its separators.
         list: bool,
+        /// The value itself holds this many spaces (a time such as
+        /// `10/Oct/2000:13:55:36 -0700`), so that many matches of a
+        /// literal starting with a space are inside it.
+        inner_spaces: u8,
+        /// No match means the value runs to the end of the line.
+        or_end: bool,
     },
-    /// The last field: up to the next space.
-    Token,
     /// The last field: to the end of the line.
     Rest,
+}
+
+/// Spaces a time value contains, from its format.
+fn time_spaces(field: &Field) -> u8 {
+    match &field.time {
+        Some(TimeFormat::Clf) => 1,
+        Some(TimeFormat::Strftime(pattern)) => {
+            let expanded = pattern
+                .replace("%c", "a b d T Y")
+                .replace("%r", "I:M:S p")
+                .replace("%+", "a b d T Z Y");
+            expanded.bytes().filter(|&b| b == b' ').count().min(255) as u8
+        }
+        _ => 0,
+    }
 }
 
 #[derive(Debug)]
@@ -118,6 +138,12 @@ impl Layout {
                             finder: memmem::Finder::new(next).into_owned(),
                             quoted: quoted && next.starts_with(b"\""),
                             list: is_list(field),
+                            inner_spaces: if next.starts_with(b" ") {
+                                time_spaces(field)
+                            } else {
+                                0
+                            },
+                            or_end: false,
                         },
                         _ if matches!(
                             field.role,
@@ -131,7 +157,13 @@ impl Layout {
                         {
                             Until::Rest
                         }
-                        _ => Until::Token,
+                        _ => Until::Literal {
+                            finder: memmem::Finder::new(b" ").into_owned(),
+                            quoted: false,
+                            list: is_list(field),
+                            inner_spaces: time_spaces(field),
+                            or_end: true,
+                        },
                     };
                     steps.push(Step::Field {
                         slot,
@@ -598,11 +630,22 @@ fn is_escaped(hay: &[u8], at: usize) -> bool {
     backslashes % 2 == 1
 }
 
-fn find_until(hay: &[u8], finder: &memmem::Finder, quoted: bool, list: bool) -> Option<usize> {
+fn find_until(
+    hay: &[u8],
+    finder: &memmem::Finder,
+    quoted: bool,
+    list: bool,
+    mut inner_spaces: u8,
+) -> Option<usize> {
     let mut from = 0;
     loop {
         let at = from + finder.find(&hay[from..])?;
         if (quoted && is_escaped(hay, at)) || (list && continues_list(hay, at)) {
+            from = at + 1;
+            continue;
+        }
+        if inner_spaces > 0 {
+            inner_spaces -= 1;
             from = at + 1;
             continue;
         }
@@ -639,9 +682,13 @@ fn match_delimited<'a>(
                         finder,
                         quoted,
                         list,
-                    } => find_until(rest, finder, *quoted, *list)
-                        .ok_or_else(|| reject(RejectKind::Unterminated { slot: *slot }, pos))?,
-                    Until::Token => memchr::memchr(b' ', rest).unwrap_or(rest.len()),
+                        inner_spaces,
+                        or_end,
+                    } => match find_until(rest, finder, *quoted, *list, *inner_spaces) {
+                        Some(len) => len,
+                        None if *or_end => rest.len(),
+                        None => return Err(reject(RejectKind::Unterminated { slot: *slot }, pos)),
+                    },
                     Until::Rest => rest.len(),
                 };
                 let value = &rest[..len];

@@ -214,6 +214,14 @@ pub fn parse_request_line<'a>(raw: &'a [u8], escape: crate::grammar::Escape) -> 
     }
     let mut rest = raw[space + 1..].trim_ascii();
     let mut protocol = None;
+    if rest.len() >= 5 && rest[..5].eq_ignore_ascii_case(b"HTTP/") && !rest.contains(&b' ') {
+        // `GET  HTTP/1.1`: the target is missing, not `HTTP/1.1`.
+        return Request {
+            method: Some(method),
+            protocol: Some(rest),
+            ..Request::default()
+        };
+    }
     if let Some(last) = memchr::memrchr(b' ', rest) {
         let candidate = &rest[last + 1..];
         if candidate.len() >= 5 && candidate[..5].eq_ignore_ascii_case(b"HTTP/") {
