@@ -53,6 +53,8 @@ pub struct FileCheck {
     pub blank: u64,
     /// Parsed lines that went on after the last field.
     pub trailing: u64,
+    /// The first of them, to look at.
+    pub first_trailing: Option<u64>,
     /// Rejected because longer than the line limit.
     pub too_long: u64,
     /// Parsed lines per grammar that parsed them, in first-use order.
@@ -180,6 +182,7 @@ pub fn check_reader(
                     result.parsed += 1;
                     if record.has_trailing() {
                         result.trailing += 1;
+                        result.first_trailing.get_or_insert(line.number);
                     }
                     if let Some(t) = record.time() {
                         result.first_time = Some(result.first_time.map_or(t, |f| f.min(t)));

@@ -69,8 +69,8 @@ impl Source {
     }
 }
 
-/// Expands the user's paths: a directory becomes the files in it (not
-/// hidden ones, sorted by name, not recursing), `-` is standard input. A
+/// Expands the user's paths: a directory becomes the files below it (not
+/// hidden ones, sorted by path), `-` is standard input. A
 /// path that does not exist is an error before any work starts.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
     let mut out = Vec::new();
@@ -89,16 +89,8 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
             },
         })?;
         if meta.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| InputError::Io {
-                    path: path.display().to_string(),
-                    source: e,
-                })?
-                .filter_map(|entry| entry.ok())
-                .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
-                .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
-                .map(|entry| entry.path())
-                .collect();
+            let mut files = Vec::new();
+            walk(path, &mut files)?;
             files.sort();
             out.extend(files.into_iter().map(Source::Path));
         } else {
@@ -106,6 +98,25 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
         }
     }
     Ok(out)
+}
+
+/// Collects the regular files below `dir`, skipping hidden entries.
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), InputError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| InputError::Io {
+        path: dir.display().to_string(),
+        source: e,
+    })?;
+    for entry in entries.filter_map(|e| e.ok()) {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk(&entry.path(), files)?,
+            Ok(t) if t.is_file() => files.push(entry.path()),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// An opened input, decompressed, with what it was.

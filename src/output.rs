@@ -50,8 +50,10 @@ pub fn write_check(out: &mut dyn Write, files: &[FileCheck]) -> io::Result<()> {
         if f.trailing > 0 {
             writeln!(
                 out,
-                "  note        {} parsed lines carry extra fields after the format's last one",
-                thousands(f.trailing)
+                "  note        {} parsed lines carry extra fields after the format's last one \
+                 (the first: line {})",
+                thousands(f.trailing),
+                f.first_trailing.unwrap_or(0)
             )?;
         }
         if f.too_long > 0 {

@@ -42,17 +42,18 @@ fn load() -> Result<Vec<Arc<Grammar>>, GrammarError> {
     all.extend(renamed(apache::parse_conf(APACHE)?.grammars, "apache-"));
     all.extend(parse_fields_file(IIS, "iis-")?);
     // Detection breaks ties by this order: formats with more fields first,
-    // so `main` wins over `combined` on lines that carry the extra field.
+    // so `main` wins over `combined` on lines that carry the extra field,
+    // and Apache's `%v:%p` before nginx's `$host` when a port is there.
     let rank = |name: &str| {
         [
             "nginx-upstreaminfo",
             "nginx-upstream",
             "nginx-main",
             "nginx-combined",
+            "apache-vhost_combined",
             "nginx-vhost_combined",
             "apache-combinedio",
             "apache-combined",
-            "apache-vhost_combined",
             "apache-common",
             "apache-ssl_request",
         ]

@@ -527,6 +527,9 @@ impl LineParser {
     /// A one-line explanation of a rejection, naming fields and literals.
     pub fn describe(&self, reject: &Reject, line: &[u8]) -> String {
         let line = strip_eol(line);
+        if let Some(kind) = error_log_kind(line) {
+            return format!("an {kind} error-log line, not an access-log line");
+        }
         let layout = self.layouts.get(reject.layout as usize);
         let field_name = |slot: u8| {
             layout
@@ -593,6 +596,35 @@ impl LineParser {
             RejectKind::BadFieldsDirective => "a #Fields directive that cannot be read".into(),
         }
     }
+}
+
+/// Error-log lines often end up in access logs (a shared `error_log` and
+/// `access_log` path, or `2>&1`); naming them saves a puzzled look.
+fn error_log_kind(line: &[u8]) -> Option<&'static str> {
+    let digits = |r: std::ops::Range<usize>| {
+        line.get(r)
+            .is_some_and(|b| b.iter().all(u8::is_ascii_digit))
+    };
+    // nginx: `2021/12/01 13:53:33 [error] 31#31: ...`
+    if line.len() > 21
+        && digits(0..4)
+        && line[4] == b'/'
+        && line[7] == b'/'
+        && line[19..].starts_with(b" [")
+    {
+        return Some("nginx");
+    }
+    // Apache 2.4: `[Thu Oct 13 09:12:01.123456 2016] [core:error] ...`
+    if line.starts_with(b"[")
+        && memchr::memmem::find(line, b"] [").is_some()
+        && memchr::memmem::find(line, b":error]")
+            .or_else(|| memchr::memmem::find(line, b":warn]"))
+            .or_else(|| memchr::memmem::find(line, b":notice]"))
+            .is_some()
+    {
+        return Some("Apache");
+    }
+    None
 }
 
 #[inline]
@@ -700,7 +732,12 @@ fn match_delimited<'a>(
                 }
                 let valid = match field.role {
                     Role::Status => is_status(value),
-                    Role::BodyBytes | Role::BytesSent | Role::BytesReceived => is_count(value),
+                    Role::BodyBytes | Role::BytesSent | Role::BytesReceived => {
+                        // nginx always writes a number here; `-` is Apache's
+                        // `%b` for an empty body, evidence for Apache.
+                        unusual |= value == b"-" && layout.grammar.syntax == Syntax::Nginx;
+                        is_count(value)
+                    }
                     Role::Ident => {
                         unusual |= value != b"-";
                         true
