@@ -333,6 +333,17 @@ fn rejections_say_where_and_why() {
             COMBINED,
             b"2021/12/01 13:53:33 [error] 31#31: *46 \"/usr/x\" is not found"
         ),
+        "an nginx error-log line, not an access-log line"
+    );
+    assert_eq!(
+        rejected(
+            COMBINED,
+            b"[Thu Oct 13 09:12:01.123 2016] [auth_basic:error] [pid 1] AH01618"
+        ),
+        "an Apache error-log line, not an access-log line"
+    );
+    assert_eq!(
+        rejected(COMBINED, b"just some words"),
         "field `remote_addr` never ends: no ` - ` after it"
     );
     let msg = rejected(
