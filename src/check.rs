@@ -146,6 +146,10 @@ pub fn check_reader(
     result.grammars = grammar_names(&grammars);
     let mut parser = LineParser::new(&grammars);
     let stream: Box<dyn BufRead> = if head_error.is_some() {
+        // The read failed inside the head: what follows the last newline
+        // is a line cut by the damage, dropped as the streaming path does.
+        let complete = head.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        head.truncate(complete);
         Box::new(io::Cursor::new(head))
     } else {
         Box::new(io::BufReader::new(io::Cursor::new(head).chain(reader)))
@@ -235,8 +239,9 @@ pub fn check_reader(
     }
     if let (Some(e), None) = (head_error, &result.error) {
         result.error = Some(format!(
-            "read error within the first {} bytes: {e}",
-            detect::SAMPLE_BYTES
+            "read error at byte {} of the decompressed stream, after line {}: {e}",
+            lines.offset(),
+            lines.lines_read()
         ));
     }
     let names = grammar_names(&grammars);

@@ -1,3 +1,4 @@
 //! Integration tests, one binary (each extra test binary costs a link).
 
+mod cli;
 mod corpus;

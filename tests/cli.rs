@@ -1,0 +1,311 @@
+//! The `logspike` binary as a user runs it: exit codes, messages, and the
+//! ugly inputs of the brief (empty, binary, NUL bytes, huge lines, CRLF,
+//! invalid UTF-8, truncated gzip, unsupported compression).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn logspike() -> Command {
+    let mut cmd = Command::cargo_bin("logspike").unwrap();
+    cmd.env_remove("NO_COLOR");
+    cmd
+}
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs")
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+const LINE: &str =
+    r#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.1" 503 12 "-" "curl/8""#;
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn check_on_the_sample_logs() {
+    let r = run(logspike().arg("check").arg(samples()));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for expected in [
+        "nginx/access.log.2.gz (gzip)",
+        "format      nginx-upstream",
+        "format      nginx-upstreaminfo",
+        "format      apache-combined",
+        "format      apache-vhost_combined",
+        "iis (W3C, columns from each #Fields line)",
+        "an nginx error-log line, not an access-log line",
+        "total: 7 files",
+    ] {
+        assert!(
+            r.stdout.contains(expected),
+            "missing {expected:?} in\n{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_before_any_work() {
+    let r = run(logspike().args(["check", "/no/such/file.log"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr
+            .contains("/no/such/file.log: no such file or directory"),
+        "{}",
+        r.stderr
+    );
+
+    let r = run(logspike()
+        .args(["check", "--format", "nope"])
+        .arg(samples()));
+    assert_eq!(r.code, 2);
+    assert!(r.stdout.is_empty());
+    assert!(r.stderr.contains("unknown format"), "{}", r.stderr);
+    assert!(r.stderr.contains("nginx-combined"), "{}", r.stderr);
+
+    let r = run(logspike()
+        .args(["check", "--log-format", "no fields"])
+        .arg(samples()));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("a format needs"), "{}", r.stderr);
+}
+
+#[test]
+fn min_coverage_sets_the_exit_status() {
+    let file = samples().join("nginx/access.log");
+    let r = run(logspike()
+        .args(["check", "--min-coverage", "99.99"])
+        .arg(&file));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let r = run(logspike()
+        .args(["check", "--min-coverage", "99"])
+        .arg(&file));
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let r = run(logspike()
+        .args(["check", "--min-coverage", "101"])
+        .arg(&file));
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn rejects_file_gets_every_rejected_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let rejects = dir.path().join("rejects.txt");
+    let r = run(logspike()
+        .args(["check", "--show-rejects", "0", "--rejects"])
+        .arg(&rejects)
+        .arg(samples().join("nginx")));
+    assert_eq!(r.code, 0);
+    let text = std::fs::read_to_string(&rejects).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.lines().all(|l| l.contains("[error]")));
+}
+
+#[test]
+fn ugly_inputs_are_counted_never_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let empty = write(d, "empty.log", b"");
+    let mut junk = Vec::new();
+    for i in 0..20_000u32 {
+        junk.push((i.wrapping_mul(2_654_435_761) >> 13) as u8);
+    }
+    let junk = write(d, "junk.log", &junk);
+    let mut huge = format!("{LINE}\n").into_bytes();
+    huge.extend(std::iter::repeat_n(b'x', 3 << 20));
+    huge.extend(format!("\n{LINE}").as_bytes()); // and no final newline
+    let huge = write(d, "huge.log", &huge);
+    let crlf = write(d, "crlf.log", format!("{LINE}\r\n{LINE}\r\n").as_bytes());
+    let nul = write(
+        d,
+        "nul.log",
+        format!("{LINE}\n\0\0\0\0\n{}\n", LINE.replace("/a", "/\u{0}\u{ff}")).as_bytes(),
+    );
+    let mut bad_utf8 = LINE.replace("curl/8", "cu\u{0}rl").into_bytes();
+    bad_utf8.extend(b"\n1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET /\xff\xfe HTTP/1.1\" 200 1 \"-\" \"\xc3\x28\"\n");
+    let bad_utf8 = write(d, "bad_utf8.log", &bad_utf8);
+
+    let r = run(logspike()
+        .args(["check", "--format", "nginx-combined"])
+        .args([&empty, &junk, &huge, &crlf, &nul, &bad_utf8]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let section = |name: &str| {
+        let start = r
+            .stdout
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        let rest = &r.stdout[start..];
+        rest[..rest.find("\n\n").unwrap_or(rest.len())].to_string()
+    };
+    assert!(
+        section("empty.log").contains("lines       0: parsed 0 (-)"),
+        "{}",
+        section("empty.log")
+    );
+    let s = section("junk.log");
+    assert!(s.contains("parsed 0"), "{s}");
+    assert!(!s.contains("rejected 0"), "{s}");
+    let s = section("huge.log");
+    assert!(s.contains("lines       3: parsed 2"), "{s}");
+    assert!(s.contains("too long    1"), "{s}");
+    assert!(
+        s.contains("huge.log:2:1: line of 3145729 bytes is longer than the limit"),
+        "{s}"
+    );
+    assert!(section("crlf.log").contains("lines       2: parsed 2 (100.00%)"));
+    let s = section("nul.log");
+    assert!(
+        s.contains("lines       3: parsed 2 (66.67%), rejected 1"),
+        "{s}"
+    );
+    assert!(s.contains("| \\x00\\x00\\x00\\x00"), "{s}");
+    assert!(section("bad_utf8.log").contains("lines       2: parsed 2 (100.00%)"));
+}
+
+#[test]
+fn truncated_gzip_keeps_the_lines_before_the_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for i in 0..5000 {
+        writeln!(enc, "{}", LINE.replace("/a", &format!("/a{i}"))).unwrap();
+    }
+    let mut gz = enc.finish().unwrap();
+    gz.truncate(gz.len() / 2);
+    let path = write(dir.path(), "cut.log.gz", &gz);
+    let other = write(dir.path(), "fine.log", format!("{LINE}\n").as_bytes());
+    let r = run(logspike().arg("check").args([&path, &other]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let cut = &r.stdout[..r.stdout.find("fine.log").unwrap()];
+    assert!(cut.contains("error       read error at byte"), "{cut}");
+    assert!(
+        cut.contains("rejected 0"),
+        "the cut line is dropped, not rejected: {cut}"
+    );
+    // Everything before the cut was parsed, and nothing after it invented.
+    let lines_row = cut.lines().find(|l| l.starts_with("  lines")).unwrap();
+    let parsed: u64 = lines_row
+        .split("parsed ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .replace(',', "")
+        .parse()
+        .unwrap();
+    assert!(parsed > 1000 && parsed < 5000, "{parsed}\n{cut}");
+    assert!(r.stdout.contains("fine.log\n  format"), "{}", r.stdout);
+}
+
+#[test]
+fn unsupported_compression_is_reported_and_the_rest_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let zst = write(dir.path(), "a.log.zst", &[0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0]);
+    let fine = write(dir.path(), "b.log", format!("{LINE}\n").as_bytes());
+    let r = run(logspike().arg("check").args([&zst, &fine]));
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout
+            .contains("zstd compressed input is not supported yet"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("parsed 1 (100.00%)"), "{}", r.stdout);
+}
+
+#[test]
+fn stdin_and_inline_formats() {
+    let r = run(logspike()
+        .args(["check", "-"])
+        .write_stdin(format!("{LINE}\n{LINE}\n")));
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("<stdin>"), "{}", r.stdout);
+    assert!(r.stdout.contains("parsed 2 (100.00%)"), "{}", r.stdout);
+
+    let r = run(logspike()
+        .args([
+            "check",
+            "--log-format",
+            r#"$remote_addr [$time_local] "$request" $status $request_length"#,
+            "-",
+        ])
+        .write_stdin("1.2.3.4 [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 502 77\n"));
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("format      inline"), "{}", r.stdout);
+    assert!(r.stdout.contains("parsed 1 (100.00%)"), "{}", r.stdout);
+}
+
+#[test]
+fn server_configs_provide_named_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let nginx = write(
+        dir.path(),
+        "nginx.conf",
+        b"http {\n  include mime.types;\n  log_format timed '$remote_addr [$time_local] \"$request\" '\n                   '$status rt=$request_time';\n}\n",
+    );
+    let log = write(
+        dir.path(),
+        "timed.log",
+        b"1.2.3.4 [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 504 rt=60.001\n",
+    );
+    let r = run(logspike()
+        .arg("check")
+        .arg("--nginx-conf")
+        .arg(&nginx)
+        .arg(&log));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("format      timed"), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("nginx.conf:2: `include mime.types` is not followed"),
+        "{}",
+        r.stderr
+    );
+    let r = run(logspike()
+        .args(["check", "--format", "timed", "--nginx-conf"])
+        .arg(&nginx)
+        .arg(&log));
+    assert!(r.stdout.contains("named with --format"), "{}", r.stdout);
+
+    let apache = write(
+        dir.path(),
+        "httpd.conf",
+        b"LogFormat \"%h %t \\\"%r\\\" %>s %D\" withtime\n",
+    );
+    let log = write(
+        dir.path(),
+        "a.log",
+        b"1.2.3.4 [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 500 1234\n",
+    );
+    let r = run(logspike()
+        .args(["check", "--format", "withtime", "--apache-conf"])
+        .arg(&apache)
+        .arg(&log));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("parsed 1 (100.00%)"), "{}", r.stdout);
+
+    let r = run(logspike().args(["formats", "--apache-conf"]).arg(&apache));
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.starts_with("withtime"), "{}", r.stdout);
+    assert!(r.stdout.contains("nginx-upstreaminfo"), "{}", r.stdout);
+}
