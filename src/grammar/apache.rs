@@ -99,7 +99,7 @@ pub fn parse_log_format(name: &str, format: &str) -> Result<Grammar, GrammarErro
     let mut items = Vec::new();
     let mut rest = format;
     while let Some(at) = rest.find('%') {
-        push_literal(&mut items, rest[..at].as_bytes());
+        push_literal(&mut items, &rest.as_bytes()[..at]);
         let after = &rest[at + 1..];
         if let Some(tail) = after.strip_prefix('%') {
             push_literal(&mut items, b"%");

@@ -87,7 +87,7 @@ pub fn parse_log_format_with(
                 // A lone `$` (or `${` without a closing brace) is literal text,
                 // as nginx itself prints it.
                 let next = rest[1..].find('$').map_or(rest.len(), |i| i + 1);
-                push_literal(&mut items, rest[..next].as_bytes());
+                push_literal(&mut items, &rest.as_bytes()[..next]);
                 rest = &rest[next..];
             }
         }

@@ -24,8 +24,6 @@ pub mod value;
 
 use std::sync::Arc;
 
-use memchr::memmem;
-
 use crate::grammar::{Field, Grammar, Item, Role, Syntax, TimeFormat, MAX_FIELDS, ROLE_COUNT};
 use time::TimeCache;
 pub use time::Timestamp;
@@ -48,7 +46,7 @@ enum Until {
     /// Up to the next occurrence of a literal (for the last field: a
     /// space, or the end of the line).
     Literal {
-        finder: memmem::Finder<'static>,
+        lit: Box<[u8]>,
         /// The field sits between quotes: skip `\"`.
         quoted: bool,
         /// The field holds a list (`a, b : c`): skip its separators.
@@ -135,7 +133,7 @@ impl Layout {
                         Some(Item::Literal(l)) if l.ends_with(b"\""));
                     let until = match items.get(i + 1) {
                         Some(Item::Literal(next)) => Until::Literal {
-                            finder: memmem::Finder::new(next).into_owned(),
+                            lit: next.clone().into_boxed_slice(),
                             quoted: quoted && next.starts_with(b"\""),
                             list: is_list(field),
                             inner_spaces: if next.starts_with(b" ") {
@@ -158,7 +156,7 @@ impl Layout {
                             Until::Rest
                         }
                         _ => Until::Literal {
-                            finder: memmem::Finder::new(b" ").into_owned(),
+                            lit: Box::new(*b" "),
                             quoted: false,
                             list: is_list(field),
                             inner_spaces: time_spaces(field),
@@ -255,7 +253,7 @@ pub enum Outcome<'a> {
 pub struct Record<'a> {
     line: &'a [u8],
     layout: &'a Layout,
-    spans: [Span; MAX_FIELDS],
+    spans: &'a [Span; MAX_FIELDS],
     time: Option<Timestamp>,
     trailing: bool,
     /// Matched, but with a value real logs almost never hold (an ident
@@ -291,11 +289,7 @@ impl<'a> Record<'a> {
     /// text, 1 with unusual values. Detection and mixed-format parsing
     /// prefer the grammar with the best fit.
     pub fn fit(&self) -> u8 {
-        match (self.trailing, self.unusual) {
-            (false, false) => 3,
-            (true, false) => 2,
-            _ => 1,
-        }
+        fit(self.trailing, self.unusual)
     }
 
     pub fn time(&self) -> Option<Timestamp> {
@@ -347,6 +341,31 @@ pub struct LineParser {
     layouts: Vec<Layout>,
     w3c: Option<W3cState>,
     cache: TimeCache,
+    /// Field spans of the line being parsed, two sets so that a partial
+    /// fit can be kept while another grammar is tried. Records borrow them,
+    /// which keeps a record small and parsing free of copies.
+    spans: Box<[[Span; MAX_FIELDS]; 2]>,
+}
+
+/// What matching a delimited grammar found, besides the spans.
+struct Match {
+    time: Option<Timestamp>,
+    trailing: bool,
+    unusual: bool,
+}
+
+impl Match {
+    fn fit(&self) -> u8 {
+        fit(self.trailing, self.unusual)
+    }
+}
+
+fn fit(trailing: bool, unusual: bool) -> u8 {
+    match (trailing, unusual) {
+        (false, false) => 3,
+        (true, false) => 2,
+        _ => 1,
+    }
 }
 
 struct W3cState {
@@ -377,6 +396,7 @@ impl LineParser {
             layouts,
             w3c,
             cache: TimeCache::default(),
+            spans: Box::new([[Span::default(); MAX_FIELDS]; 2]),
         }
     }
 
@@ -400,18 +420,25 @@ impl LineParser {
         if self.w3c.is_some() {
             return self.parse_w3c(line);
         }
-        let LineParser { layouts, cache, .. } = self;
+        let LineParser {
+            layouts,
+            cache,
+            spans,
+            ..
+        } = self;
         let mut first_reject = None;
-        let mut with_trailing: Option<Record<'a>> = None;
+        let mut best: Option<(usize, Match, usize)> = None;
+        let mut scratch = 0;
         for (index, layout) in layouts.iter().enumerate() {
-            match match_delimited(layout, line, cache) {
-                Ok(record) if record.is_exact() => return Outcome::Record(record),
-                Ok(record) => {
-                    if with_trailing
-                        .as_ref()
-                        .is_none_or(|best| record.fit() > best.fit())
-                    {
-                        with_trailing = Some(record);
+            match match_delimited(layout, line, cache, &mut spans[scratch]) {
+                Ok(found) if found.fit() == 3 => {
+                    best = Some((index, found, scratch));
+                    break;
+                }
+                Ok(found) => {
+                    if best.as_ref().is_none_or(|(_, b, _)| found.fit() > b.fit()) {
+                        best = Some((index, found, scratch));
+                        scratch = 1 - scratch;
                     }
                 }
                 Err(mut reject) => {
@@ -422,8 +449,16 @@ impl LineParser {
                 }
             }
         }
-        match (with_trailing, first_reject) {
-            (Some(record), _) => Outcome::Record(record),
+        let spans: &'a [[Span; MAX_FIELDS]; 2] = spans;
+        match (best, first_reject) {
+            (Some((index, found, buffer)), _) => Outcome::Record(Record {
+                line,
+                layout: &layouts[index],
+                spans: &spans[buffer],
+                time: found.time,
+                trailing: found.trailing,
+                unusual: found.unusual,
+            }),
             (None, Some(reject)) => Outcome::Rejected(reject),
             (None, None) => Outcome::Rejected(Reject {
                 kind: RejectKind::Trailing,
@@ -437,7 +472,8 @@ impl LineParser {
         let LineParser {
             layouts,
             w3c,
-            cache: _,
+            spans,
+            ..
         } = self;
         let state = w3c.as_mut().expect("checked by the caller");
         if line[0] == b'#' {
@@ -461,8 +497,8 @@ impl LineParser {
             }
             return Outcome::Directive;
         }
-        let mut spans = [Span::default(); MAX_FIELDS];
-        let count = split_w3c(line, &mut spans);
+        let count = split_w3c(line, &mut spans[0]);
+        let spans: &'a [Span; MAX_FIELDS] = &spans[0];
         let fits = |i: &usize| layouts[*i].fields.len() == count;
         let chosen = match state.current {
             Some(current) if fits(&current) => Some(current),
@@ -662,17 +698,55 @@ fn is_escaped(hay: &[u8], at: usize) -> bool {
     backslashes % 2 == 1
 }
 
+/// `hay.starts_with(prefix)` for the short literals of a grammar, where a
+/// call into libc's memcmp costs more than the comparison.
+#[inline(always)]
+fn starts_with(hay: &[u8], prefix: &[u8]) -> bool {
+    hay.len() >= prefix.len() && hay.iter().zip(prefix).all(|(a, b)| a == b)
+}
+
+/// First occurrence of `byte`. Most fields are a few bytes long, where a
+/// vectorised search costs more to set up than it saves, and a byte loop
+/// mispredicts its exit: eight bytes at a time with the SWAR zero-byte test
+/// for the first 32 bytes, then memchr for the long fields.
+#[inline(always)]
+fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO * byte as u64;
+    let head = hay.len().min(32);
+    let mut i = 0;
+    while i + 8 <= head {
+        let word = u64::from_le_bytes(hay[i..i + 8].try_into().unwrap()) ^ pattern;
+        let found = word.wrapping_sub(LO) & !word & HI;
+        if found != 0 {
+            // The lowest flagged byte is exact; borrows only affect higher ones.
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    if let Some(j) = hay[i..head].iter().position(|&b| b == byte) {
+        return Some(i + j);
+    }
+    memchr::memchr(byte, &hay[head..]).map(|j| j + head)
+}
+
+#[inline]
 fn find_until(
     hay: &[u8],
-    finder: &memmem::Finder,
+    lit: &[u8],
     quoted: bool,
     list: bool,
     mut inner_spaces: u8,
 ) -> Option<usize> {
+    let (&first, rest) = lit.split_first()?;
     let mut from = 0;
     loop {
-        let at = from + finder.find(&hay[from..])?;
-        if (quoted && is_escaped(hay, at)) || (list && continues_list(hay, at)) {
+        let at = from + find_byte(&hay[from..], first)?;
+        if !starts_with(&hay[at + 1..], rest)
+            || (quoted && is_escaped(hay, at))
+            || (list && continues_list(hay, at))
+        {
             from = at + 1;
             continue;
         }
@@ -685,12 +759,12 @@ fn find_until(
     }
 }
 
-fn match_delimited<'a>(
-    layout: &'a Layout,
-    line: &'a [u8],
+fn match_delimited(
+    layout: &Layout,
+    line: &[u8],
     cache: &mut TimeCache,
-) -> Result<Record<'a>, Reject> {
-    let mut spans = [Span::default(); MAX_FIELDS];
+    spans: &mut [Span; MAX_FIELDS],
+) -> Result<Match, Reject> {
     let mut time = None;
     let mut unusual = false;
     let mut pos = 0usize;
@@ -702,7 +776,7 @@ fn match_delimited<'a>(
     for (index, step) in layout.steps.iter().enumerate() {
         match step {
             Step::Literal(lit) => {
-                if !line[pos..].starts_with(lit) {
+                if !starts_with(&line[pos..], lit) {
                     return Err(reject(RejectKind::Literal { step: index as u16 }, pos));
                 }
                 pos += lit.len();
@@ -711,12 +785,12 @@ fn match_delimited<'a>(
                 let rest = &line[pos..];
                 let len = match until {
                     Until::Literal {
-                        finder,
+                        lit,
                         quoted,
                         list,
                         inner_spaces,
                         or_end,
-                    } => match find_until(rest, finder, *quoted, *list, *inner_spaces) {
+                    } => match find_until(rest, lit, *quoted, *list, *inner_spaces) {
                         Some(len) => len,
                         None if *or_end => rest.len(),
                         None => return Err(reject(RejectKind::Unterminated { slot: *slot }, pos)),
@@ -770,10 +844,7 @@ fn match_delimited<'a>(
     if trailing && line[pos] != b' ' {
         return Err(reject(RejectKind::Trailing, pos));
     }
-    Ok(Record {
-        line,
-        layout,
-        spans,
+    Ok(Match {
         time,
         trailing,
         unusual,

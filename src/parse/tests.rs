@@ -43,6 +43,17 @@ fn b(v: Option<&[u8]>) -> Option<String> {
 
 const COMBINED: &str = "nginx-combined";
 
+type RequestCase<'a> = (
+    &'a [u8],
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+);
+
+/// (address, status, response time, group) of each upstream attempt.
+type AttemptRow = (Option<String>, Option<u16>, Option<f64>, u16);
+
 #[test]
 fn combined_all_fields_typed() {
     let line = br#"172.17.0.1 - alice [01/Apr/2021:12:02:31 +0200] "POST /not-found?x=1&y HTTP/1.1" 404 153 "http://localhost/somewhere" "Mozilla/5.0 (X11)""#;
@@ -100,13 +111,8 @@ fn tls_handshake_and_binary_requests_have_no_method() {
 
 #[test]
 fn request_line_oddities() {
-    let cases: &[(
-        &[u8],
-        Option<&str>,
-        Option<&str>,
-        Option<&str>,
-        Option<&str>,
-    )] = &[
+    // (request line, method, path, query, protocol)
+    let cases: &[RequestCase] = &[
         // HTTP/0.9: no protocol.
         (b"GET /ksc.html", Some("GET"), Some("/ksc.html"), None, None),
         (
@@ -227,7 +233,7 @@ fn ingress_line(upstreams: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn attempts(line: &[u8], grammar: &str) -> Vec<(Option<String>, Option<u16>, Option<f64>, u16)> {
+fn attempts(line: &[u8], grammar: &str) -> Vec<AttemptRow> {
     with(grammar, line, |r| {
         r.upstreams()
             .map(|a| (b(a.addr), a.status, a.response_time, a.group))
