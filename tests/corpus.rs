@@ -411,7 +411,8 @@ fn real_logs_parse_fully() {
     )
     .unwrap();
     // (file, format or None to detect, lines, parsed, rejected line numbers)
-    let cases: &[(&str, Option<Arc<Grammar>>, u64, u64, &[u64])] = &[
+    type Case<'a> = (&'a str, Option<Arc<Grammar>>, u64, u64, &'a [u64]);
+    let cases: &[Case] = &[
         ("nasa-http/apache.access.log_small", None, 3432, 3432, &[]),
         // Line 8,899 ends inside its user agent: the file was cut there.
         (
