@@ -139,6 +139,7 @@ fn generate(grammar: &str, target_bytes: usize) -> Vec<u8> {
 
 /// Parses every line and decodes every typed field; returns a checksum so
 /// nothing is optimised away, and the number of records.
+#[inline(never)]
 fn parse_all(grammar: &Arc<Grammar>, data: &[u8]) -> (u64, u64) {
     let mut parser = LineParser::new(std::slice::from_ref(grammar));
     let mut sum = 0u64;

@@ -55,8 +55,9 @@ enum Until {
         /// `10/Oct/2000:13:55:36 -0700`), so that many matches of a
         /// literal starting with a space are inside it.
         inner_spaces: u8,
-        /// No match means the value runs to the end of the line.
-        or_end: bool,
+        /// The last field: the literal is a space that ends the value
+        /// and is not consumed; no space means the value runs to the end.
+        last: bool,
     },
     /// The last field: to the end of the line.
     Rest,
@@ -79,13 +80,33 @@ fn time_spaces(field: &Field) -> u8 {
 
 #[derive(Debug)]
 enum Step {
+    /// A literal the line must continue with (only where no field precedes
+    /// it: a field step consumes the literal that ends it).
     Literal(Box<[u8]>),
     Field {
         slot: u8,
         until: Until,
+        check: Check,
         /// Spaces inside the value must be list separators.
         list: bool,
     },
+}
+
+/// What a field's value must look like, decided at compile time so the
+/// hot loop does not consult the field's description.
+#[derive(Debug)]
+enum Check {
+    Any,
+    Status,
+    /// A byte count; `nginx` marks `-` as unusual (nginx writes numbers).
+    Count {
+        nginx: bool,
+    },
+    /// `-` in real logs; anything else is unusual.
+    Ident,
+    /// A user name; one with spaces is unusual.
+    User,
+    Time(TimeFormat),
 }
 
 /// A grammar compiled for matching.
@@ -127,7 +148,12 @@ impl Layout {
         let items = &grammar.items;
         for (i, item) in items.iter().enumerate() {
             match item {
-                Item::Literal(lit) => steps.push(Step::Literal(lit.clone().into_boxed_slice())),
+                Item::Literal(lit) => {
+                    // A literal right after a field is consumed by it.
+                    if !matches!(i.checked_sub(1).map(|p| &items[p]), Some(Item::Field(_))) {
+                        steps.push(Step::Literal(lit.clone().into_boxed_slice()));
+                    }
+                }
                 Item::Field(field) => {
                     let quoted = matches!(i.checked_sub(1).map(|p| &items[p]),
                         Some(Item::Literal(l)) if l.ends_with(b"\""));
@@ -141,7 +167,7 @@ impl Layout {
                             } else {
                                 0
                             },
-                            or_end: false,
+                            last: false,
                         },
                         _ if matches!(
                             field.role,
@@ -160,12 +186,26 @@ impl Layout {
                             quoted: false,
                             list: is_list(field),
                             inner_spaces: time_spaces(field),
-                            or_end: true,
+                            last: true,
                         },
+                    };
+                    let check = match field.role {
+                        Role::Status => Check::Status,
+                        Role::BodyBytes | Role::BytesSent | Role::BytesReceived => Check::Count {
+                            nginx: grammar.syntax == Syntax::Nginx,
+                        },
+                        Role::Ident => Check::Ident,
+                        Role::RemoteUser => Check::User,
+                        Role::Time => match &field.time {
+                            Some(format) => Check::Time(format.clone()),
+                            None => Check::Any,
+                        },
+                        _ => Check::Any,
                     };
                     steps.push(Step::Field {
                         slot,
                         until,
+                        check,
                         list: is_list(field),
                     });
                     slot += 1;
@@ -182,6 +222,14 @@ impl Layout {
 
     pub fn grammar(&self) -> &Arc<Grammar> {
         &self.grammar
+    }
+
+    /// The grammar logs upstream attempts.
+    #[inline]
+    pub fn has_upstreams(&self) -> bool {
+        self.slot(Role::UpstreamAddr).is_some()
+            || self.slot(Role::UpstreamStatus).is_some()
+            || self.slot(Role::UpstreamResponseTime).is_some()
     }
 
     pub fn fields(&self) -> &[Field] {
@@ -262,6 +310,7 @@ pub struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
+    #[inline]
     pub fn line(&self) -> &'a [u8] {
         self.line
     }
@@ -276,11 +325,13 @@ impl<'a> Record<'a> {
     }
 
     /// The line went on after the last field.
+    #[inline]
     pub fn has_trailing(&self) -> bool {
         self.trailing
     }
 
     /// Matched with no trailing text and no unusual values.
+    #[inline]
     pub fn is_exact(&self) -> bool {
         !self.trailing && !self.unusual
     }
@@ -292,6 +343,7 @@ impl<'a> Record<'a> {
         fit(self.trailing, self.unusual)
     }
 
+    #[inline]
     pub fn time(&self) -> Option<Timestamp> {
         self.time
     }
@@ -595,16 +647,18 @@ impl LineParser {
                 )
             }
             RejectKind::Unterminated { slot } => {
-                let next = layout.and_then(|l| {
-                    l.steps
-                        .iter()
-                        .skip_while(|s| !matches!(s, Step::Field { slot: s2, .. } if *s2 == slot))
-                        .nth(1)
-                });
-                let next = match next {
-                    Some(Step::Literal(lit)) => crate::text::escape_bytes(lit),
-                    _ => String::new(),
-                };
+                let next = layout
+                    .and_then(|l| {
+                        l.steps.iter().find_map(|s| match s {
+                            Step::Field {
+                                slot: s2,
+                                until: Until::Literal { lit, .. },
+                                ..
+                            } if *s2 == slot => Some(crate::text::escape_bytes(lit)),
+                            _ => None,
+                        })
+                    })
+                    .unwrap_or_default();
                 format!(
                     "field `{}` never ends: no `{next}` after it",
                     field_name(slot)
@@ -705,16 +759,16 @@ fn starts_with(hay: &[u8], prefix: &[u8]) -> bool {
     hay.len() >= prefix.len() && hay.iter().zip(prefix).all(|(a, b)| a == b)
 }
 
-/// First occurrence of `byte`. Most fields are a few bytes long, where a
-/// vectorised search costs more to set up than it saves, and a byte loop
-/// mispredicts its exit: eight bytes at a time with the SWAR zero-byte test
-/// for the first 32 bytes, then memchr for the long fields.
+/// First occurrence of `byte`. Fields are mostly under a few hundred
+/// bytes, where memchr's vectorised search costs more to set up and finish
+/// than it saves and a byte loop mispredicts its exit: eight bytes at a
+/// time with the SWAR zero-byte test, memchr only for long values.
 #[inline(always)]
-fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
+pub(crate) fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let pattern = LO * byte as u64;
-    let head = hay.len().min(32);
+    let head = hay.len().min(256);
     let mut i = 0;
     while i + 8 <= head {
         let word = u64::from_le_bytes(hay[i..i + 8].try_into().unwrap()) ^ pattern;
@@ -727,6 +781,9 @@ fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
     }
     if let Some(j) = hay[i..head].iter().position(|&b| b == byte) {
         return Some(i + j);
+    }
+    if head == hay.len() {
+        return None;
     }
     memchr::memchr(byte, &hay[head..]).map(|j| j + head)
 }
@@ -773,6 +830,7 @@ fn match_delimited(
         column: column as u32,
         layout: 0,
     };
+    let mut time_seen = false;
     for (index, step) in layout.steps.iter().enumerate() {
         match step {
             Step::Literal(lit) => {
@@ -781,53 +839,57 @@ fn match_delimited(
                 }
                 pos += lit.len();
             }
-            Step::Field { slot, until, list } => {
+            Step::Field {
+                slot,
+                until,
+                check,
+                list,
+            } => {
                 let rest = &line[pos..];
-                let len = match until {
+                let (len, skip) = match until {
                     Until::Literal {
                         lit,
                         quoted,
                         list,
                         inner_spaces,
-                        or_end,
+                        last,
                     } => match find_until(rest, lit, *quoted, *list, *inner_spaces) {
-                        Some(len) => len,
-                        None if *or_end => rest.len(),
+                        Some(len) if *last => (len, 0),
+                        Some(len) => (len, lit.len()),
+                        None if *last => (rest.len(), 0),
                         None => return Err(reject(RejectKind::Unterminated { slot: *slot }, pos)),
                     },
-                    Until::Rest => rest.len(),
+                    Until::Rest => (rest.len(), 0),
                 };
                 let value = &rest[..len];
-                let field = &layout.fields[*slot as usize];
                 // `vhost 1.2.3.4` is not an address list: a grammar without
                 // the vhost must not swallow it into `$remote_addr`.
-                if *list && memchr::memchr(b' ', value).is_some() && !is_clean_list(value) {
+                if *list && find_byte(value, b' ').is_some() && !is_clean_list(value) {
                     return Err(reject(RejectKind::BadValue { slot: *slot }, pos));
                 }
-                let valid = match field.role {
-                    Role::Status => is_status(value),
-                    Role::BodyBytes | Role::BytesSent | Role::BytesReceived => {
+                let valid = match check {
+                    Check::Any => true,
+                    Check::Status => is_status(value),
+                    Check::Count { nginx } => {
                         // nginx always writes a number here; `-` is Apache's
                         // `%b` for an empty body, evidence for Apache.
-                        unusual |= value == b"-" && layout.grammar.syntax == Syntax::Nginx;
+                        unusual |= *nginx && value == b"-";
                         is_count(value)
                     }
-                    Role::Ident => {
+                    Check::Ident => {
                         unusual |= value != b"-";
                         true
                     }
-                    Role::RemoteUser => {
-                        unusual |= memchr::memchr(b' ', value).is_some();
+                    Check::User => {
+                        unusual |= find_byte(value, b' ').is_some();
                         true
                     }
-                    Role::Time => match &field.time {
-                        Some(format) if time.is_none() => {
-                            time = cache.get(format, value);
-                            time.is_some()
-                        }
-                        _ => true,
-                    },
-                    _ => true,
+                    Check::Time(format) if !time_seen => {
+                        time_seen = true;
+                        time = cache.get(format, value);
+                        time.is_some()
+                    }
+                    Check::Time(_) => true,
                 };
                 if !valid {
                     return Err(reject(RejectKind::BadValue { slot: *slot }, pos));
@@ -836,7 +898,7 @@ fn match_delimited(
                     start: pos as u32,
                     end: (pos + len) as u32,
                 };
-                pos += len;
+                pos += len + skip;
             }
         }
     }

@@ -205,7 +205,7 @@ fn is_method(b: &[u8]) -> bool {
 
 fn split_target<'a>(target: Value<'a>) -> (Option<Value<'a>>, Option<Value<'a>>) {
     let raw = target.raw;
-    let (path, query) = match memchr::memchr(b'?', raw) {
+    let (path, query) = match super::find_byte(raw, b'?') {
         Some(q) => (&raw[..q], Some(&raw[q + 1..])),
         None => (raw, None),
     };
@@ -237,7 +237,7 @@ fn split_target<'a>(target: Value<'a>) -> (Option<Value<'a>>, Option<Value<'a>>)
 /// missing protocol (HTTP/0.9) yields a target without one; spaces inside
 /// the target are kept.
 pub fn parse_request_line<'a>(raw: &'a [u8], escape: crate::grammar::Escape) -> Request<'a> {
-    let Some(space) = memchr::memchr(b' ', raw) else {
+    let Some(space) = super::find_byte(raw, b' ') else {
         return Request::default();
     };
     let method = &raw[..space];
@@ -254,7 +254,14 @@ pub fn parse_request_line<'a>(raw: &'a [u8], escape: crate::grammar::Escape) -> 
             ..Request::default()
         };
     }
-    if let Some(last) = memchr::memrchr(b' ', rest) {
+    // Nearly every request ends in ` HTTP/x.y`: check that before searching.
+    let last_space = match rest.len().checked_sub(9) {
+        Some(at) if rest[at] == b' ' && rest[at + 1..at + 6].eq_ignore_ascii_case(b"HTTP/") => {
+            Some(at)
+        }
+        _ => memchr::memrchr(b' ', rest),
+    };
+    if let Some(last) = last_space {
         let candidate = &rest[last + 1..];
         if candidate.len() >= 5 && candidate[..5].eq_ignore_ascii_case(b"HTTP/") {
             protocol = Some(candidate);
@@ -294,7 +301,7 @@ pub struct Attempt<'a> {
 }
 
 /// Walks an nginx upstream list, yielding entries and their group.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct ListIter<'a> {
     rest: Option<&'a [u8]>,
     group: u16,
@@ -345,6 +352,7 @@ fn entry(b: &[u8]) -> Option<&[u8]> {
 
 /// The attempts of one request, zipping the address, status and time lists
 /// by position. A list shorter than the others yields `None` for the rest.
+#[derive(Default)]
 pub struct Attempts<'a> {
     addr: ListIter<'a>,
     status: ListIter<'a>,
@@ -385,16 +393,19 @@ impl<'a> Iterator for Attempts<'a> {
 }
 
 impl<'a> Record<'a> {
+    #[inline]
     fn raw_role(&self, role: Role) -> Option<&'a [u8]> {
         self.get(role).map(|v| v.raw)
     }
 
+    #[inline]
     pub fn status(&self) -> Option<u16> {
         parse_u64(self.raw_role(Role::Status)?).and_then(|s| u16::try_from(s).ok())
     }
 
     /// Response size: body bytes where the format has them, else all bytes
     /// sent (IIS `sc-bytes`, Apache `%O`).
+    #[inline]
     pub fn bytes(&self) -> Option<u64> {
         let slot = self
             .layout
@@ -404,6 +415,7 @@ impl<'a> Record<'a> {
     }
 
     /// Request time in seconds, whatever unit the format logs it in.
+    #[inline]
     pub fn request_time(&self) -> Option<f64> {
         let slot = self.layout.slot(Role::RequestTime)?;
         let unit = self.layout.fields[slot].unit.unwrap_or(Unit::Seconds);
@@ -411,22 +423,27 @@ impl<'a> Record<'a> {
             .and_then(|v| parse_seconds(v.raw, unit))
     }
 
+    #[inline]
     pub fn remote_addr(&self) -> Option<Value<'a>> {
         self.get(Role::RemoteAddr)
     }
 
+    #[inline]
     pub fn remote_user(&self) -> Option<Value<'a>> {
         self.get(Role::RemoteUser)
     }
 
+    #[inline]
     pub fn host(&self) -> Option<Value<'a>> {
         self.get(Role::Host)
     }
 
+    #[inline]
     pub fn referer(&self) -> Option<Value<'a>> {
         self.get(Role::Referer)
     }
 
+    #[inline]
     pub fn user_agent(&self) -> Option<Value<'a>> {
         self.get(Role::UserAgent)
     }
@@ -463,7 +480,11 @@ impl<'a> Record<'a> {
 
     /// Each try at an upstream, in order. Empty when the format has no
     /// upstream fields or the request never reached one.
+    #[inline]
     pub fn upstreams(&self) -> Attempts<'a> {
+        if !self.layout.has_upstreams() {
+            return Attempts::default();
+        }
         Attempts {
             addr: ListIter::new(self.raw_role(Role::UpstreamAddr)),
             status: ListIter::new(self.raw_role(Role::UpstreamStatus)),
