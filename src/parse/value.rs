@@ -364,7 +364,11 @@ pub struct Attempts<'a> {
 impl<'a> Iterator for Attempts<'a> {
     type Item = Attempt<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Attempt<'a>> {
+        if self.addr.rest.is_none() && self.status.rest.is_none() && self.response.rest.is_none() {
+            return None;
+        }
         let addr = self.addr.next();
         let status = self.status.next();
         let response = self.response.next();
