@@ -168,6 +168,38 @@ def main():
             status_for(t, [])[0], rng.randint(300, 9000), rng.choice(AGENTS)))
     write("apache/other_vhosts_access.log", lines)
 
+    # One small file for each remaining built-in format, each with a short
+    # 5xx episode, so every grammar has a real-looking sample.
+    def simple(name, render, start, n=300):
+        lines = []
+        t = start
+        episode = (start + timedelta(minutes=20), start + timedelta(minutes=23), [502, 503], None)
+        for i in range(n):
+            t += timedelta(seconds=rng.uniform(2, 8))
+            status, _ = status_for(t, [episode])
+            lines.append(render(t, status))
+        write(name, lines)
+
+    def req():
+        return "%s %s HTTP/1.1" % (rng.choice(["GET"] * 6 + ["POST"]), path())
+
+    simple("formats/nginx-combined.log", lambda t, st: '%s - - [%s] "%s" %d %d "%s" "%s"' % (
+        client(), clf(t), req(), st, rng.randint(0, 20000), rng.choice(["-", "https://example.com/"]),
+        rng.choice(AGENTS)), day)
+    simple("formats/nginx-main.log", lambda t, st: '%s - - [%s] "%s" %d %d "-" "%s" "%s"' % (
+        "10.0.0.%d" % rng.randint(2, 9), clf(t), req(), st, rng.randint(0, 20000), rng.choice(AGENTS),
+        rng.choice(["-", client(), "%s, %s" % (client(), client())])), day)
+    simple("formats/nginx-vhost_combined.log", lambda t, st: '%s %s - - [%s] "%s" %d %d "-" "%s"' % (
+        rng.choice(["shop.example.com", "api.example.com"]), client(), clf(t), req(), st,
+        rng.randint(0, 20000), rng.choice(AGENTS)), day)
+    simple("formats/apache-common.log", lambda t, st: '%s - - [%s] "%s" %d %s' % (
+        client(), clf(t), req(), st, "-" if st == 304 else str(rng.randint(100, 20000))), day)
+    simple("formats/apache-combinedio.log", lambda t, st: '%s - - [%s] "%s" %d %s "-" "%s" %d %d' % (
+        client(), clf(t), req(), st, "-" if st == 304 else str(rng.randint(100, 20000)),
+        rng.choice(AGENTS), rng.randint(300, 900), rng.randint(400, 21000)), day)
+    simple("formats/apache-ssl_request.log", lambda t, st: '[%s] %s TLSv1.3 TLS_AES_256_GCM_SHA384 "%s" %s' % (
+        clf(t), client(), req(), rng.randint(100, 20000)), day)
+
     # IIS W3C with CRLF, a restart that writes a new header with other fields,
     # and an application pool crash returning 503s.
     header = ["#Software: Microsoft Internet Information Services 10.0", "#Version: 1.0",

@@ -53,7 +53,7 @@ fn check_on_the_sample_logs() {
         "format      apache-vhost_combined",
         "iis (W3C, columns from each #Fields line)",
         "an nginx error-log line, not an access-log line",
-        "total: 7 files",
+        "total: 13 files",
     ] {
         assert!(
             r.stdout.contains(expected),
@@ -308,4 +308,42 @@ fn server_configs_provide_named_formats() {
     assert_eq!(r.code, 0);
     assert!(r.stdout.starts_with("withtime"), "{}", r.stdout);
     assert!(r.stdout.contains("nginx-upstreaminfo"), "{}", r.stdout);
+}
+
+#[test]
+fn every_builtin_grammar_has_a_sample_log() {
+    use logspike::check::{check_source, CheckOptions, FormatChoice};
+    use logspike::grammar::{builtin, Syntax};
+    use logspike::input::{expand, Source};
+
+    let mut seen = std::collections::BTreeSet::new();
+    for source in expand(&[samples()]).unwrap() {
+        let mut options = CheckOptions {
+            format: FormatChoice::Detect(builtin::all().to_vec()),
+            max_samples: 0,
+            rejects: None,
+        };
+        let result = check_source(&source, &mut options);
+        let Source::Path(path) = &source else {
+            unreachable!()
+        };
+        assert!(
+            result.coverage() > 99.0,
+            "{}: {:.2}%",
+            path.display(),
+            result.coverage()
+        );
+        seen.extend(result.grammars.iter().cloned());
+    }
+    for g in builtin::all() {
+        if g.syntax == Syntax::W3c {
+            continue;
+        }
+        assert!(
+            seen.contains(&g.name),
+            "no sample log is detected as {}",
+            g.name
+        );
+    }
+    assert!(seen.iter().any(|n| n.starts_with("iis")), "{seen:?}");
 }
