@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 use logspike::check::{self, CheckOptions, FormatChoice};
 use logspike::grammar::builtin::{self, Registry};
-use logspike::grammar::{apache, nginx, Grammar};
+use logspike::grammar::{apache, nginx, ConfigFormats, Grammar, GrammarError};
 use logspike::input;
 
 #[derive(Parser)]
@@ -74,19 +74,20 @@ struct CheckArgs {
 /// Builds the registry from the config files and picks how formats are chosen.
 fn formats(args: &FormatArgs) -> Result<(Registry, FormatChoice)> {
     let mut registry = Registry::new();
-    for path in &args.nginx_conf {
+    type ParseConf = fn(&str) -> Result<ConfigFormats, GrammarError>;
+    let configs = args
+        .nginx_conf
+        .iter()
+        .map(|p| (p, nginx::parse_conf as ParseConf))
+        .chain(
+            args.apache_conf
+                .iter()
+                .map(|p| (p, apache::parse_conf as ParseConf)),
+        );
+    for (path, parse_conf) in configs {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let conf = nginx::parse_conf(&text).with_context(|| format!("in {}", path.display()))?;
-        for w in &conf.warnings {
-            eprintln!("logspike: {}:{}: {}", path.display(), w.line, w.message);
-        }
-        conf.grammars.into_iter().for_each(|g| registry.add(g));
-    }
-    for path in &args.apache_conf {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let conf = apache::parse_conf(&text).with_context(|| format!("in {}", path.display()))?;
+        let conf = parse_conf(&text).with_context(|| format!("in {}", path.display()))?;
         for w in &conf.warnings {
             eprintln!("logspike: {}:{}: {}", path.display(), w.line, w.message);
         }

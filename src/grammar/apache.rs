@@ -13,8 +13,8 @@ use nom::sequence::delimited;
 use nom::{IResult, Parser};
 
 use super::{
-    push_literal, ConfigFormats, ConfigWarning, Escape, Field, Grammar, GrammarError, Item, Role,
-    Syntax, TimeFormat, Unit,
+    push_literal, read_quoted, ConfigFormats, ConfigWarning, Escape, Field, Grammar, GrammarError,
+    Item, Role, Syntax, TimeFormat, Unit,
 };
 
 struct Directive<'a> {
@@ -162,31 +162,8 @@ fn words(line: &str) -> Result<Vec<String>, &'static str> {
             break;
         } else if c == '"' {
             chars.next();
-            let mut value = String::new();
-            let mut closed = false;
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => match chars.next() {
-                        Some('"') => value.push('"'),
-                        Some('\\') => value.push('\\'),
-                        Some('n') => value.push('\n'),
-                        Some('t') => value.push('\t'),
-                        Some(other) => {
-                            value.push('\\');
-                            value.push(other);
-                        }
-                        None => break,
-                    },
-                    '"' => {
-                        closed = true;
-                        break;
-                    }
-                    c => value.push(c),
-                }
-            }
-            if !closed {
-                return Err("a quoted string is never closed");
-            }
+            let (value, _) =
+                read_quoted(&mut chars, '"').ok_or("a quoted string is never closed")?;
             out.push(value);
         } else {
             let mut word = String::new();

@@ -232,6 +232,38 @@ impl Grammar {
     }
 }
 
+/// Reads a quoted string of a server config after its opening `quote`:
+/// `\n`, `\t`, `\r`, `\"`, `\'` and `\\` are unescaped, any other
+/// backslash is kept. Returns the value and how many newlines it spans, or
+/// `None` when the string is never closed.
+pub(crate) fn read_quoted(
+    chars: &mut std::iter::Peekable<std::str::Chars>,
+    quote: char,
+) -> Option<(String, usize)> {
+    let mut value = String::new();
+    let mut newlines = 0;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next()? {
+                'n' => value.push('\n'),
+                't' => value.push('\t'),
+                'r' => value.push('\r'),
+                other @ ('"' | '\'' | '\\') => value.push(other),
+                other => {
+                    value.push('\\');
+                    value.push(other);
+                }
+            },
+            c if c == quote => return Some((value, newlines)),
+            c => {
+                newlines += usize::from(c == '\n');
+                value.push(c);
+            }
+        }
+    }
+    None
+}
+
 /// Appends a literal, merging it with a literal just before it.
 pub(crate) fn push_literal(items: &mut Vec<Item>, bytes: &[u8]) {
     if bytes.is_empty() {

@@ -11,8 +11,8 @@ use nom::sequence::delimited;
 use nom::{IResult, Parser};
 
 use super::{
-    push_literal, ConfigFormats, ConfigWarning, Escape, Field, Grammar, GrammarError, Item, Role,
-    Syntax, TimeFormat, Unit,
+    push_literal, read_quoted, ConfigFormats, ConfigWarning, Escape, Field, Grammar, GrammarError,
+    Item, Role, Syntax, TimeFormat, Unit,
 };
 
 fn is_var_char(c: char) -> bool {
@@ -146,42 +146,15 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, ConfigWarning> {
                 chars.next();
             }
             '"' | '\'' => {
-                let start_line = line;
-                let quote = c;
                 chars.next();
-                let mut value = String::new();
-                let mut closed = false;
-                while let Some(c) = chars.next() {
-                    match c {
-                        '\\' => match chars.next() {
-                            Some('n') => value.push('\n'),
-                            Some('t') => value.push('\t'),
-                            Some('r') => value.push('\r'),
-                            Some(other @ ('"' | '\'' | '\\')) => value.push(other),
-                            Some(other) => {
-                                value.push('\\');
-                                value.push(other);
-                            }
-                            None => break,
-                        },
-                        c if c == quote => {
-                            closed = true;
-                            break;
-                        }
-                        '\n' => {
-                            line += 1;
-                            value.push('\n');
-                        }
-                        c => value.push(c),
-                    }
-                }
-                if !closed {
+                let Some((value, newlines)) = read_quoted(&mut chars, c) else {
                     return Err(ConfigWarning {
-                        line: start_line,
+                        line,
                         message: "a quoted string is never closed".into(),
                     });
-                }
-                tokens.push((start_line, Token::Quoted(value)));
+                };
+                tokens.push((line, Token::Quoted(value)));
+                line += newlines;
             }
             _ => {
                 let mut word = String::new();
