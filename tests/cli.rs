@@ -218,19 +218,30 @@ fn truncated_gzip_keeps_the_lines_before_the_damage() {
 }
 
 #[test]
-fn unsupported_compression_is_reported_and_the_rest_runs() {
+fn corrupt_zstd_and_bzip2_are_reported_and_the_rest_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let zst = write(dir.path(), "a.log.zst", &[0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0]);
-    let fine = write(dir.path(), "b.log", format!("{LINE}\n").as_bytes());
-    let r = run(logspike().arg("check").args([&zst, &fine]));
-    assert_eq!(r.code, 0);
-    assert!(
-        r.stdout
-            .contains("zstd compressed input is not supported yet"),
+    let body = format!("{LINE}\n").repeat(2000);
+    let mut zst = zstd::encode_all(body.as_bytes(), 3).unwrap();
+    zst.truncate(zst.len() - 8);
+    let zst = write(dir.path(), "a.log.zst", &zst);
+    let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+    enc.write_all(body.as_bytes()).unwrap();
+    let mut bz = enc.finish().unwrap();
+    let middle = bz.len() / 2;
+    bz[middle] ^= 0xff;
+    let bz = write(dir.path(), "b.log.bz2", &bz);
+    let fine = write(dir.path(), "c.log", format!("{LINE}\n").as_bytes());
+    let r = run(logspike().arg("check").args([&zst, &bz, &fine]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("a.log.zst (zstd)"), "{}", r.stdout);
+    assert!(r.stdout.contains("b.log.bz2 (bzip2)"), "{}", r.stdout);
+    assert_eq!(
+        r.stdout.matches("error       read error at byte").count(),
+        2,
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("parsed 1 (100.00%)"), "{}", r.stdout);
+    assert!(r.stdout.contains("c.log\n  format"), "{}", r.stdout);
 }
 
 #[test]
