@@ -11,7 +11,9 @@ use std::io::{self, BufRead, Read, Write};
 use std::sync::Arc;
 
 use crate::detect::{self, Detection};
-use crate::framing::LineReader;
+use rayon::prelude::*;
+
+use crate::framing::{self, LineReader};
 use crate::grammar::Grammar;
 use crate::input::{self, Source};
 use crate::parse::{LineParser, Outcome, Timestamp};
@@ -27,7 +29,7 @@ pub enum FormatChoice {
 }
 
 /// A rejected line kept to show.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RejectSample {
     pub line: u64,
     /// 1-based column (byte) where parsing failed.
@@ -38,7 +40,7 @@ pub struct RejectSample {
 }
 
 /// The counts for one file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FileCheck {
     pub name: String,
     pub compression: Option<&'static str>,
@@ -90,15 +92,48 @@ pub struct CheckOptions<'w> {
     pub max_samples: usize,
     /// Every rejected line is copied here, as it was read.
     pub rejects: Option<&'w mut dyn Write>,
+    /// Plain files of at least this size are mapped and checked in
+    /// parallel chunks.
+    pub parallel_min_bytes: u64,
+    /// Size of those chunks.
+    pub chunk_bytes: usize,
+}
+
+impl<'w> CheckOptions<'w> {
+    pub fn new(format: FormatChoice) -> CheckOptions<'w> {
+        CheckOptions {
+            format,
+            max_samples: 5,
+            rejects: None,
+            parallel_min_bytes: 4 << 20,
+            chunk_bytes: 8 << 20,
+        }
+    }
 }
 
 /// Checks one input. I/O problems become [`FileCheck::error`], never a
-/// panic and never a lost count.
+/// panic and never a lost count. A large plain file is memory-mapped and
+/// checked in chunks on all cores (unless rejected lines are being written,
+/// which must come out in file order); everything else is streamed.
 pub fn check_source(source: &Source, options: &mut CheckOptions) -> FileCheck {
     let mut result = FileCheck {
         name: source.display(),
         ..FileCheck::default()
     };
+    if let (Source::Path(path), None) = (source, &options.rejects) {
+        match input::map_plain(path, options.parallel_min_bytes) {
+            Ok(Some(map)) => {
+                result.compression = Some(input::Compression::None.name());
+                check_mapped(&map, options, &mut result);
+                return result;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                result.error = Some(e.to_string());
+                return result;
+            }
+        }
+    }
     let opened = match input::open(source) {
         Ok(opened) => opened,
         Err(e) => {
@@ -111,24 +146,18 @@ pub fn check_source(source: &Source, options: &mut CheckOptions) -> FileCheck {
     result
 }
 
-/// Checks lines from any reader; the result's name must be set by the caller.
-pub fn check_reader(
-    mut reader: Box<dyn BufRead + Send>,
-    options: &mut CheckOptions,
+/// Picks the grammars for an input from its head, noting why in `result`.
+fn choose_grammars(
+    head: &[u8],
+    format: &FormatChoice,
     result: &mut FileCheck,
-) {
-    // Read the head for detection, then parse it and the rest as one stream.
-    let mut head = Vec::new();
-    let head_error = (&mut reader)
-        .take(detect::SAMPLE_BYTES as u64)
-        .read_to_end(&mut head)
-        .err();
-    let grammars = match &options.format {
+) -> Vec<Arc<Grammar>> {
+    let grammars = match format {
         FormatChoice::Fixed(g) => {
             result.reason = "named with --format".into();
             vec![g.clone()]
         }
-        FormatChoice::Detect(candidates) => match detect::detect(&head, candidates) {
+        FormatChoice::Detect(candidates) => match detect::detect(head, candidates) {
             Some(Detection {
                 grammars, reason, ..
             }) => {
@@ -144,7 +173,164 @@ pub fn check_reader(
         },
     };
     result.grammars = grammar_names(&grammars);
-    let mut parser = LineParser::new(&grammars);
+    grammars
+}
+
+/// Counts lines into a [`FileCheck`]: one per stream, or one per chunk of a
+/// mapped file with chunk-relative line numbers, merged afterwards.
+struct Counter<'g> {
+    grammars: &'g [Arc<Grammar>],
+    parser: LineParser,
+    /// Parsed lines per grammar index (see [`parser_index`]).
+    per_grammar: Vec<u64>,
+    part: FileCheck,
+    max_samples: usize,
+}
+
+impl<'g> Counter<'g> {
+    fn new(grammars: &'g [Arc<Grammar>], max_samples: usize) -> Counter<'g> {
+        Counter {
+            grammars,
+            parser: LineParser::new(grammars),
+            per_grammar: Vec::new(),
+            part: FileCheck::default(),
+            max_samples,
+        }
+    }
+
+    /// Counts one line; true when it was rejected.
+    fn line(&mut self, bytes: &[u8], number: u64, too_long: Option<u64>) -> bool {
+        let part = &mut self.part;
+        part.lines += 1;
+        let rejected = if let Some(len) = too_long {
+            part.too_long += 1;
+            Some((
+                0,
+                format!(
+                    "line of {len} bytes is longer than the limit of {} bytes",
+                    crate::parse::MAX_LINE
+                ),
+            ))
+        } else {
+            match self.parser.parse(bytes) {
+                Outcome::Record(record) => {
+                    part.parsed += 1;
+                    if record.has_trailing() {
+                        part.trailing += 1;
+                        part.first_trailing.get_or_insert(number);
+                    }
+                    if let Some(t) = record.time() {
+                        part.first_time = Some(part.first_time.map_or(t, |f| f.min(t)));
+                        part.last_time = Some(part.last_time.map_or(t, |l| l.max(t)));
+                    }
+                    let index = parser_index(self.grammars, record.layout().grammar());
+                    if self.per_grammar.len() <= index {
+                        self.per_grammar.resize(index + 1, 0);
+                    }
+                    self.per_grammar[index] += 1;
+                    None
+                }
+                Outcome::Directive => {
+                    part.directives += 1;
+                    None
+                }
+                Outcome::Blank => {
+                    part.blank += 1;
+                    None
+                }
+                Outcome::Rejected(reject) => {
+                    let reason = if part.samples.len() < self.max_samples {
+                        self.parser.describe(&reject, bytes)
+                    } else {
+                        String::new()
+                    };
+                    Some((reject.column as u64, reason))
+                }
+            }
+        };
+        let Some((column, reason)) = rejected else {
+            return false;
+        };
+        part.rejected += 1;
+        if part.samples.len() < self.max_samples {
+            part.samples.push(RejectSample {
+                line: number,
+                column: column + 1,
+                reason,
+                text: crate::text::escape_truncated(bytes, 300),
+            });
+        }
+        true
+    }
+
+    /// Adds a later part's counts; its line numbers start after `lines`.
+    fn absorb(&mut self, other: Counter, lines: u64) {
+        let (a, b) = (&mut self.part, other.part);
+        a.lines += b.lines;
+        a.parsed += b.parsed;
+        a.rejected += b.rejected;
+        a.directives += b.directives;
+        a.blank += b.blank;
+        a.trailing += b.trailing;
+        a.too_long += b.too_long;
+        if a.first_trailing.is_none() {
+            a.first_trailing = b.first_trailing.map(|n| n + lines);
+        }
+        a.first_time = a.first_time.into_iter().chain(b.first_time).min();
+        a.last_time = a.last_time.into_iter().chain(b.last_time).max();
+        for mut sample in b.samples {
+            if a.samples.len() == self.max_samples {
+                break;
+            }
+            sample.line += lines;
+            a.samples.push(sample);
+        }
+        if self.per_grammar.len() < other.per_grammar.len() {
+            self.per_grammar.resize(other.per_grammar.len(), 0);
+        }
+        for (x, y) in self.per_grammar.iter_mut().zip(other.per_grammar) {
+            *x += y;
+        }
+    }
+
+    /// Writes the counts into `result`, which holds the name and grammars.
+    fn finish(self, result: &mut FileCheck) {
+        let names = grammar_names(self.grammars);
+        let part = self.part;
+        result.lines = part.lines;
+        result.parsed = part.parsed;
+        result.rejected = part.rejected;
+        result.directives = part.directives;
+        result.blank = part.blank;
+        result.trailing = part.trailing;
+        result.first_trailing = part.first_trailing;
+        result.too_long = part.too_long;
+        result.first_time = part.first_time;
+        result.last_time = part.last_time;
+        result.samples = part.samples;
+        result.by_grammar = self
+            .per_grammar
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(i, &n)| (names.get(i).cloned().unwrap_or_default(), n))
+            .collect();
+    }
+}
+
+/// Checks lines from any reader; the result's name must be set by the caller.
+pub fn check_reader(
+    mut reader: Box<dyn BufRead + Send>,
+    options: &mut CheckOptions,
+    result: &mut FileCheck,
+) {
+    // Read the head for detection, then parse it and the rest as one stream.
+    let mut head = Vec::new();
+    let head_error = (&mut reader)
+        .take(detect::SAMPLE_BYTES as u64)
+        .read_to_end(&mut head)
+        .err();
+    let grammars = choose_grammars(&head, &options.format, result);
     let stream: Box<dyn BufRead> = if head_error.is_some() {
         // The read failed inside the head: what follows the last newline
         // is a line cut by the damage, dropped as the streaming path does.
@@ -155,102 +341,90 @@ pub fn check_reader(
         Box::new(io::BufReader::new(io::Cursor::new(head).chain(reader)))
     };
     let mut lines = LineReader::new(stream);
-    let mut counts: Vec<u64> = Vec::new();
+    let mut counter = Counter::new(&grammars, options.max_samples);
+    let mut error = None;
     loop {
         let line = match lines.next_line() {
             Ok(Some(line)) => line,
             Ok(None) => break,
             Err(e) => {
-                result.error = Some(format!(
-                    "read error at byte {} of the decompressed stream, after line {}: {e}",
-                    lines.offset(),
-                    lines.lines_read()
-                ));
+                error = Some(e);
                 break;
             }
         };
-        result.lines += 1;
-        let rejected = if line.too_long.is_some() {
-            result.too_long += 1;
-            Some((
-                0,
-                format!(
-                    "line of {} bytes is longer than the limit of {} bytes",
-                    line.too_long.unwrap_or(0),
-                    crate::parse::MAX_LINE
-                ),
-            ))
-        } else {
-            match parser.parse(line.bytes) {
-                Outcome::Record(record) => {
-                    result.parsed += 1;
-                    if record.has_trailing() {
-                        result.trailing += 1;
-                        result.first_trailing.get_or_insert(line.number);
-                    }
-                    if let Some(t) = record.time() {
-                        result.first_time = Some(result.first_time.map_or(t, |f| f.min(t)));
-                        result.last_time = Some(result.last_time.map_or(t, |l| l.max(t)));
-                    }
-                    let layout = record.layout();
-                    let index = parser_index(&grammars, layout.grammar());
-                    if counts.len() <= index {
-                        counts.resize(index + 1, 0);
-                    }
-                    counts[index] += 1;
-                    None
-                }
-                Outcome::Directive => {
-                    result.directives += 1;
-                    None
-                }
-                Outcome::Blank => {
-                    result.blank += 1;
-                    None
-                }
-                Outcome::Rejected(reject) => {
-                    let reason = if result.samples.len() < options.max_samples {
-                        parser.describe(&reject, line.bytes)
-                    } else {
-                        String::new()
-                    };
-                    Some((reject.column as u64, reason))
-                }
-            }
-        };
-        if let Some((column, reason)) = rejected {
-            result.rejected += 1;
-            if result.samples.len() < options.max_samples {
-                result.samples.push(RejectSample {
-                    line: line.number,
-                    column: column + 1,
-                    reason,
-                    text: crate::text::escape_truncated(line.bytes, 300),
-                });
-            }
-            if let Some(out) = options.rejects.as_mut() {
-                let written = out.write_all(line.bytes).and_then(|_| out.write_all(b"\n"));
-                if let Err(e) = written {
-                    result.error = Some(format!("writing rejected lines: {e}"));
-                    options.rejects = None;
-                }
+        let rejected = counter.line(line.bytes, line.number, line.too_long);
+        if let (true, Some(out)) = (rejected, options.rejects.as_mut()) {
+            let written = out.write_all(line.bytes).and_then(|_| out.write_all(b"\n"));
+            if let Err(e) = written {
+                result.error = Some(format!("writing rejected lines: {e}"));
+                options.rejects = None;
             }
         }
     }
-    if let (Some(e), None) = (head_error, &result.error) {
+    if let (Some(e), None) = (error.or(head_error), &result.error) {
         result.error = Some(format!(
             "read error at byte {} of the decompressed stream, after line {}: {e}",
             lines.offset(),
             lines.lines_read()
         ));
     }
-    let names = grammar_names(&grammars);
-    result.by_grammar = counts
-        .iter()
-        .enumerate()
-        .filter(|(_, &n)| n > 0)
-        .map(|(i, &n)| (names.get(i).cloned().unwrap_or_default(), n))
+    counter.finish(result);
+}
+
+/// Checks a whole file held in memory, in chunks cut on line boundaries,
+/// in parallel; the counts equal [`check_reader`]'s on the same bytes,
+/// whatever the chunk size or thread count.
+pub fn check_mapped(data: &[u8], options: &CheckOptions, result: &mut FileCheck) {
+    let head = &data[..data.len().min(detect::SAMPLE_BYTES)];
+    let grammars = choose_grammars(head, &options.format, result);
+    let w3c = grammars
+        .first()
+        .is_some_and(|g| g.syntax == crate::grammar::Syntax::W3c);
+    // A W3C chunk must start with the columns in force where it starts: the
+    // `#Fields:` lines before it are replayed into its parser.
+    let fields_lines: Vec<usize> = if w3c {
+        framing::line_starts_with(data, b"#Fields:")
+    } else {
+        Vec::new()
+    };
+    let chunks = framing::chunks(data, options.chunk_bytes);
+    let max_samples = options.max_samples;
+    let parts: Vec<Counter> = chunks
+        .par_iter()
+        .map(|range| {
+            let mut counter = Counter::new(&grammars, max_samples);
+            for &start in fields_lines.iter().take_while(|&&s| s < range.start) {
+                let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |e| start + e);
+                let _ = counter.parser.parse(&data[start..end]);
+            }
+            let chunk = &data[range.clone()];
+            let mut number = 0;
+            let mut from = 0;
+            while from < chunk.len() {
+                let end = memchr::memchr(b'\n', &chunk[from..]).map_or(chunk.len(), |e| from + e);
+                number += 1;
+                let line = &chunk[from..end];
+                let too_long = (line.len() > crate::parse::MAX_LINE).then_some(line.len() as u64);
+                let shown = match too_long {
+                    Some(_) => &line[..framing::KEEP_OF_LONG_LINE],
+                    None => line,
+                };
+                counter.line(shown, number, too_long);
+                from = end + 1;
+            }
+            counter
+        })
         .collect();
+    let mut parts = parts.into_iter();
+    let Some(mut total) = parts.next() else {
+        Counter::new(&grammars, options.max_samples).finish(result);
+        return;
+    };
+    for part in parts {
+        let lines = total.part.lines;
+        total.absorb(part, lines);
+    }
+    total.finish(result);
 }
 
 /// Index for counting which grammar parsed a line: the given grammars by
@@ -273,5 +447,55 @@ fn grammar_names(grammars: &[Arc<Grammar>]) -> Vec<String> {
             vec!["iis (W3C, columns from each #Fields line)".to_string()]
         }
         _ => grammars.iter().map(|g| g.name.clone()).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grammar::builtin;
+
+    fn streamed(data: &[u8], format: &FormatChoice) -> FileCheck {
+        let mut options = CheckOptions::new(format.clone());
+        let mut result = FileCheck::default();
+        check_reader(
+            Box::new(io::Cursor::new(data.to_vec())),
+            &mut options,
+            &mut result,
+        );
+        result
+    }
+
+    fn mapped(data: &[u8], format: &FormatChoice, chunk_bytes: usize) -> FileCheck {
+        let mut options = CheckOptions::new(format.clone());
+        options.chunk_bytes = chunk_bytes;
+        let mut result = FileCheck::default();
+        check_mapped(data, &options, &mut result);
+        result
+    }
+
+    /// The same answer on every path: streamed, or mapped in chunks of any
+    /// size (down to one byte, which puts a boundary after every line).
+    #[test]
+    fn chunked_check_equals_streamed_check() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+        let mut inputs: Vec<Vec<u8>> = vec![
+            std::fs::read(dir.join("nginx/access.log")).unwrap(),
+            std::fs::read(dir.join("iis/u_ex261128.log")).unwrap(),
+            std::fs::read(dir.join("apache/access_log")).unwrap(),
+        ];
+        let mut ugly = std::fs::read(dir.join("formats/nginx-combined.log")).unwrap();
+        ugly.extend_from_slice(b"\n\r\n\0\0junk\xff\n");
+        ugly.extend(std::iter::repeat_n(b'x', crate::parse::MAX_LINE + 5));
+        ugly.extend_from_slice(b"\nlast line without newline");
+        inputs.push(ugly);
+        let detect = FormatChoice::Detect(builtin::all().to_vec());
+        for data in &inputs {
+            let want = streamed(data, &detect);
+            assert!(want.lines > 0);
+            for chunk in [1, 7, 1000, 64 << 10, usize::MAX / 2] {
+                assert_eq!(mapped(data, &detect, chunk), want, "chunk {chunk}");
+            }
+        }
     }
 }

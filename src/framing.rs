@@ -10,7 +10,7 @@ use std::io::{self, BufRead};
 use crate::parse::MAX_LINE;
 
 /// How much of an over-long line is kept to show in a rejection.
-const KEEP_OF_LONG_LINE: usize = 4096;
+pub const KEEP_OF_LONG_LINE: usize = 4096;
 
 pub struct LineReader<R> {
     inner: R,
@@ -68,6 +68,7 @@ impl<R: BufRead> LineReader<R> {
         self.too_long = None;
         self.line_offset = self.offset;
         let mut len: u64 = 0;
+        let mut ended_with_newline = false;
         loop {
             let available = match self.inner.fill_buf() {
                 Ok(b) => b,
@@ -94,16 +95,23 @@ impl<R: BufRead> LineReader<R> {
             len += take as u64;
             self.inner.consume(take);
             self.offset += take as u64;
-            if self.buf.len() > self.max + 1 && self.too_long.is_none() {
+            if self.buf.len() > self.max + 2 && self.too_long.is_none() {
                 self.too_long = Some(0);
                 self.buf.truncate(KEEP_OF_LONG_LINE);
             }
             if done {
+                ended_with_newline = true;
                 break;
             }
         }
         self.line_no += 1;
-        let too_long = self.too_long.map(|_| len);
+        // The limit is on the line's content, without its newline.
+        let content = len - u64::from(ended_with_newline);
+        if self.too_long.is_none() && content > self.max as u64 {
+            self.too_long = Some(0);
+            self.buf.truncate(KEEP_OF_LONG_LINE);
+        }
+        let too_long = self.too_long.map(|_| content);
         let bytes = if too_long.is_some() {
             &self.buf[..]
         } else {
@@ -145,7 +153,7 @@ mod tests {
         input.extend_from_slice(b"\nok\n");
         let lines = collect(&input, 100);
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0].1, Some(10_001));
+        assert_eq!(lines[0].1, Some(10_000));
         assert!(lines[0].0.len() <= KEEP_OF_LONG_LINE);
         assert_eq!(lines[1], (b"ok".to_vec(), None));
     }
@@ -159,5 +167,64 @@ mod tests {
         assert_eq!((second.number, second.offset), (2, 3));
         assert!(reader.next_line().unwrap().is_none());
         assert_eq!(reader.offset(), 6);
+    }
+}
+
+/// Splits `data` into ranges of about `target` bytes that end just after a
+/// newline (or at the end), so no line is cut between two chunks.
+pub fn chunks(data: &[u8], target: usize) -> Vec<std::ops::Range<usize>> {
+    let target = target.max(1);
+    let mut out = Vec::with_capacity(data.len() / target + 1);
+    let mut start = 0;
+    while start < data.len() {
+        let want = (start + target).min(data.len());
+        let end = match memchr::memchr(b'\n', &data[want - 1..]) {
+            Some(i) => want + i,
+            None => data.len(),
+        };
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
+/// Offsets of the lines that start with `prefix`.
+pub fn line_starts_with(data: &[u8], prefix: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    if data.starts_with(prefix) {
+        out.push(0);
+    }
+    let mut needle = Vec::with_capacity(prefix.len() + 1);
+    needle.push(b'\n');
+    needle.extend_from_slice(prefix);
+    out.extend(memchr::memmem::find_iter(data, &needle).map(|i| i + 1));
+    out
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+
+    #[test]
+    fn chunks_end_on_newlines_and_cover_everything() {
+        let data = b"aa\nbbbb\nc\n\ndddddd";
+        for target in 1..=data.len() + 2 {
+            let ranges = chunks(data, target);
+            assert_eq!(ranges.first().map(|r| r.start), Some(0));
+            assert_eq!(ranges.last().map(|r| r.end), Some(data.len()));
+            for pair in ranges.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+                assert_eq!(data[pair[0].end - 1], b'\n', "target {target}");
+            }
+        }
+        assert!(chunks(b"", 8).is_empty());
+    }
+
+    #[test]
+    fn finds_directive_lines() {
+        assert_eq!(
+            line_starts_with(b"#Fields: a\nx\n#Fields: b\n#F", b"#Fields:"),
+            [0, 13]
+        );
     }
 }

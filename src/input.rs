@@ -154,6 +154,30 @@ fn open_reader(name: &str, raw: Box<dyn Read + Send>) -> Result<Opened, InputErr
     })
 }
 
+/// Maps a plain (uncompressed) regular file of at least `min_bytes` into
+/// memory; `None` for anything else (small, compressed, not a regular
+/// file), which is then streamed.
+pub fn map_plain(path: &Path, min_bytes: u64) -> Result<Option<memmap2::Mmap>, InputError> {
+    let io_err = |e| InputError::Io {
+        path: path.display().to_string(),
+        source: e,
+    };
+    let file = File::open(path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() || meta.len() < min_bytes.max(1) {
+        return Ok(None);
+    }
+    // SAFETY: the map is read-only and lives as long as the check of this
+    // file. If another process truncates the file meanwhile (copytruncate
+    // rotation), reading past the new end raises SIGBUS; like ripgrep, we
+    // accept that for batch reads, and the live tail never maps files.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io_err)?;
+    if Compression::sniff(&map[..map.len().min(8)]) != Compression::None {
+        return Ok(None);
+    }
+    Ok(Some(map))
+}
+
 pub fn open(source: &Source) -> Result<Opened, InputError> {
     match source {
         Source::Stdin => open_reader("<stdin>", Box::new(io::stdin())),

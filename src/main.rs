@@ -69,6 +69,9 @@ struct CheckArgs {
     /// How many rejected lines to show per file.
     #[arg(long, value_name = "N", default_value_t = 5)]
     show_rejects: usize,
+    /// Worker threads for large plain files (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
+    threads: Option<usize>,
 }
 
 /// Builds the registry from the config files and picks how formats are chosen.
@@ -120,11 +123,15 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
             bail!("--min-coverage takes a percentage from 0 to 100, not {min}");
         }
     }
-    let mut options = CheckOptions {
-        format,
-        max_samples: args.show_rejects,
-        rejects: rejects_file.as_mut().map(|w| w as &mut dyn Write),
-    };
+    if let Some(threads) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .context("starting worker threads")?;
+    }
+    let mut options = CheckOptions::new(format);
+    options.max_samples = args.show_rejects;
+    options.rejects = rejects_file.as_mut().map(|w| w as &mut dyn Write);
     let results: Vec<_> = sources
         .iter()
         .map(|s| check::check_source(s, &mut options))

@@ -169,7 +169,7 @@ fn ugly_inputs_are_counted_never_fatal() {
     assert!(s.contains("lines       3: parsed 2"), "{s}");
     assert!(s.contains("too long    1"), "{s}");
     assert!(
-        s.contains("huge.log:2:1: line of 3145729 bytes is longer than the limit"),
+        s.contains("huge.log:2:1: line of 3145728 bytes is longer than the limit"),
         "{s}"
     );
     assert!(section("crlf.log").contains("lines       2: parsed 2 (100.00%)"));
@@ -180,6 +180,39 @@ fn ugly_inputs_are_counted_never_fatal() {
     );
     assert!(s.contains("| \\x00\\x00\\x00\\x00"), "{s}");
     assert!(section("bad_utf8.log").contains("lines       2: parsed 2 (100.00%)"));
+}
+
+#[test]
+fn large_plain_files_are_checked_in_parallel_with_exact_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..60_000 {
+        match i {
+            17 | 31_337 | 59_999 => text.push_str("junk line\n"),
+            _ => {
+                text.push_str(&LINE.replace("/a", &format!("/a{i}")));
+                text.push('\n');
+            }
+        }
+    }
+    assert!(text.len() > 4 << 20, "must take the mapped path");
+    let path = write(dir.path(), "big.log", text.as_bytes());
+    for threads in ["1", "2"] {
+        let r = run(logspike().args(["check", "--threads", threads]).arg(&path));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            r.stdout.contains("lines       60,000: parsed 59,997"),
+            "{}",
+            r.stdout
+        );
+        for line in [18, 31_338, 60_000] {
+            assert!(
+                r.stdout.contains(&format!("big.log:{line}:1: ")),
+                "{line}: {}",
+                r.stdout
+            );
+        }
+    }
 }
 
 #[test]
@@ -329,11 +362,8 @@ fn every_builtin_grammar_has_a_sample_log() {
 
     let mut seen = std::collections::BTreeSet::new();
     for source in expand(&[samples()]).unwrap() {
-        let mut options = CheckOptions {
-            format: FormatChoice::Detect(builtin::all().to_vec()),
-            max_samples: 0,
-            rejects: None,
-        };
+        let mut options = CheckOptions::new(FormatChoice::Detect(builtin::all().to_vec()));
+        options.max_samples = 0;
         let result = check_source(&source, &mut options);
         let Source::Path(path) = &source else {
             unreachable!()

@@ -430,14 +430,11 @@ fn real_logs_parse_fully() {
         ("lnav/logfile_bad_access_log.0", None, 3, 2, &[2]),
     ];
     for (file, format, lines, parsed, rejected) in cases {
-        let mut options = CheckOptions {
-            format: match format {
-                Some(g) => FormatChoice::Fixed(g.clone()),
-                None => FormatChoice::Detect(builtin::all().to_vec()),
-            },
-            max_samples: 10,
-            rejects: None,
-        };
+        let mut options = CheckOptions::new(match format {
+            Some(g) => FormatChoice::Fixed(g.clone()),
+            None => FormatChoice::Detect(builtin::all().to_vec()),
+        });
+        options.max_samples = 10;
         let result = check_source(&Source::Path(dir.join(file)), &mut options);
         eprintln!(
             "  {file:<44} {} lines, parsed {} ({:.2}%) with {}",
