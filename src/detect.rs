@@ -166,10 +166,18 @@ pub fn detect(sample: &[u8], candidates: &[Arc<Grammar>]) -> Option<Detection> {
             groups[i][0].name.clone()
         }
     };
+    let fits = |i: usize| {
+        let (all, exactly) = (accepted(&scores[i]), exact(&scores[i]));
+        if all == exactly {
+            format!("{all}")
+        } else {
+            format!("{all} ({exactly} exactly, the rest with extra or odd fields)")
+        }
+    };
     let mut reason = format!(
         "{} parsed {} of {} sampled lines",
         name(primary),
-        accepted(&scores[primary]),
+        fits(primary),
         sampled
     );
     if let Some(runner_up) = (0..groups.len())
@@ -181,7 +189,7 @@ pub fn detect(sample: &[u8], candidates: &[Arc<Grammar>]) -> Option<Detection> {
         reason.push_str(&format!(
             "; next best {} parsed {}",
             name(runner_up),
-            accepted(&scores[runner_up])
+            fits(runner_up)
         ));
     }
     for &extra in &chosen[1..] {
