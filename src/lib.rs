@@ -19,6 +19,7 @@
 //! assert_eq!(record.time().unwrap().to_rfc3339_utc(), "2000-10-10T20:55:36Z");
 //! ```
 
+pub mod analysis;
 pub mod check;
 pub mod detect;
 pub mod framing;

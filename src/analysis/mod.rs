@@ -1,0 +1,600 @@
+//! Records to aggregates: per time window, per upstream, path, host,
+//! method and status, in mergeable partials.
+//!
+//! Each chunk of input folds its records into an [`Aggregate`]; partials
+//! combine with [`Aggregate::merge`], which is associative and commutative,
+//! so the answer does not depend on the number of threads or chunks.
+//!
+//! Windows are kept at a granularity from a ladder (1 s, 10 s, 1 min,
+//! 10 min, 1 h, 1 day) where each step divides the next and windows start
+//! at multiples of the step since the epoch (UTC). A partial that holds too
+//! many windows coarsens itself to the next step; merging takes the coarser
+//! of two granularities. Reports roll windows up to a display size that is
+//! a multiple of the granularity. With `--window` the granularity is fixed.
+//!
+//! Memory depends on the number of windows and keys, never on lines: each
+//! key table holds at most `max_keys` keys per partial, and requests for
+//! keys beyond that are counted under "other".
+
+pub mod paths;
+pub mod spikes;
+
+use std::collections::{BTreeMap, HashMap};
+
+use sketches_ddsketch::DDSketch;
+
+use crate::parse::{Record, Timestamp};
+pub use paths::{PathNormalizer, PathRule};
+
+const SECOND: i64 = 1_000_000;
+/// Granularities a partial may hold, each dividing the next.
+pub const LADDER: [i64; 6] = [
+    SECOND,
+    10 * SECOND,
+    60 * SECOND,
+    600 * SECOND,
+    3600 * SECOND,
+    86_400 * SECOND,
+];
+/// A partial with more windows than this coarsens to the next step.
+const MAX_WINDOWS: usize = 5000;
+
+/// What to aggregate and how.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// A fixed window size in microseconds (`--window`).
+    pub window: Option<i64>,
+    /// Only records at or after this instant (UTC microseconds).
+    pub since: Option<i64>,
+    /// Only records before this instant.
+    pub until: Option<i64>,
+    pub paths: PathNormalizer,
+    /// Most distinct keys per table and partial.
+    pub max_keys: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            window: None,
+            since: None,
+            until: None,
+            paths: PathNormalizer::default(),
+            max_keys: 100_000,
+        }
+    }
+}
+
+/// Counts per status code; code 0 stands for a status the log did not
+/// have (`-`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Statuses(pub BTreeMap<u16, u64>);
+
+impl Statuses {
+    #[inline]
+    pub fn add(&mut self, code: u16, n: u64) {
+        *self.0.entry(code).or_default() += n;
+    }
+
+    pub fn merge(&mut self, other: &Statuses) {
+        for (&code, &n) in &other.0 {
+            self.add(code, n);
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    /// Requests with a status from `lo` to `hi` inclusive.
+    pub fn range(&self, lo: u16, hi: u16) -> u64 {
+        self.0.range(lo..=hi).map(|(_, n)| n).sum()
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.range(500, 599)
+    }
+
+    /// Each 5xx code with its count.
+    pub fn errors_by_code(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.0.range(500..=599).map(|(&c, &n)| (c, n))
+    }
+}
+
+/// A mergeable latency sketch (DDSketch, 1% relative error), in seconds.
+#[derive(Clone, Default)]
+pub struct Sketch(DDSketch);
+
+impl Sketch {
+    #[inline]
+    pub fn add(&mut self, seconds: f64) {
+        self.0.add(seconds);
+    }
+
+    pub fn merge(&mut self, other: &Sketch) {
+        // Sketches built with the same configuration always merge.
+        let _ = self.0.merge(&other.0);
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.count()
+    }
+
+    /// A quantile, `None` when the sketch is empty.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        self.0.quantile(q).ok().flatten()
+    }
+}
+
+impl std::fmt::Debug for Sketch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sketch({} values)", self.count())
+    }
+}
+
+/// Where an error was seen, ordered by time, then file and line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Place {
+    pub time: i64,
+    /// Index of the input file.
+    pub file: u32,
+    pub line: u64,
+}
+
+/// One time window.
+#[derive(Debug, Clone, Default)]
+pub struct Window {
+    pub requests: u64,
+    pub status: Statuses,
+    pub bytes: u64,
+    /// Request time in seconds.
+    pub request_time: Sketch,
+    /// Each upstream attempt's response time in seconds.
+    pub upstream_time: Sketch,
+    /// 5xx attempts per upstream.
+    pub errors_by_upstream: HashMap<String, u64>,
+    /// 5xx requests per normalized path.
+    pub errors_by_path: HashMap<String, u64>,
+    pub first_error: Option<Place>,
+}
+
+fn merge_counts(into: &mut HashMap<String, u64>, from: &HashMap<String, u64>) {
+    for (k, &n) in from {
+        *into.entry(k.clone()).or_default() += n;
+    }
+}
+
+fn min_place(a: Option<Place>, b: Option<Place>) -> Option<Place> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl Window {
+    pub fn merge(&mut self, other: &Window) {
+        self.requests += other.requests;
+        self.status.merge(&other.status);
+        self.bytes += other.bytes;
+        self.request_time.merge(&other.request_time);
+        self.upstream_time.merge(&other.upstream_time);
+        merge_counts(&mut self.errors_by_upstream, &other.errors_by_upstream);
+        merge_counts(&mut self.errors_by_path, &other.errors_by_path);
+        self.first_error = min_place(self.first_error, other.first_error);
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.status.errors()
+    }
+}
+
+/// Status counts per key, with a bounded number of keys.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub entries: HashMap<String, Statuses>,
+    /// Requests (or attempts) whose key arrived after the table was full.
+    pub other: Statuses,
+    max_keys: usize,
+}
+
+impl Table {
+    fn new(max_keys: usize) -> Table {
+        Table {
+            max_keys,
+            ..Table::default()
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, key: &str, status: u16) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.add(status, 1);
+        } else if self.entries.len() < self.max_keys {
+            self.entries
+                .entry(key.to_string())
+                .or_default()
+                .add(status, 1);
+        } else {
+            self.other.add(status, 1);
+        }
+    }
+
+    fn merge(&mut self, other: &Table) {
+        for (k, v) in &other.entries {
+            self.entries.entry(k.clone()).or_default().merge(v);
+        }
+        self.other.merge(&other.other);
+    }
+
+    /// Keys by 5xx count, then by total, then by name; at most `n`.
+    pub fn top(&self, n: usize) -> Vec<(&str, &Statuses)> {
+        let mut rows: Vec<_> = self.entries.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        rows.sort_by(|a, b| {
+            (b.1.errors(), b.1.total())
+                .cmp(&(a.1.errors(), a.1.total()))
+                .then(a.0.cmp(b.0))
+        });
+        rows.truncate(n);
+        rows
+    }
+}
+
+/// Everything the batch report needs, mergeable.
+#[derive(Debug, Clone)]
+pub struct Aggregate {
+    /// Window granularity in microseconds.
+    pub granularity: i64,
+    fixed: bool,
+    /// By window start (UTC microseconds).
+    pub windows: BTreeMap<i64, Window>,
+    pub requests: u64,
+    pub bytes: u64,
+    pub status: Statuses,
+    /// Every upstream attempt, by upstream address.
+    pub upstreams: Table,
+    /// Requests by normalized path.
+    pub paths: Table,
+    pub hosts: Table,
+    pub methods: Table,
+    /// Records without a timestamp: in the totals, in no window.
+    pub untimed: u64,
+    /// Records outside `--since`/`--until`: not counted anywhere else.
+    pub filtered: u64,
+    pub first_time: Option<Timestamp>,
+    pub last_time: Option<Timestamp>,
+    path_buf: Vec<u8>,
+}
+
+fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+impl Aggregate {
+    pub fn new(config: &Config) -> Aggregate {
+        Aggregate {
+            granularity: config.window.unwrap_or(LADDER[0]),
+            fixed: config.window.is_some(),
+            windows: BTreeMap::new(),
+            requests: 0,
+            bytes: 0,
+            status: Statuses::default(),
+            upstreams: Table::new(config.max_keys),
+            paths: Table::new(config.max_keys),
+            hosts: Table::new(config.max_keys),
+            methods: Table::new(config.max_keys),
+            untimed: 0,
+            filtered: 0,
+            first_time: None,
+            last_time: None,
+            path_buf: Vec::new(),
+        }
+    }
+
+    /// Folds one parsed line in. `file` and `line` locate it for the
+    /// incident's first error.
+    pub fn add(&mut self, record: &Record, file: u32, line: u64, config: &Config) {
+        let time = record.time();
+        if let Some(t) = time {
+            if config.since.is_some_and(|s| t.micros < s)
+                || config.until.is_some_and(|u| t.micros >= u)
+            {
+                self.filtered += 1;
+                return;
+            }
+            self.first_time = Some(self.first_time.map_or(t, |f| f.min(t)));
+            self.last_time = Some(self.last_time.map_or(t, |l| l.max(t)));
+        } else if config.since.is_some() || config.until.is_some() {
+            // A time filter cannot place a line without a time.
+            self.filtered += 1;
+            return;
+        }
+        let status = record.status().unwrap_or(0);
+        let bytes = record.bytes().unwrap_or(0);
+        self.requests += 1;
+        self.bytes += bytes;
+        self.status.add(status, 1);
+
+        let request = record.request();
+        // The buffer is taken out of `self` so the path can be borrowed
+        // while other fields are updated; no allocation per line.
+        let mut path_buf = std::mem::take(&mut self.path_buf);
+        match request.path {
+            Some(p) => config.paths.normalize(&p.decode(), &mut path_buf),
+            None => {
+                path_buf.clear();
+                path_buf.extend_from_slice(b"(no path)");
+            }
+        }
+        let path = text(&path_buf);
+        self.paths.add(&path, status);
+        if let Some(method) = request.method {
+            self.methods.add(&text(method), status);
+        }
+        if let Some(host) = record.host() {
+            self.hosts.add(&host.to_string_lossy(), status);
+        }
+
+        let mut window = match time {
+            Some(t) => {
+                let start = t.micros.div_euclid(self.granularity) * self.granularity;
+                Some(self.windows.entry(start).or_default())
+            }
+            None => {
+                self.untimed += 1;
+                None
+            }
+        };
+        if let Some(w) = window.as_deref_mut() {
+            w.requests += 1;
+            w.bytes += bytes;
+            w.status.add(status, 1);
+            if let Some(rt) = record.request_time() {
+                w.request_time.add(rt);
+            }
+            if (500..=599).contains(&status) {
+                *w.errors_by_path.entry(path.into_owned()).or_default() += 1;
+                let place = Place {
+                    time: time.map_or(0, |t| t.micros),
+                    file,
+                    line,
+                };
+                w.first_error = min_place(w.first_error, Some(place));
+            }
+        }
+        for attempt in record.upstreams() {
+            let Some(addr) = attempt.addr else { continue };
+            let addr = text(addr);
+            let code = attempt.status.unwrap_or(0);
+            self.upstreams.add(&addr, code);
+            if let Some(w) = window.as_deref_mut() {
+                if let Some(t) = attempt.response_time {
+                    w.upstream_time.add(t);
+                }
+                if (500..=599).contains(&code) {
+                    *w.errors_by_upstream.entry(addr.into_owned()).or_default() += 1;
+                }
+            }
+        }
+        self.path_buf = path_buf;
+        if !self.fixed && self.windows.len() > MAX_WINDOWS {
+            if let Some(&next) = LADDER.iter().find(|&&g| g > self.granularity) {
+                self.coarsen(next);
+            }
+        }
+    }
+
+    /// Re-buckets windows to a coarser granularity that is a multiple of
+    /// the current one.
+    pub fn coarsen(&mut self, granularity: i64) {
+        if granularity <= self.granularity {
+            return;
+        }
+        self.windows = rollup(&self.windows, granularity);
+        self.granularity = granularity;
+    }
+
+    /// Combines two partials of the same input set.
+    pub fn merge(&mut self, mut other: Aggregate) {
+        let g = self.granularity.max(other.granularity);
+        self.coarsen(g);
+        other.coarsen(g);
+        for (start, w) in other.windows {
+            match self.windows.get_mut(&start) {
+                Some(mine) => mine.merge(&w),
+                None => {
+                    self.windows.insert(start, w);
+                }
+            }
+        }
+        self.requests += other.requests;
+        self.bytes += other.bytes;
+        self.status.merge(&other.status);
+        self.upstreams.merge(&other.upstreams);
+        self.paths.merge(&other.paths);
+        self.hosts.merge(&other.hosts);
+        self.methods.merge(&other.methods);
+        self.untimed += other.untimed;
+        self.filtered += other.filtered;
+        self.first_time = self.first_time.into_iter().chain(other.first_time).min();
+        self.last_time = self.last_time.into_iter().chain(other.last_time).max();
+    }
+
+    /// A display window size: the configured one, or about `target`
+    /// windows over the time span, rounded up to a readable size that is a
+    /// multiple of the granularity.
+    pub fn display_window(&self, target: usize) -> i64 {
+        if self.fixed {
+            return self.granularity;
+        }
+        let span = match (self.first_time, self.last_time) {
+            (Some(a), Some(b)) => b.micros - a.micros,
+            _ => 0,
+        };
+        const NICE: [i64; 14] = [
+            1, 5, 10, 30, 60, 300, 600, 900, 1800, 3600, 10_800, 21_600, 43_200, 86_400,
+        ];
+        NICE.iter()
+            .map(|s| s * SECOND)
+            .filter(|w| w % self.granularity == 0)
+            .find(|w| span / w < target as i64)
+            .unwrap_or(LADDER[5].max(self.granularity))
+    }
+}
+
+/// Windows summed into buckets of `size` (a multiple of their granularity).
+pub fn rollup(windows: &BTreeMap<i64, Window>, size: i64) -> BTreeMap<i64, Window> {
+    let mut out: BTreeMap<i64, Window> = BTreeMap::new();
+    for (&start, w) in windows {
+        let bucket = start.div_euclid(size) * size;
+        out.entry(bucket).or_default().merge(w);
+    }
+    out
+}
+
+/// Windows of `size` from the first to the last, empty ones included, so
+/// that a timeline has no holes.
+pub fn contiguous(windows: &BTreeMap<i64, Window>, size: i64) -> Vec<(i64, Window)> {
+    let rolled = rollup(windows, size);
+    let (Some(&first), Some(&last)) = (rolled.keys().next(), rolled.keys().next_back()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(((last - first) / size + 1) as usize);
+    let mut rolled = rolled;
+    let mut t = first;
+    while t <= last {
+        out.push((t, rolled.remove(&t).unwrap_or_default()));
+        t += size;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grammar::builtin::Registry;
+    use crate::parse::{LineParser, Outcome};
+
+    fn aggregate(lines: &[&str], config: &Config) -> Aggregate {
+        aggregate_from(lines, 1, config)
+    }
+
+    fn aggregate_from(lines: &[&str], first_line: u64, config: &Config) -> Aggregate {
+        let grammar = Registry::new().find("nginx-upstream").unwrap();
+        let mut parser = LineParser::new(&[grammar]);
+        let mut agg = Aggregate::new(config);
+        for (i, line) in lines.iter().enumerate() {
+            let Outcome::Record(r) = parser.parse(line.as_bytes()) else {
+                panic!("{line}")
+            };
+            agg.add(&r, 0, first_line + i as u64, config);
+        }
+        agg
+    }
+
+    fn line(time: &str, status: u16, path: &str, ups: &str, ustatus: &str) -> String {
+        format!(
+            r#"1.2.3.4 - - [{time} +0000] "GET {path} HTTP/1.1" {status} 100 "-" "ua" 0.100 {ups} {ustatus} 0.050 0.001 0.040"#
+        )
+    }
+
+    #[test]
+    fn every_attempt_counts_for_its_upstream() {
+        let lines = [
+            line(
+                "10/Oct/2000:13:55:01",
+                200,
+                "/a/1",
+                "u1:80, u2:80",
+                "502, 200",
+            ),
+            line("10/Oct/2000:13:55:02", 502, "/a/2", "u1:80", "502"),
+            line("10/Oct/2000:13:56:03", 200, "/b", "u2:80", "200"),
+        ];
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let agg = aggregate(&refs, &Config::default());
+        assert_eq!(agg.requests, 3);
+        assert_eq!(agg.upstreams.entries["u1:80"].0, BTreeMap::from([(502, 2)]));
+        assert_eq!(agg.upstreams.entries["u2:80"].0, BTreeMap::from([(200, 2)]));
+        assert_eq!(agg.paths.entries["/a/:id"].total(), 2);
+        assert_eq!(agg.status.errors(), 1);
+        let minute = rollup(&agg.windows, 60 * SECOND);
+        let w = minute.values().next().unwrap();
+        assert_eq!(w.requests, 2);
+        assert_eq!(w.errors_by_upstream["u1:80"], 2);
+        assert_eq!(w.errors_by_path["/a/:id"], 1);
+        assert_eq!(w.first_error.unwrap().line, 2);
+    }
+
+    #[test]
+    fn merge_equals_one_pass_whatever_the_split() {
+        let mut lines = Vec::new();
+        for i in 0..300 {
+            let status = [200, 502, 503, 404][i % 4];
+            lines.push(line(
+                &format!(
+                    "10/Oct/2000:{:02}:{:02}:{:02}",
+                    10 + i / 120,
+                    (i / 2) % 60,
+                    i % 60
+                ),
+                status as u16,
+                &format!("/p/{i}"),
+                "u1:80",
+                &status.to_string(),
+            ));
+        }
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let config = Config::default();
+        let whole = aggregate(&refs, &config);
+        for split in [1, 7, 150, 299] {
+            let mut a = aggregate(&refs[..split], &config);
+            let b = aggregate_from(&refs[split..], split as u64 + 1, &config);
+            a.merge(b);
+            assert_eq!(a.requests, whole.requests);
+            assert_eq!(a.status, whole.status);
+            let size = 60 * SECOND;
+            let left = rollup(&a.windows, size);
+            let right = rollup(&whole.windows, size);
+            assert_eq!(left.len(), right.len());
+            for ((s1, w1), (s2, w2)) in left.iter().zip(&right) {
+                assert_eq!((s1, w1.requests, &w1.status), (s2, w2.requests, &w2.status));
+                assert_eq!(w1.errors_by_upstream, w2.errors_by_upstream);
+                assert_eq!(w1.first_error, w2.first_error);
+                assert_eq!(w1.request_time.count(), w2.request_time.count());
+            }
+        }
+    }
+
+    #[test]
+    fn many_windows_coarsen_and_time_filters_apply() {
+        let mut lines = Vec::new();
+        for i in 0..6000 {
+            lines.push(line(
+                &format!(
+                    "10/Oct/2000:{:02}:{:02}:{:02}",
+                    i / 3600,
+                    (i / 60) % 60,
+                    i % 60
+                ),
+                200,
+                "/",
+                "-",
+                "-",
+            ));
+        }
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let agg = aggregate(&refs, &Config::default());
+        assert_eq!(agg.granularity, 10 * SECOND);
+        assert_eq!(agg.windows.values().map(|w| w.requests).sum::<u64>(), 6000);
+        // 6,000 s: 30 s windows make 200, under the target of 240.
+        assert_eq!(agg.display_window(240), 30 * SECOND);
+        let start = agg.first_time.unwrap().micros;
+        let config = Config {
+            since: Some(start + 100 * SECOND),
+            until: Some(start + 200 * SECOND),
+            ..Config::default()
+        };
+        let agg = aggregate(&refs, &config);
+        assert_eq!((agg.requests, agg.filtered), (100, 5900));
+    }
+}

@@ -1,0 +1,161 @@
+//! Path normalization: `/users/123/orders/9f8e...` groups as
+//! `/users/:id/orders/:id`, so that a route's errors add up.
+//!
+//! Built-in rules work per path segment: a segment of digits, a UUID, a
+//! long hex string, or a long opaque token (letters and digits mixed, 20
+//! characters or more, as base64 and random ids are) becomes `:id`; a hex
+//! hash of 8 or more characters between dots inside a segment
+//! (`app.3b0477c5.js`) becomes `:hash`. The query is not part of the path.
+//! User rules (`--path-rule REGEX=REPLACEMENT`) run first, in order.
+
+use regex::bytes::Regex;
+
+#[derive(Debug, Clone)]
+pub struct PathRule {
+    pub pattern: Regex,
+    pub replacement: String,
+}
+
+impl PathRule {
+    /// Parses `REGEX=REPLACEMENT`; the last `=` not inside the regex
+    /// separates them, so `=` may appear in the pattern.
+    pub fn parse(text: &str) -> Result<PathRule, String> {
+        let Some((pattern, replacement)) = text.rsplit_once('=') else {
+            return Err(format!(
+                "path rule `{text}` needs the form REGEX=REPLACEMENT"
+            ));
+        };
+        let pattern =
+            Regex::new(pattern).map_err(|e| format!("path rule `{text}`: bad regex: {e}"))?;
+        Ok(PathRule {
+            pattern,
+            replacement: replacement.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PathNormalizer {
+    rules: Vec<PathRule>,
+}
+
+fn is_hex(b: &[u8]) -> bool {
+    b.iter().all(u8::is_ascii_hexdigit)
+}
+
+fn is_uuid(s: &[u8]) -> bool {
+    s.len() == 36
+        && s.iter().enumerate().all(|(i, &c)| match i {
+            8 | 13 | 18 | 23 => c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+fn is_id(seg: &[u8]) -> bool {
+    if seg.is_empty() {
+        return false;
+    }
+    if seg.iter().all(u8::is_ascii_digit) || is_uuid(seg) {
+        return true;
+    }
+    let has_digit = seg.iter().any(u8::is_ascii_digit);
+    if seg.len() >= 16 && is_hex(seg) && has_digit {
+        return true;
+    }
+    seg.len() >= 20
+        && has_digit
+        && seg.iter().any(u8::is_ascii_alphabetic)
+        && seg
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'=' | b'+' | b'.'))
+}
+
+impl PathNormalizer {
+    pub fn new(rules: Vec<PathRule>) -> PathNormalizer {
+        PathNormalizer { rules }
+    }
+
+    /// The normalized form of a path (bytes as logged, query excluded).
+    pub fn normalize(&self, path: &[u8], out: &mut Vec<u8>) {
+        if self.rules.is_empty() {
+            return self.segments(path, out);
+        }
+        let mut current = path.to_vec();
+        for rule in &self.rules {
+            current = rule
+                .pattern
+                .replace_all(&current, rule.replacement.as_bytes())
+                .into_owned();
+        }
+        self.segments(&current, out);
+    }
+
+    fn segments(&self, path: &[u8], out: &mut Vec<u8>) {
+        out.clear();
+        for (i, seg) in path.split(|&b| b == b'/').enumerate() {
+            if i > 0 {
+                out.push(b'/');
+            }
+            if is_id(seg) {
+                out.extend_from_slice(b":id");
+                continue;
+            }
+            // Hashes inside a file name: `app.3b0477c5.js`.
+            for (j, part) in seg.split(|&b| b == b'.').enumerate() {
+                if j > 0 {
+                    out.push(b'.');
+                }
+                if part.len() >= 8 && is_hex(part) && part.iter().any(u8::is_ascii_digit) {
+                    out.extend_from_slice(b":hash");
+                } else {
+                    out.extend_from_slice(part);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(n: &PathNormalizer, p: &str) -> String {
+        let mut out = Vec::new();
+        n.normalize(p.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn ids_uuids_hex_and_tokens_collapse() {
+        let n = PathNormalizer::default();
+        for (path, want) in [
+            (
+                "/users/123/orders/9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+                "/users/:id/orders/:id",
+            ),
+            (
+                "/api/v1/items/550e8400-e29b-41d4-a716-446655440000",
+                "/api/v1/items/:id",
+            ),
+            ("/static/app.3b0477c5.js", "/static/app.:hash.js"),
+            ("/t/aGVsbG8gd29ybGQgZm9vYmFyMTIz", "/t/:id"),
+            ("/", "/"),
+            ("/health", "/health"),
+            ("/v2/some", "/v2/some"),
+            ("/a//b/", "/a//b/"),
+            ("/reports/2026", "/reports/:id"),
+            ("/deadbeef", "/deadbeef"),
+        ] {
+            assert_eq!(norm(&n, path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn user_rules_run_first() {
+        let rule = PathRule::parse("^/shop/[a-z-]+/=/shop/:slug/").unwrap();
+        let n = PathNormalizer::new(vec![rule]);
+        assert_eq!(norm(&n, "/shop/red-shoes/42"), "/shop/:slug/:id");
+        assert!(PathRule::parse("no-equals").is_err());
+        assert!(PathRule::parse("([=x").is_err());
+    }
+}
