@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::detect::{self, Detection};
 use rayon::prelude::*;
 
+use crate::analysis::{self, Aggregate};
 use crate::framing::{self, LineReader};
 use crate::grammar::Grammar;
 use crate::input::{self, Source};
@@ -116,21 +117,44 @@ impl<'w> CheckOptions<'w> {
 /// checked in chunks on all cores (unless rejected lines are being written,
 /// which must come out in file order); everything else is streamed.
 pub fn check_source(source: &Source, options: &mut CheckOptions) -> FileCheck {
+    scan_source(source, options, 0, None).0
+}
+
+/// What a scan of one input does besides counting.
+struct Scan<'a> {
+    max_samples: usize,
+    analysis: Option<&'a analysis::Config>,
+    file: u32,
+}
+
+/// Checks one input and, with an analysis configuration, aggregates its
+/// records too; `file` is the input's index for error places.
+pub fn scan_source(
+    source: &Source,
+    options: &mut CheckOptions,
+    file: u32,
+    analysis: Option<&analysis::Config>,
+) -> (FileCheck, Option<Aggregate>) {
     let mut result = FileCheck {
         name: source.display(),
         ..FileCheck::default()
+    };
+    let scan = Scan {
+        max_samples: options.max_samples,
+        analysis,
+        file,
     };
     if let (Source::Path(path), None) = (source, &options.rejects) {
         match input::map_plain(path, options.parallel_min_bytes) {
             Ok(Some(map)) => {
                 result.compression = Some(input::Compression::None.name());
-                check_mapped(&map, options, &mut result);
-                return result;
+                let aggregate = scan_mapped(&map, options, &scan, &mut result);
+                return (result, aggregate);
             }
             Ok(None) => {}
             Err(e) => {
                 result.error = Some(e.to_string());
-                return result;
+                return (result, analysis.map(Aggregate::new));
             }
         }
     }
@@ -138,12 +162,12 @@ pub fn check_source(source: &Source, options: &mut CheckOptions) -> FileCheck {
         Ok(opened) => opened,
         Err(e) => {
             result.error = Some(e.to_string());
-            return result;
+            return (result, analysis.map(Aggregate::new));
         }
     };
     result.compression = Some(opened.compression.name());
-    check_reader(opened.reader, options, &mut result);
-    result
+    let aggregate = scan_reader(opened.reader, options, &scan, &mut result);
+    (result, aggregate)
 }
 
 /// Picks the grammars for an input from its head, noting why in `result`.
@@ -185,16 +209,22 @@ struct Counter<'g> {
     per_grammar: Vec<u64>,
     part: FileCheck,
     max_samples: usize,
+    /// Records also fold into an aggregate when a report is wanted.
+    analysis: Option<(&'g analysis::Config, Aggregate)>,
+    /// Index of the input, for the places of errors.
+    file: u32,
 }
 
 impl<'g> Counter<'g> {
-    fn new(grammars: &'g [Arc<Grammar>], max_samples: usize) -> Counter<'g> {
+    fn new(grammars: &'g [Arc<Grammar>], scan: &Scan<'g>) -> Counter<'g> {
         Counter {
             grammars,
             parser: LineParser::new(grammars),
             per_grammar: Vec::new(),
             part: FileCheck::default(),
-            max_samples,
+            max_samples: scan.max_samples,
+            analysis: scan.analysis.map(|c| (c, Aggregate::new(c))),
+            file: scan.file,
         }
     }
 
@@ -228,6 +258,9 @@ impl<'g> Counter<'g> {
                         self.per_grammar.resize(index + 1, 0);
                     }
                     self.per_grammar[index] += 1;
+                    if let Some((config, aggregate)) = self.analysis.as_mut() {
+                        aggregate.add(&record, self.file, number, config);
+                    }
                     None
                 }
                 Outcome::Directive => {
@@ -263,8 +296,8 @@ impl<'g> Counter<'g> {
         true
     }
 
-    /// Adds a later part's counts; its line numbers start after `lines`.
-    fn absorb(&mut self, other: Counter, lines: u64) {
+    /// Adds the counts of the part that follows this one.
+    fn absorb(&mut self, other: Counter) {
         let (a, b) = (&mut self.part, other.part);
         a.lines += b.lines;
         a.parsed += b.parsed;
@@ -273,28 +306,25 @@ impl<'g> Counter<'g> {
         a.blank += b.blank;
         a.trailing += b.trailing;
         a.too_long += b.too_long;
-        if a.first_trailing.is_none() {
-            a.first_trailing = b.first_trailing.map(|n| n + lines);
-        }
+        a.first_trailing = a.first_trailing.or(b.first_trailing);
         a.first_time = a.first_time.into_iter().chain(b.first_time).min();
         a.last_time = a.last_time.into_iter().chain(b.last_time).max();
-        for mut sample in b.samples {
-            if a.samples.len() == self.max_samples {
-                break;
-            }
-            sample.line += lines;
-            a.samples.push(sample);
-        }
+        let room = self.max_samples.saturating_sub(a.samples.len());
+        a.samples.extend(b.samples.into_iter().take(room));
         if self.per_grammar.len() < other.per_grammar.len() {
             self.per_grammar.resize(other.per_grammar.len(), 0);
         }
         for (x, y) in self.per_grammar.iter_mut().zip(other.per_grammar) {
             *x += y;
         }
+        if let (Some((_, mine)), Some((_, theirs))) = (self.analysis.as_mut(), other.analysis) {
+            mine.merge(theirs);
+        }
     }
 
-    /// Writes the counts into `result`, which holds the name and grammars.
-    fn finish(self, result: &mut FileCheck) {
+    /// Writes the counts into `result`, which holds the name and grammars,
+    /// and returns the aggregate if there is one.
+    fn finish(self, result: &mut FileCheck) -> Option<Aggregate> {
         let names = grammar_names(self.grammars);
         let part = self.part;
         result.lines = part.lines;
@@ -315,15 +345,30 @@ impl<'g> Counter<'g> {
             .filter(|(_, &n)| n > 0)
             .map(|(i, &n)| (names.get(i).cloned().unwrap_or_default(), n))
             .collect();
+        self.analysis.map(|(_, aggregate)| aggregate)
     }
 }
 
 /// Checks lines from any reader; the result's name must be set by the caller.
 pub fn check_reader(
-    mut reader: Box<dyn BufRead + Send>,
+    reader: Box<dyn BufRead + Send>,
     options: &mut CheckOptions,
     result: &mut FileCheck,
 ) {
+    let scan = Scan {
+        max_samples: options.max_samples,
+        analysis: None,
+        file: 0,
+    };
+    scan_reader(reader, options, &scan, result);
+}
+
+fn scan_reader(
+    mut reader: Box<dyn BufRead + Send>,
+    options: &mut CheckOptions,
+    scan: &Scan,
+    result: &mut FileCheck,
+) -> Option<Aggregate> {
     // Read the head for detection, then parse it and the rest as one stream.
     let mut head = Vec::new();
     let head_error = (&mut reader)
@@ -341,7 +386,7 @@ pub fn check_reader(
         Box::new(io::BufReader::new(io::Cursor::new(head).chain(reader)))
     };
     let mut lines = LineReader::new(stream);
-    let mut counter = Counter::new(&grammars, options.max_samples);
+    let mut counter = Counter::new(&grammars, scan);
     let mut error = None;
     loop {
         let line = match lines.next_line() {
@@ -368,13 +413,27 @@ pub fn check_reader(
             lines.lines_read()
         ));
     }
-    counter.finish(result);
+    counter.finish(result)
 }
 
 /// Checks a whole file held in memory, in chunks cut on line boundaries,
 /// in parallel; the counts equal [`check_reader`]'s on the same bytes,
 /// whatever the chunk size or thread count.
 pub fn check_mapped(data: &[u8], options: &CheckOptions, result: &mut FileCheck) {
+    let scan = Scan {
+        max_samples: options.max_samples,
+        analysis: None,
+        file: 0,
+    };
+    scan_mapped(data, options, &scan, result);
+}
+
+fn scan_mapped(
+    data: &[u8],
+    options: &CheckOptions,
+    scan: &Scan,
+    result: &mut FileCheck,
+) -> Option<Aggregate> {
     let head = &data[..data.len().min(detect::SAMPLE_BYTES)];
     let grammars = choose_grammars(head, &options.format, result);
     let w3c = grammars
@@ -388,17 +447,35 @@ pub fn check_mapped(data: &[u8], options: &CheckOptions, result: &mut FileCheck)
         Vec::new()
     };
     let chunks = framing::chunks(data, options.chunk_bytes);
-    let max_samples = options.max_samples;
+    // Each chunk's first line number, from a newline count (as fast as
+    // `wc -l`), so that records and rejections carry absolute numbers.
+    let line_counts: Vec<u64> = chunks
+        .par_iter()
+        .map(|r| {
+            let chunk = &data[r.clone()];
+            memchr::memchr_iter(b'\n', chunk).count() as u64
+                + u64::from(chunk.last().is_some_and(|&b| b != b'\n'))
+        })
+        .collect();
+    let firsts: Vec<u64> = line_counts
+        .iter()
+        .scan(0, |seen, n| {
+            let first = *seen;
+            *seen += n;
+            Some(first)
+        })
+        .collect();
     let parts: Vec<Counter> = chunks
         .par_iter()
-        .map(|range| {
-            let mut counter = Counter::new(&grammars, max_samples);
+        .zip(firsts.par_iter())
+        .map(|(range, &first)| {
+            let mut counter = Counter::new(&grammars, scan);
             for &start in fields_lines.iter().take_while(|&&s| s < range.start) {
                 let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |e| start + e);
                 let _ = counter.parser.parse(&data[start..end]);
             }
             let chunk = &data[range.clone()];
-            let mut number = 0;
+            let mut number = first;
             let mut from = 0;
             while from < chunk.len() {
                 let end = memchr::memchr(b'\n', &chunk[from..]).map_or(chunk.len(), |e| from + e);
@@ -415,16 +492,11 @@ pub fn check_mapped(data: &[u8], options: &CheckOptions, result: &mut FileCheck)
             counter
         })
         .collect();
-    let mut parts = parts.into_iter();
-    let Some(mut total) = parts.next() else {
-        Counter::new(&grammars, options.max_samples).finish(result);
-        return;
-    };
+    let mut total = Counter::new(&grammars, scan);
     for part in parts {
-        let lines = total.part.lines;
-        total.absorb(part, lines);
+        total.absorb(part);
     }
-    total.finish(result);
+    total.finish(result)
 }
 
 /// Index for counting which grammar parsed a line: the given grammars by
