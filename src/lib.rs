@@ -27,4 +27,5 @@ pub mod grammar;
 pub mod input;
 pub mod output;
 pub mod parse;
+pub mod report;
 pub mod text;

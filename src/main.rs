@@ -11,10 +11,12 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use logspike::analysis::{self, spikes::SpikeConfig, PathNormalizer, PathRule};
 use logspike::check::{self, CheckOptions, FormatChoice};
 use logspike::grammar::builtin::{self, Registry};
 use logspike::grammar::{apache, nginx, ConfigFormats, Grammar, GrammarError};
 use logspike::input;
+use logspike::report::ReportOptions;
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +31,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// When the 5xx errors happened, which upstreams and paths carried
+    /// them, and how bad each incident was (the default command).
+    Report(ReportArgs),
     /// Per file: the format used and why, lines parsed and rejected, time
     /// span, and the first rejected lines with the reason.
     Check(CheckArgs),
@@ -51,6 +56,93 @@ struct FormatArgs {
     /// Read every `LogFormat` of this Apache configuration.
     #[arg(long, value_name = "FILE")]
     apache_conf: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Files, directories (their files, rotated sets oldest first) or `-`.
+    #[arg(required = true, value_name = "PATHS")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    formats: FormatArgs,
+    /// Window size: 10s, 1m, 5m, 1h, 1d... (default: chosen from the span).
+    #[arg(long, value_name = "SIZE", value_parser = parse_duration)]
+    window: Option<i64>,
+    /// Only requests at or after this time (RFC 3339, or `YYYY-MM-DD[ HH:MM:SS]` in UTC).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    since: Option<i64>,
+    /// Only requests before this time.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    until: Option<i64>,
+    /// Extra path normalization, `REGEX=REPLACEMENT`, applied before the built-in rules.
+    #[arg(long, value_name = "RULE")]
+    path_rule: Vec<String>,
+    /// `text` for people, `json` for programs (docs/report-json.md).
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    output: String,
+    /// Rows in each top table.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+    /// Fewest 5xx in a window for it to be abnormal.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    min_5xx: u64,
+    /// How many robust deviations above the baseline make a window abnormal.
+    #[arg(long, value_name = "X", default_value_t = 5.0)]
+    threshold: f64,
+    /// Windows of history the baseline is taken from.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    baseline: usize,
+    /// Exit with status 1 when an incident was found.
+    #[arg(long)]
+    fail_on_incident: bool,
+    /// Worker threads for large plain files (default: one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+/// `90s`, `5m`, `1h`, `1d` -> microseconds.
+fn parse_duration(text: &str) -> std::result::Result<i64, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("`{text}`: a window is a number and a unit, like 10s, 5m, 1h"))?;
+    let seconds = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{text}`: the unit is s, m, h or d")),
+    };
+    if n <= 0 {
+        return Err(format!("`{text}`: a window must be longer than zero"));
+    }
+    Ok(n * seconds * 1_000_000)
+}
+
+/// RFC 3339, or `YYYY-MM-DD HH:MM:SS` / `YYYY-MM-DD` in UTC -> microseconds.
+fn parse_time(text: &str) -> std::result::Result<i64, String> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_micros());
+    }
+    for pattern in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, pattern) {
+            return Ok(t.and_utc().timestamp_micros());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc()
+            .timestamp_micros());
+    }
+    Err(format!(
+        "`{text}` is not a time: use RFC 3339 or YYYY-MM-DD HH:MM:SS (UTC)"
+    ))
 }
 
 #[derive(Args)]
@@ -123,12 +215,7 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
             bail!("--min-coverage takes a percentage from 0 to 100, not {min}");
         }
     }
-    if let Some(threads) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global()
-            .context("starting worker threads")?;
-    }
+    use_threads(args.threads)?;
     let mut options = CheckOptions::new(format);
     options.max_samples = args.show_rejects;
     options.rejects = rejects_file.as_mut().map(|w| w as &mut dyn Write);
@@ -154,6 +241,65 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     })
 }
 
+fn use_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(threads) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .context("starting worker threads")?;
+    }
+    Ok(())
+}
+
+fn run_report(args: ReportArgs) -> Result<ExitCode> {
+    let (_, format) = formats(&args.formats)?;
+    let rules = args
+        .path_rule
+        .iter()
+        .map(|r| PathRule::parse(r).map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    if let (Some(since), Some(until)) = (args.since, args.until) {
+        if since >= until {
+            bail!("--since must be before --until");
+        }
+    }
+    let sources = input::expand(&args.paths)?;
+    use_threads(args.threads)?;
+    let options = ReportOptions {
+        analysis: analysis::Config {
+            window: args.window,
+            since: args.since,
+            until: args.until,
+            paths: PathNormalizer::new(rules),
+            ..analysis::Config::default()
+        },
+        spikes: SpikeConfig {
+            baseline: args.baseline,
+            threshold: args.threshold,
+            min_errors: args.min_5xx,
+            ..SpikeConfig::default()
+        },
+        top: args.top,
+        ..ReportOptions::default()
+    };
+    let mut check = CheckOptions::new(format);
+    let report = logspike::report::build(&sources, &mut check, &options);
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    if args.output == "json" {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        logspike::output::write_report(&mut out, &report)?;
+    }
+    out.flush()?;
+    Ok(if args.fail_on_incident && !report.incidents.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 fn run_formats(args: FormatArgs) -> Result<ExitCode> {
     let (registry, _) = formats(&args)?;
     let stdout = io::stdout();
@@ -171,8 +317,25 @@ fn run_formats(args: FormatArgs) -> Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `report` is the default command: `logspike access.log` means
+    // `logspike report access.log`.
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let known = [
+        "report",
+        "check",
+        "formats",
+        "help",
+        "-h",
+        "--help",
+        "-V",
+        "--version",
+    ];
+    if argv.get(1).is_some_and(|a| !known.iter().any(|k| a == *k)) {
+        argv.insert(1, "report".into());
+    }
+    let cli = Cli::parse_from(argv);
     let result = match cli.command {
+        Command::Report(args) => run_report(args),
         Command::Check(args) => run_check(args),
         Command::Formats(args) => run_formats(args),
     };

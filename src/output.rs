@@ -1,4 +1,4 @@
-//! What a person reads: the `check` summary.
+//! What a person reads: the `check` summary and the terminal report.
 
 use std::io::{self, Write};
 
@@ -105,4 +105,237 @@ pub fn write_check(out: &mut dyn Write, files: &[FileCheck]) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// `2026-11-28T08:40:00Z` -> `2026-11-28 08:40:00`; other text unchanged.
+fn when(rfc3339: &str) -> String {
+    rfc3339.trim_end_matches('Z').replacen('T', " ", 1)
+}
+
+fn pct(rate: f64) -> String {
+    format!("{:.1}%", rate * 100.0)
+}
+
+fn window_label(seconds: f64) -> String {
+    let s = seconds as u64;
+    match s {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// Writes the terminal report: summary, 5xx timeline, incidents, top
+/// upstreams and paths, status mix. Times are UTC.
+pub fn write_report(out: &mut dyn Write, r: &crate::report::Report) -> io::Result<()> {
+    let s = &r.summary;
+    let span = match (&s.start, &s.end) {
+        (Some(a), Some(b)) => format!("{} .. {} UTC", when(a), when(b)),
+        _ => "no timestamps".to_string(),
+    };
+    writeln!(
+        out,
+        "{} files, {} lines, {:.2}% parsed; {span}",
+        s.files,
+        thousands(s.lines),
+        s.coverage
+    )?;
+    writeln!(
+        out,
+        "{} requests, {} 5xx ({}), {} windows of {}",
+        thousands(s.requests),
+        thousands(s.errors_5xx),
+        pct(s.error_rate),
+        r.windows.len(),
+        window_label(s.window_seconds)
+    )?;
+    if s.filtered > 0 || s.untimed > 0 {
+        writeln!(
+            out,
+            "{} requests outside --since/--until, {} without a timestamp",
+            thousands(s.filtered),
+            thousands(s.untimed)
+        )?;
+    }
+    for f in &r.files {
+        if f.error.is_some() || f.coverage < 100.0 {
+            writeln!(
+                out,
+                "  {}: {:.2}% of {} lines parsed{}",
+                f.name,
+                f.coverage,
+                thousands(f.lines),
+                f.error
+                    .as_ref()
+                    .map(|e| format!("; {e}"))
+                    .unwrap_or_default()
+            )?;
+            for rejection in f.first_rejections.iter().take(1) {
+                writeln!(out, "    first rejected: {rejection}")?;
+            }
+        }
+    }
+
+    writeln!(out)?;
+    let max = r.windows.iter().map(|w| w.errors_5xx).max().unwrap_or(0);
+    writeln!(
+        out,
+        "5xx per {} window (each mark one window; full block = {})",
+        window_label(s.window_seconds),
+        thousands(max)
+    )?;
+    const BARS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    for row in r.windows.chunks(60) {
+        let marks: String = row
+            .iter()
+            .map(|w| {
+                if w.errors_5xx == 0 || max == 0 {
+                    '·'
+                } else {
+                    BARS[(1 + (w.errors_5xx * 7).div_ceil(max) as usize).min(8)]
+                }
+            })
+            .collect();
+        writeln!(out, "  {}  {marks}", when(&row[0].start))?;
+    }
+
+    writeln!(out)?;
+    if r.incidents.is_empty() {
+        writeln!(
+            out,
+            "No incidents: no window's 5xx stood out from the windows before it."
+        )?;
+    } else {
+        writeln!(out, "Incidents")?;
+    }
+    for (i, inc) in r.incidents.iter().enumerate() {
+        writeln!(
+            out,
+            "{:>3}. {} .. {}  {} 5xx of {} requests ({}), peak {} at {}",
+            i + 1,
+            when(&inc.start),
+            when(&inc.end),
+            thousands(inc.total_5xx),
+            thousands(inc.requests),
+            pct(inc.error_rate),
+            thousands(inc.peak_5xx),
+            when(&inc.peak)
+        )?;
+        let codes: Vec<String> = inc
+            .status
+            .iter()
+            .map(|(c, n)| format!("{c} x{}", thousands(*n)))
+            .collect();
+        writeln!(out, "     codes      {}", codes.join(", "))?;
+        let list = |rows: &[crate::report::Share]| {
+            rows.iter()
+                .take(3)
+                .map(|s| {
+                    format!(
+                        "{} {}",
+                        crate::text::escape_bytes(s.key.as_bytes()),
+                        pct(s.share)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !inc.upstreams.is_empty() {
+            writeln!(out, "     upstreams  {}", list(&inc.upstreams))?;
+        }
+        writeln!(out, "     paths      {}", list(&inc.paths))?;
+        if let Some(p) = &inc.first_error {
+            writeln!(out, "     first 5xx  {}:{}", p.file, p.line)?;
+        }
+    }
+
+    if !r.upstreams.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Upstreams by 5xx (every attempt counts)")?;
+        writeln!(
+            out,
+            "  {:<32} {:>10} {:>8} {:>7}",
+            "upstream", "attempts", "5xx", "rate"
+        )?;
+        for u in &r.upstreams {
+            writeln!(
+                out,
+                "  {:<32} {:>10} {:>8} {:>7}",
+                crate::text::escape_bytes(u.upstream.as_bytes()),
+                thousands(u.attempts),
+                thousands(u.errors_5xx),
+                pct(rate(u.errors_5xx, u.attempts))
+            )?;
+        }
+        if r.upstreams_other.keys > 0 {
+            writeln!(
+                out,
+                "  ... {} more upstreams: {} attempts, {} 5xx",
+                thousands(r.upstreams_other.keys),
+                thousands(r.upstreams_other.requests),
+                thousands(r.upstreams_other.errors_5xx)
+            )?;
+        }
+    }
+
+    writeln!(out)?;
+    writeln!(out, "Paths by 5xx (normalized)")?;
+    writeln!(
+        out,
+        "  {:<40} {:>10} {:>8} {:>7}",
+        "path", "requests", "5xx", "rate"
+    )?;
+    for p in &r.paths {
+        writeln!(
+            out,
+            "  {:<40} {:>10} {:>8} {:>7}",
+            crate::text::escape_bytes(p.path.as_bytes()),
+            thousands(p.requests),
+            thousands(p.errors_5xx),
+            pct(rate(p.errors_5xx, p.requests))
+        )?;
+    }
+    if r.paths_other.keys > 0 {
+        writeln!(
+            out,
+            "  ... {} more paths: {} requests, {} 5xx",
+            thousands(r.paths_other.keys),
+            thousands(r.paths_other.requests),
+            thousands(r.paths_other.errors_5xx)
+        )?;
+    }
+
+    writeln!(out)?;
+    let total: u64 = r.status.values().sum();
+    let class = |c: char| -> u64 {
+        r.status
+            .iter()
+            .filter(|(k, _)| k.starts_with(c) && k.len() == 3)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let mix: Vec<String> = ['1', '2', '3', '4', '5']
+        .iter()
+        .map(|&c| format!("{c}xx {}", pct(rate(class(c), total))))
+        .collect();
+    writeln!(out, "Status mix  {}", mix.join("  "))?;
+    let fives: Vec<String> = r
+        .status
+        .iter()
+        .filter(|(k, _)| k.starts_with('5'))
+        .map(|(k, n)| format!("{k} x{}", thousands(*n)))
+        .collect();
+    if !fives.is_empty() {
+        writeln!(out, "5xx codes   {}", fives.join(", "))?;
+    }
+    Ok(())
+}
+
+fn rate(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
 }

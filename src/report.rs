@@ -1,0 +1,384 @@
+//! The batch report: every input scanned (in parallel chunks where it
+//! can), partial aggregates merged, windows rolled up to a display size,
+//! incidents found. The [`Report`] is plain data: the terminal and JSON
+//! outputs render it, and its JSON form is documented in
+//! `docs/report-json.md`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::analysis::spikes::{self, SpikeConfig};
+use crate::analysis::{self, Aggregate, Statuses, Table};
+use crate::check::{scan_source, CheckOptions, FileCheck};
+use crate::input::Source;
+use crate::parse::Timestamp;
+
+/// The JSON schema version; bump on any incompatible change.
+pub const SCHEMA: &str = "logspike.report/1";
+
+pub struct ReportOptions {
+    pub analysis: analysis::Config,
+    pub spikes: SpikeConfig,
+    /// Rows in each top table.
+    pub top: usize,
+    /// About how many windows the timeline should have when no window
+    /// size was given.
+    pub target_windows: usize,
+}
+
+impl Default for ReportOptions {
+    fn default() -> ReportOptions {
+        ReportOptions {
+            analysis: analysis::Config::default(),
+            spikes: SpikeConfig::default(),
+            top: 10,
+            target_windows: 240,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub summary: Summary,
+    pub windows: Vec<WindowRow>,
+    pub incidents: Vec<IncidentRow>,
+    pub upstreams: Vec<UpstreamRow>,
+    pub upstreams_other: Rest,
+    pub paths: Vec<PathRow>,
+    pub paths_other: Rest,
+    pub hosts: Vec<KeyRow>,
+    pub methods: Vec<KeyRow>,
+    /// Requests per status code (`-` for a line without one).
+    pub status: BTreeMap<String, u64>,
+    pub files: Vec<FileRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub files: usize,
+    pub lines: u64,
+    pub parsed: u64,
+    pub rejected: u64,
+    /// Percent of data lines parsed.
+    pub coverage: f64,
+    /// First and last request time, RFC 3339 UTC.
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub requests: u64,
+    pub errors_5xx: u64,
+    pub error_rate: f64,
+    pub bytes: u64,
+    pub window_seconds: f64,
+    /// Requests without a timestamp (in the totals, in no window).
+    pub untimed: u64,
+    /// Requests outside `--since`/`--until` (not counted).
+    pub filtered: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Percentiles {
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WindowRow {
+    pub start: String,
+    pub requests: u64,
+    pub status: BTreeMap<String, u64>,
+    pub errors_5xx: u64,
+    pub error_rate: f64,
+    pub bytes: u64,
+    pub request_time: Percentiles,
+    pub upstream_time: Percentiles,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Share {
+    pub key: String,
+    pub count: u64,
+    /// Of the incident's 5xx (paths) or 5xx attempts (upstreams).
+    pub share: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorPlace {
+    pub file: String,
+    pub line: u64,
+    pub time: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IncidentRow {
+    pub start: String,
+    pub end: String,
+    pub peak: String,
+    pub peak_5xx: u64,
+    pub total_5xx: u64,
+    pub requests: u64,
+    pub error_rate: f64,
+    /// 5xx codes and counts.
+    pub status: BTreeMap<String, u64>,
+    pub upstreams: Vec<Share>,
+    pub paths: Vec<Share>,
+    pub first_error: Option<ErrorPlace>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UpstreamRow {
+    pub upstream: String,
+    /// Every attempt at this upstream, retries included.
+    pub attempts: u64,
+    pub errors_5xx: u64,
+    pub status: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PathRow {
+    /// Normalized.
+    pub path: String,
+    pub requests: u64,
+    pub errors_5xx: u64,
+    pub status: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyRow {
+    pub key: String,
+    pub requests: u64,
+    pub errors_5xx: u64,
+}
+
+/// What a top table left out.
+#[derive(Debug, Serialize, Default)]
+pub struct Rest {
+    pub keys: u64,
+    pub requests: u64,
+    pub errors_5xx: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FileRow {
+    pub name: String,
+    pub format: String,
+    pub lines: u64,
+    pub parsed: u64,
+    pub rejected: u64,
+    pub coverage: f64,
+    pub first_rejections: Vec<String>,
+    pub error: Option<String>,
+}
+
+fn rfc3339(micros: i64) -> String {
+    Timestamp::utc(micros).to_rfc3339_utc()
+}
+
+fn status_map(s: &Statuses) -> BTreeMap<String, u64> {
+    s.0.iter()
+        .map(|(&code, &n)| {
+            let key = if code == 0 {
+                "-".to_string()
+            } else {
+                code.to_string()
+            };
+            (key, n)
+        })
+        .collect()
+}
+
+fn rate(errors: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        errors as f64 / total as f64
+    }
+}
+
+fn percentiles(s: &analysis::Sketch) -> Percentiles {
+    Percentiles {
+        p50: s.quantile(0.5),
+        p90: s.quantile(0.9),
+        p99: s.quantile(0.99),
+    }
+}
+
+fn shares(rows: &[(String, u64)], total: u64, top: usize) -> Vec<Share> {
+    rows.iter()
+        .take(top)
+        .map(|(k, n)| Share {
+            key: k.clone(),
+            count: *n,
+            share: rate(*n, total),
+        })
+        .collect()
+}
+
+fn rest(table: &Table, shown: usize) -> Rest {
+    let mut all: Vec<&Statuses> = table.entries.values().collect();
+    all.sort_by_key(|s| std::cmp::Reverse((s.errors(), s.total())));
+    let mut out = Rest::default();
+    for s in all.iter().skip(shown) {
+        out.keys += 1;
+        out.requests += s.total();
+        out.errors_5xx += s.errors();
+    }
+    out.requests += table.other.total();
+    out.errors_5xx += table.other.errors();
+    out
+}
+
+/// Scans every source and builds the report. Per-file problems (a file
+/// that cannot be read, a damaged stream) are in [`Report::files`]; they
+/// never stop the other files.
+pub fn build(sources: &[Source], check: &mut CheckOptions, options: &ReportOptions) -> Report {
+    let mut checks: Vec<FileCheck> = Vec::new();
+    let mut total: Option<Aggregate> = None;
+    for (index, source) in sources.iter().enumerate() {
+        let (file_check, aggregate) =
+            scan_source(source, check, index as u32, Some(&options.analysis));
+        checks.push(file_check);
+        if let Some(aggregate) = aggregate {
+            match total.as_mut() {
+                Some(t) => t.merge(aggregate),
+                None => total = Some(aggregate),
+            }
+        }
+    }
+    let aggregate = total.unwrap_or_else(|| Aggregate::new(&options.analysis));
+    assemble(&aggregate, &checks, options)
+}
+
+/// Turns merged aggregates and per-file counts into a report.
+pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOptions) -> Report {
+    let size = aggregate.display_window(options.target_windows);
+    let timeline = analysis::contiguous(&aggregate.windows, size);
+    let incidents = spikes::incidents(&timeline, size, &options.spikes);
+    let file_name = |index: u32| {
+        checks
+            .get(index as usize)
+            .map_or_else(|| format!("#{index}"), |c| c.name.clone())
+    };
+    let lines: u64 = checks.iter().map(|c| c.lines).sum();
+    let parsed: u64 = checks.iter().map(|c| c.parsed).sum();
+    let rejected: u64 = checks.iter().map(|c| c.rejected).sum();
+    let errors = aggregate.status.errors();
+    let top = options.top;
+    Report {
+        schema: SCHEMA,
+        summary: Summary {
+            files: checks.len(),
+            lines,
+            parsed,
+            rejected,
+            coverage: if parsed + rejected == 0 {
+                100.0
+            } else {
+                parsed as f64 * 100.0 / (parsed + rejected) as f64
+            },
+            start: aggregate.first_time.map(|t| t.to_rfc3339_utc()),
+            end: aggregate.last_time.map(|t| t.to_rfc3339_utc()),
+            requests: aggregate.requests,
+            errors_5xx: errors,
+            error_rate: rate(errors, aggregate.requests),
+            bytes: aggregate.bytes,
+            window_seconds: size as f64 / 1e6,
+            untimed: aggregate.untimed,
+            filtered: aggregate.filtered,
+        },
+        windows: timeline
+            .iter()
+            .map(|(start, w)| WindowRow {
+                start: rfc3339(*start),
+                requests: w.requests,
+                status: status_map(&w.status),
+                errors_5xx: w.errors(),
+                error_rate: rate(w.errors(), w.requests),
+                bytes: w.bytes,
+                request_time: percentiles(&w.request_time),
+                upstream_time: percentiles(&w.upstream_time),
+            })
+            .collect(),
+        incidents: incidents
+            .iter()
+            .map(|inc| {
+                let attempts_5xx: u64 = inc.upstreams.iter().map(|(_, n)| n).sum();
+                IncidentRow {
+                    start: rfc3339(inc.start),
+                    end: rfc3339(inc.end),
+                    peak: rfc3339(inc.peak),
+                    peak_5xx: inc.peak_errors,
+                    total_5xx: inc.errors,
+                    requests: inc.requests,
+                    error_rate: inc.error_rate(),
+                    status: status_map(&inc.status),
+                    upstreams: shares(&inc.upstreams, attempts_5xx, top),
+                    paths: shares(&inc.paths, inc.errors, top),
+                    first_error: inc.first_error.map(|p| ErrorPlace {
+                        file: file_name(p.file),
+                        line: p.line,
+                        time: rfc3339(p.time),
+                    }),
+                }
+            })
+            .collect(),
+        upstreams: aggregate
+            .upstreams
+            .top(top)
+            .into_iter()
+            .map(|(k, s)| UpstreamRow {
+                upstream: k.to_string(),
+                attempts: s.total(),
+                errors_5xx: s.errors(),
+                status: status_map(s),
+            })
+            .collect(),
+        upstreams_other: rest(&aggregate.upstreams, top),
+        paths: aggregate
+            .paths
+            .top(top)
+            .into_iter()
+            .map(|(k, s)| PathRow {
+                path: k.to_string(),
+                requests: s.total(),
+                errors_5xx: s.errors(),
+                status: status_map(s),
+            })
+            .collect(),
+        paths_other: rest(&aggregate.paths, top),
+        hosts: key_rows(&aggregate.hosts, top),
+        methods: key_rows(&aggregate.methods, top),
+        status: status_map(&aggregate.status),
+        files: checks
+            .iter()
+            .map(|c| FileRow {
+                name: c.name.clone(),
+                format: c.grammars.join(" + "),
+                lines: c.lines,
+                parsed: c.parsed,
+                rejected: c.rejected,
+                coverage: c.coverage(),
+                first_rejections: c
+                    .samples
+                    .iter()
+                    .map(|s| format!("{}:{}:{}: {}", c.name, s.line, s.column, s.reason))
+                    .collect(),
+                error: c.error.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn key_rows(table: &Table, top: usize) -> Vec<KeyRow> {
+    table
+        .top(top)
+        .into_iter()
+        .map(|(k, s)| KeyRow {
+            key: k.to_string(),
+            requests: s.total(),
+            errors_5xx: s.errors(),
+        })
+        .collect()
+}
