@@ -68,7 +68,8 @@ impl Source {
 }
 
 /// Expands the user's paths: a directory becomes the files below it (not
-/// hidden ones, sorted by path), `-` is standard input. A
+/// hidden ones), rotated sets oldest first (see [`rotation_key`]), `-` is
+/// standard input. A
 /// path that does not exist is an error before any work starts.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
     let mut out = Vec::new();
@@ -89,13 +90,47 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
         if meta.is_dir() {
             let mut files = Vec::new();
             walk(path, &mut files)?;
-            files.sort();
+            files.sort_by_cached_key(|p| rotation_key(p));
             out.extend(files.into_iter().map(Source::Path));
         } else {
             out.push(Source::Path(path.clone()));
         }
     }
     Ok(out)
+}
+
+/// Orders rotated logs oldest first: `access.log.3.gz`, `access.log.2.gz`,
+/// `access.log.1`, `access.log`; dated ones (`access.log-20261127.gz`) by
+/// date, before the live file. Files of different names sort by name.
+pub fn rotation_key(path: &Path) -> (PathBuf, String, u8, i64, String) {
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut base = name.as_str();
+    for ext in [".gz", ".zst", ".bz2", ".xz"] {
+        if let Some(stripped) = base.strip_suffix(ext) {
+            base = stripped;
+            break;
+        }
+    }
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some((stem, n)) = base
+        .rsplit_once('.')
+        .filter(|(_, n)| digits(n) && n.len() <= 4)
+    {
+        let n: i64 = n.parse().unwrap_or(0);
+        return (dir, stem.to_string(), 1, -n, name.clone());
+    }
+    if let Some((stem, date)) = base
+        .rsplit_once('-')
+        .filter(|(_, d)| digits(d) && d.len() == 8)
+    {
+        let date: i64 = date.parse().unwrap_or(0);
+        return (dir, stem.to_string(), 0, date, name.clone());
+    }
+    (dir, base.to_string(), 2, 0, name.clone())
 }
 
 /// Collects the regular files below `dir`, skipping hidden entries.
@@ -256,6 +291,34 @@ mod tests {
         assert_eq!(
             read_back("x.gz", &bz),
             (Compression::Bzip2, "one\ntwo\n".into())
+        );
+    }
+
+    #[test]
+    fn rotated_sets_sort_oldest_first() {
+        let mut names = vec![
+            "access.log",
+            "access.log.1",
+            "access.log.10.gz",
+            "access.log.2.gz",
+            "error.log",
+            "other.log-20261128.gz",
+            "other.log",
+            "other.log-20261127",
+        ];
+        names.sort_by_cached_key(|n| rotation_key(Path::new(n)));
+        assert_eq!(
+            names,
+            [
+                "access.log.10.gz",
+                "access.log.2.gz",
+                "access.log.1",
+                "access.log",
+                "error.log",
+                "other.log-20261127",
+                "other.log-20261128.gz",
+                "other.log",
+            ]
         );
     }
 

@@ -3,3 +3,4 @@
 mod cli;
 mod corpus;
 mod props;
+mod report;

@@ -1,0 +1,362 @@
+//! `logspike report` against logs with planted incidents and known truth:
+//! exact per-window status counts and per-upstream attempt counts, on every
+//! input path (plain mapped in parallel, one thread, gzip, zstd, bzip2, a
+//! rotated set), and every planted incident found.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// A tiny seeded generator, so the logs are the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() % 1_000_000) as f64 / 1e6 < p
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+const UPSTREAMS: [&str; 3] = ["10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"];
+const START: i64 = 1_795_000_000; // 2026-11-18T... UTC, a minute boundary
+const MINUTES: i64 = 120;
+
+/// (first minute, last minute exclusive, what)
+const PLANTED: [(i64, i64, &str); 4] = [
+    (30, 34, "503 burst on 10.0.0.2"),
+    (60, 63, "502 episode with retries"),
+    (80, 83, "500 deploy spike on two paths"),
+    (100, 102, "504 episode on 10.0.0.1"),
+];
+
+#[derive(Default)]
+struct Truth {
+    /// minute start (seconds) -> status -> requests
+    windows: BTreeMap<i64, BTreeMap<u16, u64>>,
+    /// upstream -> status -> attempts
+    upstreams: BTreeMap<String, BTreeMap<u16, u64>>,
+    lines: Vec<String>,
+}
+
+fn clf(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap()
+        .format("%d/%b/%Y:%H:%M:%S +0000")
+        .to_string()
+}
+
+fn generate(seed: u64, incidents: bool) -> Truth {
+    let mut rng = Rng(seed);
+    let mut truth = Truth::default();
+    for second in 0..MINUTES * 60 {
+        let minute = second / 60;
+        let planted = if incidents {
+            PLANTED
+                .iter()
+                .position(|(a, b, _)| (*a..*b).contains(&minute))
+        } else {
+            None
+        };
+        for _ in 0..(3 + rng.next() % 5) {
+            let mut path = rng
+                .pick(&[
+                    "/api/users/{}",
+                    "/api/search",
+                    "/",
+                    "/static/app.js",
+                    "/login",
+                ])
+                .replace("{}", &(rng.next() % 1000).to_string());
+            let mut attempts: Vec<(&str, u16)> = vec![(rng.pick(&UPSTREAMS), 200)];
+            let mut status = 200;
+            if rng.chance(0.003) {
+                status = [500, 502, 503][(rng.next() % 3) as usize];
+                attempts[0].1 = status;
+            } else if rng.chance(0.05) {
+                status = 404;
+                attempts[0].1 = 404;
+            }
+            match planted {
+                Some(0) if rng.chance(0.6) => {
+                    status = 503;
+                    attempts = vec![("10.0.0.2:8080", 503)];
+                }
+                Some(1) if rng.chance(0.6) => {
+                    let second_try = if rng.chance(0.5) { 502 } else { 200 };
+                    status = second_try;
+                    attempts = vec![("10.0.0.3:8080", 502), ("10.0.0.1:8080", second_try)];
+                }
+                Some(2) if rng.chance(0.7) => {
+                    path = rng.pick(&["/checkout", "/api/cart"]).to_string();
+                    status = 500;
+                    attempts = vec![(rng.pick(&UPSTREAMS), 500)];
+                }
+                Some(3) if rng.chance(0.6) => {
+                    status = 504;
+                    attempts = vec![("10.0.0.1:8080", 504)];
+                }
+                _ => {}
+            }
+            let t = START + second;
+            *truth
+                .windows
+                .entry(t / 60 * 60)
+                .or_default()
+                .entry(status)
+                .or_default() += 1;
+            for (u, s) in &attempts {
+                *truth
+                    .upstreams
+                    .entry(u.to_string())
+                    .or_default()
+                    .entry(*s)
+                    .or_default() += 1;
+            }
+            let join = |f: &dyn Fn(&(&str, u16)) -> String| {
+                attempts.iter().map(f).collect::<Vec<_>>().join(", ")
+            };
+            truth.lines.push(format!(
+                r#"10.9.{}.{} - - [{}] "GET {path} HTTP/1.1" {status} {} "-" "curl/8" 0.{:03} {} {} {} {} {}"#,
+                rng.next() % 256,
+                rng.next() % 256,
+                clf(t),
+                rng.next() % 5000,
+                rng.next() % 1000,
+                join(&|a| a.0.to_string()),
+                join(&|a| a.1.to_string()),
+                join(&|_| "0.010".to_string()),
+                join(&|_| "0.001".to_string()),
+                join(&|_| "0.009".to_string()),
+            ));
+        }
+    }
+    truth
+}
+
+fn report(args: &[&str], paths: &[&Path]) -> Value {
+    let out = Command::cargo_bin("logspike")
+        .unwrap()
+        .args([
+            "report", "--output", "json", "--window", "1m", "--top", "100",
+        ])
+        .args(args)
+        .args(paths)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn windows_of(json: &Value) -> BTreeMap<i64, BTreeMap<u16, u64>> {
+    json["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["requests"].as_u64() != Some(0))
+        .map(|w| {
+            let start = chrono::DateTime::parse_from_rfc3339(w["start"].as_str().unwrap())
+                .unwrap()
+                .timestamp();
+            let status = w["status"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.parse().unwrap(), v.as_u64().unwrap()))
+                .collect();
+            (start, status)
+        })
+        .collect()
+}
+
+fn upstreams_of(json: &Value) -> BTreeMap<String, BTreeMap<u16, u64>> {
+    json["upstreams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            let status = u["status"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.parse().unwrap(), v.as_u64().unwrap()))
+                .collect();
+            (u["upstream"].as_str().unwrap().to_string(), status)
+        })
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn exact_counts_on_every_input_path() {
+    let truth = generate(7, true);
+    let text = truth.lines.join("\n") + "\n";
+    assert!(
+        text.len() > 4 << 20,
+        "the plain file must take the parallel path"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let plain = write(d, "access.log", text.as_bytes());
+    let gz = write(d, "a.log.gz", &gzip(text.as_bytes()));
+    let zst = write(d, "b.log", &zstd::encode_all(text.as_bytes(), 3).unwrap());
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+    bz.write_all(text.as_bytes()).unwrap();
+    let bz = write(d, "c.log", &bz.finish().unwrap());
+    // The same log rotated: oldest third gzipped, middle third, newest third.
+    let rotated = d.join("rotated");
+    std::fs::create_dir(&rotated).unwrap();
+    let third = truth.lines.len() / 3;
+    let part = |lines: &[String]| lines.join("\n") + "\n";
+    write(
+        &rotated,
+        "access.log.2.gz",
+        &gzip(part(&truth.lines[..third]).as_bytes()),
+    );
+    write(
+        &rotated,
+        "access.log.1",
+        part(&truth.lines[third..2 * third]).as_bytes(),
+    );
+    write(
+        &rotated,
+        "access.log",
+        part(&truth.lines[2 * third..]).as_bytes(),
+    );
+
+    let cases: [(&str, Vec<&str>, &Path); 6] = [
+        ("plain, all cores", vec![], &plain),
+        ("plain, one thread", vec!["--threads", "1"], &plain),
+        ("gzip", vec![], &gz),
+        ("zstd", vec![], &zst),
+        ("bzip2", vec![], &bz),
+        ("rotated set", vec![], &rotated),
+    ];
+    for (name, args, path) in cases {
+        let json = report(&args, &[path]);
+        assert_eq!(json["schema"], "logspike.report/1");
+        assert_eq!(
+            json["summary"]["requests"].as_u64(),
+            Some(truth.lines.len() as u64),
+            "{name}"
+        );
+        assert_eq!(
+            windows_of(&json),
+            truth.windows,
+            "{name}: per-window status counts"
+        );
+        assert_eq!(
+            upstreams_of(&json),
+            truth.upstreams,
+            "{name}: per-upstream attempts"
+        );
+    }
+}
+
+#[test]
+fn every_planted_incident_is_found_and_a_quiet_log_has_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = generate(11, true);
+    let path = write(
+        dir.path(),
+        "incidents.log",
+        (truth.lines.join("\n") + "\n").as_bytes(),
+    );
+    let json = report(&[], &[&path]);
+    let found: Vec<(i64, i64)> = json["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let t = |k: &str| {
+                chrono::DateTime::parse_from_rfc3339(i[k].as_str().unwrap())
+                    .unwrap()
+                    .timestamp()
+            };
+            ((t("start") - START) / 60, (t("end") - START) / 60)
+        })
+        .collect();
+    assert_eq!(found.len(), PLANTED.len(), "found {found:?}");
+    for ((start, end, what), (s, e)) in PLANTED.iter().zip(&found) {
+        assert!(
+            (start - s).abs() <= 1 && (end - e).abs() <= 1,
+            "{what}: planted {start}..{end}, found {s}..{e}"
+        );
+    }
+    let incidents = json["incidents"].as_array().unwrap();
+    assert_eq!(incidents[0]["upstreams"][0]["key"], "10.0.0.2:8080");
+    assert_eq!(incidents[1]["upstreams"][0]["key"], "10.0.0.3:8080");
+    let deploy_paths: Vec<&str> = incidents[2]["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|p| p["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(deploy_paths.len(), 2);
+    assert!(
+        deploy_paths.contains(&"/checkout") && deploy_paths.contains(&"/api/cart"),
+        "{deploy_paths:?}"
+    );
+    assert_eq!(incidents[3]["upstreams"][0]["key"], "10.0.0.1:8080");
+    assert!(incidents[0]["first_error"]["line"].as_u64().is_some());
+
+    let quiet = generate(11, false);
+    let path = write(
+        dir.path(),
+        "quiet.log",
+        (quiet.lines.join("\n") + "\n").as_bytes(),
+    );
+    let json = report(&[], &[&path]);
+    assert!(
+        json["summary"]["errors_5xx"].as_u64().unwrap() > 0,
+        "the trickle is there"
+    );
+    assert_eq!(
+        json["incidents"].as_array().unwrap().len(),
+        0,
+        "{}",
+        json["incidents"]
+    );
+
+    let status = Command::cargo_bin("logspike")
+        .unwrap()
+        .args(["--fail-on-incident"])
+        .arg(dir.path().join("incidents.log"))
+        .output()
+        .unwrap()
+        .status;
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "report is the default command; an incident exits 1"
+    );
+}
