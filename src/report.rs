@@ -177,8 +177,8 @@ fn rfc3339(micros: i64) -> String {
 }
 
 fn status_map(s: &Statuses) -> BTreeMap<String, u64> {
-    s.0.iter()
-        .map(|(&code, &n)| {
+    s.iter()
+        .map(|(code, n)| {
             let key = if code == 0 {
                 "-".to_string()
             } else {
@@ -217,17 +217,12 @@ fn shares(rows: &[(String, u64)], total: u64, top: usize) -> Vec<Share> {
 }
 
 fn rest(table: &Table, shown: usize) -> Rest {
-    let mut all: Vec<&Statuses> = table.entries.values().collect();
-    all.sort_by_key(|s| std::cmp::Reverse((s.errors(), s.total())));
-    let mut out = Rest::default();
-    for s in all.iter().skip(shown) {
-        out.keys += 1;
-        out.requests += s.total();
-        out.errors_5xx += s.errors();
+    let (keys, requests, errors_5xx) = table.rest(shown);
+    Rest {
+        keys,
+        requests,
+        errors_5xx,
     }
-    out.requests += table.other.total();
-    out.errors_5xx += table.other.errors();
-    out
 }
 
 /// Scans every source and builds the report. Per-file problems (a file

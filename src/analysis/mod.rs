@@ -19,12 +19,17 @@
 pub mod paths;
 pub mod spikes;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use sketches_ddsketch::DDSketch;
 
 use crate::parse::{Record, Timestamp};
 pub use paths::{PathNormalizer, PathRule};
+
+/// Hash maps keyed by text from logs: foldhash is several times faster
+/// than the standard SipHash on short keys and keeps a random seed, so
+/// crafted keys cannot force collisions.
+pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 const SECOND: i64 = 1_000_000;
 /// Granularities a partial may hold, each dividing the next.
@@ -66,29 +71,50 @@ impl Default for Config {
 }
 
 /// Counts per status code; code 0 stands for a status the log did not
-/// have (`-`).
+/// have (`-`). A handful of codes is typical, so a sorted vector beats a
+/// tree or a hash map here.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Statuses(pub BTreeMap<u16, u64>);
+pub struct Statuses(Vec<(u16, u64)>);
 
 impl Statuses {
     #[inline]
     pub fn add(&mut self, code: u16, n: u64) {
-        *self.0.entry(code).or_default() += n;
+        match self.0.iter().position(|&(c, _)| c >= code) {
+            Some(i) if self.0[i].0 == code => self.0[i].1 += n,
+            Some(i) => self.0.insert(i, (code, n)),
+            None => self.0.push((code, n)),
+        }
     }
 
     pub fn merge(&mut self, other: &Statuses) {
-        for (&code, &n) in &other.0 {
+        for &(code, n) in &other.0 {
             self.add(code, n);
         }
     }
 
+    pub fn get(&self, code: u16) -> u64 {
+        self.0
+            .iter()
+            .find(|&&(c, _)| c == code)
+            .map_or(0, |&(_, n)| n)
+    }
+
+    /// Codes and counts, ascending by code.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.0.iter().copied()
+    }
+
     pub fn total(&self) -> u64 {
-        self.0.values().sum()
+        self.0.iter().map(|&(_, n)| n).sum()
     }
 
     /// Requests with a status from `lo` to `hi` inclusive.
     pub fn range(&self, lo: u16, hi: u16) -> u64 {
-        self.0.range(lo..=hi).map(|(_, n)| n).sum()
+        self.0
+            .iter()
+            .filter(|&&(c, _)| (lo..=hi).contains(&c))
+            .map(|&(_, n)| n)
+            .sum()
     }
 
     pub fn errors(&self) -> u64 {
@@ -97,7 +123,7 @@ impl Statuses {
 
     /// Each 5xx code with its count.
     pub fn errors_by_code(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
-        self.0.range(500..=599).map(|(&c, &n)| (c, n))
+        self.iter().filter(|&(c, _)| (500..=599).contains(&c))
     }
 }
 
@@ -228,14 +254,36 @@ impl Table {
 
     /// Keys by 5xx count, then by total, then by name; at most `n`.
     pub fn top(&self, n: usize) -> Vec<(&str, &Statuses)> {
-        let mut rows: Vec<_> = self.entries.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        rows.sort_by(|a, b| {
-            (b.1.errors(), b.1.total())
-                .cmp(&(a.1.errors(), a.1.total()))
-                .then(a.0.cmp(b.0))
-        });
+        let mut rows: Vec<_> = self
+            .entries
+            .iter()
+            .map(|(k, v)| (std::cmp::Reverse((v.errors(), v.total())), k.as_str(), v))
+            .collect();
+        type Row<'t> = (std::cmp::Reverse<(u64, u64)>, &'t str, &'t Statuses);
+        fn order(a: &Row, b: &Row) -> std::cmp::Ordering {
+            (a.0, a.1).cmp(&(b.0, b.1))
+        }
+        if rows.len() > n && n > 0 {
+            rows.select_nth_unstable_by(n - 1, order);
+        }
         rows.truncate(n);
-        rows
+        rows.sort_unstable_by(order);
+        rows.into_iter().map(|(_, k, v)| (k, v)).collect()
+    }
+
+    /// Keys, requests and 5xx of everything [`Table::top`] leaves out.
+    pub fn rest(&self, n: usize) -> (u64, u64, u64) {
+        let shown: std::collections::HashSet<&str> =
+            self.top(n).into_iter().map(|(k, _)| k).collect();
+        let mut out = (0, self.other.total(), self.other.errors());
+        for (k, v) in &self.entries {
+            if !shown.contains(k.as_str()) {
+                out.0 += 1;
+                out.1 += v.total();
+                out.2 += v.errors();
+            }
+        }
+        out
     }
 }
 
@@ -265,8 +313,14 @@ pub struct Aggregate {
     path_buf: Vec<u8>,
 }
 
+/// Text of a key: borrowed when it is UTF-8 (checked by the standard
+/// library's fast validator), replaced only where it is not.
+#[inline]
 fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 impl Aggregate {
@@ -513,8 +567,14 @@ mod tests {
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         let agg = aggregate(&refs, &Config::default());
         assert_eq!(agg.requests, 3);
-        assert_eq!(agg.upstreams.entries["u1:80"].0, BTreeMap::from([(502, 2)]));
-        assert_eq!(agg.upstreams.entries["u2:80"].0, BTreeMap::from([(200, 2)]));
+        assert_eq!(
+            agg.upstreams.entries["u1:80"].iter().collect::<Vec<_>>(),
+            [(502, 2)]
+        );
+        assert_eq!(
+            agg.upstreams.entries["u2:80"].iter().collect::<Vec<_>>(),
+            [(200, 2)]
+        );
         assert_eq!(agg.paths.entries["/a/:id"].total(), 2);
         assert_eq!(agg.status.errors(), 1);
         let minute = rollup(&agg.windows, 60 * SECOND);

@@ -5,7 +5,8 @@
 //! long hex string, or a long opaque token (letters and digits mixed, 20
 //! characters or more, as base64 and random ids are) becomes `:id`; a hex
 //! hash of 8 or more characters between dots inside a segment
-//! (`app.3b0477c5.js`) becomes `:hash`. The query is not part of the path.
+//! (`app.3b0477c5.js`) becomes `:hash`, and one of 3 or more digits
+//! (`12345.jpg`) becomes `:id`. The query is not part of the path.
 //! User rules (`--path-rule REGEX=REPLACEMENT`) run first, in order.
 
 use regex::bytes::Regex;
@@ -105,7 +106,10 @@ impl PathNormalizer {
                 if j > 0 {
                     out.push(b'.');
                 }
-                if part.len() >= 8 && is_hex(part) && part.iter().any(u8::is_ascii_digit) {
+                if part.len() >= 3 && part.iter().all(u8::is_ascii_digit) {
+                    // `12345.jpg`, but not the `1.2` of a version.
+                    out.extend_from_slice(b":id");
+                } else if part.len() >= 8 && is_hex(part) && part.iter().any(u8::is_ascii_digit) {
                     out.extend_from_slice(b":hash");
                 } else {
                     out.extend_from_slice(part);
@@ -145,6 +149,8 @@ mod tests {
             ("/a//b/", "/a//b/"),
             ("/reports/2026", "/reports/:id"),
             ("/deadbeef", "/deadbeef"),
+            ("/images/products/12345.jpg", "/images/products/:id.jpg"),
+            ("/static/jquery-1.2.js", "/static/jquery-1.2.js"),
         ] {
             assert_eq!(norm(&n, path), want, "{path}");
         }

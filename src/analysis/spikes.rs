@@ -12,9 +12,7 @@
 //! Abnormal windows at most one window apart merge into one incident: a
 //! burst that dips for a window is still one incident.
 
-use std::collections::HashMap;
-
-use super::{Place, Statuses, Window};
+use super::{HashMap, Place, Statuses, Window};
 
 #[derive(Debug, Clone)]
 pub struct SpikeConfig {
@@ -206,7 +204,7 @@ mod tests {
         assert_eq!(inc.end, 24 * 60_000_000);
         assert_eq!(inc.peak, 21 * 60_000_000);
         assert_eq!(inc.errors, 985);
-        assert_eq!(inc.status.0.get(&503), Some(&985));
+        assert_eq!(inc.status.get(503), 985);
     }
 
     #[test]
