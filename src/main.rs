@@ -77,9 +77,13 @@ struct ReportArgs {
     /// Extra path normalization, `REGEX=REPLACEMENT`, applied before the built-in rules.
     #[arg(long, value_name = "RULE")]
     path_rule: Vec<String>,
-    /// `text` for people, `json` for programs (docs/report-json.md).
-    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    /// `text` for people, `json` for programs (docs/report-json.md), `csv`
+    /// for one table (see --table).
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json", "csv"])]
     output: String,
+    /// The table `--output csv` writes.
+    #[arg(long, value_name = "TABLE", default_value = "windows", value_parser = logspike::output::CSV_TABLES)]
+    table: String,
     /// Rows in each top table.
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
@@ -289,6 +293,8 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
     if args.output == "json" {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
+    } else if args.output == "csv" {
+        logspike::output::write_csv(&mut out, &report, &args.table)?;
     } else {
         logspike::output::write_report(&mut out, &report)?;
     }
