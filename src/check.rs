@@ -376,7 +376,7 @@ fn scan_reader(
         .read_to_end(&mut head)
         .err();
     let grammars = choose_grammars(&head, &options.format, result);
-    let stream: Box<dyn BufRead> = if head_error.is_some() {
+    let stream: Box<dyn BufRead + Send> = if head_error.is_some() {
         // The read failed inside the head: what follows the last newline
         // is a line cut by the damage, dropped as the streaming path does.
         let complete = head.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
@@ -386,26 +386,32 @@ fn scan_reader(
         Box::new(io::BufReader::new(io::Cursor::new(head).chain(reader)))
     };
     let mut lines = LineReader::new(stream);
-    let mut counter = Counter::new(&grammars, scan);
-    let mut error = None;
-    loop {
-        let line = match lines.next_line() {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(e) => {
-                error = Some(e);
-                break;
-            }
-        };
-        let rejected = counter.line(line.bytes, line.number, line.too_long);
-        if let (true, Some(out)) = (rejected, options.rejects.as_mut()) {
-            let written = out.write_all(line.bytes).and_then(|_| out.write_all(b"\n"));
-            if let Err(e) = written {
-                result.error = Some(format!("writing rejected lines: {e}"));
-                options.rejects = None;
+    let (counter, error) = if options.rejects.is_some() {
+        // Rejected lines are written in file order: one thread.
+        let mut counter = Counter::new(&grammars, scan);
+        let mut error = None;
+        loop {
+            let line = match lines.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            };
+            let rejected = counter.line(line.bytes, line.number, line.too_long);
+            if let (true, Some(out)) = (rejected, options.rejects.as_mut()) {
+                let written = out.write_all(line.bytes).and_then(|_| out.write_all(b"\n"));
+                if let Err(e) = written {
+                    result.error = Some(format!("writing rejected lines: {e}"));
+                    options.rejects = None;
+                }
             }
         }
-    }
+        (counter, error)
+    } else {
+        scan_batches(&mut lines, &grammars, scan, options.chunk_bytes)
+    };
     if let (Some(e), None) = (error.or(head_error), &result.error) {
         result.error = Some(format!(
             "read error at byte {} of the decompressed stream, after line {}: {e}",
@@ -414,6 +420,121 @@ fn scan_reader(
         ));
     }
     counter.finish(result)
+}
+
+/// Complete lines of a stream, gathered for one parallel task.
+struct Batch {
+    /// The lines, each followed by `\n` (over-long ones cut short).
+    data: Vec<u8>,
+    /// Number of the first line.
+    first: u64,
+    /// Over-long lines: (line number, full length).
+    long: Vec<(u64, u64)>,
+    /// W3C `#Fields:` lines before this batch, to replay.
+    fields: Arc<Vec<Vec<u8>>>,
+}
+
+/// Parses a stream on all cores: a reader thread decompresses and frames
+/// batches of lines ahead of the parsers, a bounded queue keeps memory
+/// flat, and the parts merge in stream order.
+fn scan_batches<'g, R: BufRead + Send>(
+    lines: &mut LineReader<R>,
+    grammars: &'g [Arc<Grammar>],
+    scan: &Scan<'g>,
+    batch_bytes: usize,
+) -> (Counter<'g>, Option<io::Error>) {
+    let w3c = grammars
+        .first()
+        .is_some_and(|g| g.syntax == crate::grammar::Syntax::W3c);
+    let (send, receive) = std::sync::mpsc::sync_channel::<(usize, Batch)>(2);
+    let mut parts: Vec<(usize, Counter<'g>)> = Vec::new();
+    let error = std::thread::scope(|threads| {
+        let reader = threads.spawn(move || {
+            let mut fields: Arc<Vec<Vec<u8>>> = Arc::new(Vec::new());
+            let mut index = 0;
+            loop {
+                let mut batch = Batch {
+                    data: Vec::with_capacity(batch_bytes.min(16 << 20) + 4096),
+                    first: lines.lines_read() + 1,
+                    long: Vec::new(),
+                    fields: fields.clone(),
+                };
+                let mut outcome = None;
+                while batch.data.len() < batch_bytes {
+                    match lines.next_line() {
+                        Ok(Some(line)) => {
+                            if w3c && line.bytes.starts_with(b"#Fields:") {
+                                Arc::make_mut(&mut fields).push(line.bytes.to_vec());
+                            }
+                            if let Some(len) = line.too_long {
+                                batch.long.push((line.number, len));
+                            }
+                            batch.data.extend_from_slice(line.bytes);
+                            batch.data.push(b'\n');
+                        }
+                        Ok(None) => {
+                            outcome = Some(None);
+                            break;
+                        }
+                        Err(e) => {
+                            outcome = Some(Some(e));
+                            break;
+                        }
+                    }
+                }
+                if !batch.data.is_empty() && send.send((index, batch)).is_err() {
+                    return None;
+                }
+                index += 1;
+                if let Some(end) = outcome {
+                    return end;
+                }
+            }
+        });
+        parts = receive
+            .into_iter()
+            .par_bridge()
+            .map(|(index, batch)| {
+                let mut counter = Counter::new(grammars, scan);
+                for line in batch.fields.iter() {
+                    let _ = counter.parser.parse(line);
+                }
+                feed(&mut counter, &batch.data, batch.first, &batch.long);
+                (index, counter)
+            })
+            .collect();
+        reader.join().unwrap_or(None)
+    });
+    parts.sort_by_key(|(index, _)| *index);
+    let mut total = Counter::new(grammars, scan);
+    for (_, part) in parts {
+        total.absorb(part);
+    }
+    (total, error)
+}
+
+/// Counts the lines of `data` (newline-separated), numbered from `first`.
+/// A line is over-long when it is longer than the limit, or when `long`
+/// lists it (a stream keeps only the start of such lines).
+fn feed(counter: &mut Counter, data: &[u8], first: u64, long: &[(u64, u64)]) {
+    let mut number = first;
+    let mut from = 0;
+    let mut long = long.iter().peekable();
+    while from < data.len() {
+        let end = memchr::memchr(b'\n', &data[from..]).map_or(data.len(), |e| from + e);
+        let line = &data[from..end];
+        let listed = long.next_if(|(n, _)| *n == number).map(|&(_, len)| len);
+        let too_long =
+            listed.or((line.len() > crate::parse::MAX_LINE).then_some(line.len() as u64));
+        let shown = &line[..line.len().min(if too_long.is_some() {
+            framing::KEEP_OF_LONG_LINE
+        } else {
+            usize::MAX
+        })];
+        counter.line(shown, number, too_long);
+        number += 1;
+        from = end + 1;
+    }
 }
 
 /// Checks a whole file held in memory, in chunks cut on line boundaries,
@@ -474,21 +595,7 @@ fn scan_mapped(
                 let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |e| start + e);
                 let _ = counter.parser.parse(&data[start..end]);
             }
-            let chunk = &data[range.clone()];
-            let mut number = first;
-            let mut from = 0;
-            while from < chunk.len() {
-                let end = memchr::memchr(b'\n', &chunk[from..]).map_or(chunk.len(), |e| from + e);
-                number += 1;
-                let line = &chunk[from..end];
-                let too_long = (line.len() > crate::parse::MAX_LINE).then_some(line.len() as u64);
-                let shown = match too_long {
-                    Some(_) => &line[..framing::KEEP_OF_LONG_LINE],
-                    None => line,
-                };
-                counter.line(shown, number, too_long);
-                from = end + 1;
-            }
+            feed(&mut counter, &data[range.clone()], first + 1, &[]);
             counter
         })
         .collect();
