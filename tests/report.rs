@@ -360,3 +360,107 @@ fn every_planted_incident_is_found_and_a_quiet_log_has_none() {
         "report is the default command; an incident exits 1"
     );
 }
+
+fn run(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let out = Command::cargo_bin("logspike")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_input_is_reported_and_the_rest_still_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = generate(3, false);
+    let text = truth.lines[..5000].join("\n") + "\n";
+    let mut gz = gzip(text.as_bytes());
+    gz.truncate(gz.len() * 2 / 3);
+    let cut = write(dir.path(), "cut.log.gz", &gz);
+    let mut junk = truth.lines[..100].join("\n").into_bytes();
+    junk.extend_from_slice(
+        b"\n\x00\x01 binary junk \xff\n2026/11/28 10:41:07 [error] 1#1: *1 oops\n",
+    );
+    let junk = write(dir.path(), "junk.log", &junk);
+    let empty = write(dir.path(), "empty.log", b"");
+    // Linux: a regular file whose read fails with EIO.
+    let unreadable = Path::new("/proc/self/mem");
+    let json = report(&[], &[&cut, &junk, &empty, unreadable]);
+    let files = json["files"].as_array().unwrap();
+    let by_name = |suffix: &str| {
+        files
+            .iter()
+            .find(|f| f["name"].as_str().unwrap().ends_with(suffix))
+            .unwrap()
+    };
+
+    let cut_file = by_name("cut.log.gz");
+    assert!(
+        cut_file["error"]
+            .as_str()
+            .unwrap()
+            .contains("read error at byte"),
+        "{cut_file}"
+    );
+    let before_damage = cut_file["parsed"].as_u64().unwrap();
+    assert!(before_damage > 500 && before_damage < 5000, "{cut_file}");
+    assert_eq!(
+        cut_file["rejected"], 0,
+        "the cut line is dropped, not rejected"
+    );
+
+    let junk_file = by_name("junk.log");
+    assert_eq!(
+        (junk_file["parsed"].as_u64(), junk_file["rejected"].as_u64()),
+        (Some(100), Some(2))
+    );
+    let first = junk_file["first_rejections"].as_array().unwrap();
+    assert!(
+        first[0].as_str().unwrap().contains("junk.log:101:"),
+        "{first:?}"
+    );
+    assert!(
+        first[1]
+            .as_str()
+            .unwrap()
+            .contains("an nginx error-log line"),
+        "{first:?}"
+    );
+
+    assert_eq!(by_name("empty.log")["lines"], 0);
+    assert!(by_name("/proc/self/mem")["error"].as_str().is_some());
+    assert_eq!(
+        json["summary"]["requests"].as_u64(),
+        Some(before_damage + 100)
+    );
+
+    let missing = dir.path().join("missing.log");
+    let (code, stdout, stderr) = run(&["report".as_ref(), missing.as_os_str()]);
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("missing.log: no such file or directory"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&[
+        "report".as_ref(),
+        "--format".as_ref(),
+        "nope".as_ref(),
+        junk.as_os_str(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown format"), "{stderr}");
+    let (code, _, stderr) = run(&[
+        "report".as_ref(),
+        "--window".as_ref(),
+        "5x".as_ref(),
+        junk.as_os_str(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("the unit is s, m, h or d"), "{stderr}");
+}
