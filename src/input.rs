@@ -15,6 +15,8 @@ use flate2::bufread::MultiGzDecoder;
 pub enum InputError {
     #[error("{path}: no such file or directory")]
     NotFound { path: String },
+    #[error("{pattern}: no file matches")]
+    NoMatch { pattern: String },
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
 }
@@ -68,7 +70,8 @@ impl Source {
 }
 
 /// Expands the user's paths: a directory becomes the files below it (not
-/// hidden ones), rotated sets oldest first (see [`rotation_key`]), `-` is
+/// hidden ones), a glob the shell left quoted becomes the files it
+/// matches, rotated sets oldest first (see [`rotation_key`]), `-` is
 /// standard input. A
 /// path that does not exist is an error before any work starts.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
@@ -76,6 +79,26 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
     for path in paths {
         if path.as_os_str() == "-" {
             out.push(Source::Stdin);
+            continue;
+        }
+        let text = path.to_string_lossy();
+        if !path.exists() && text.contains(['*', '?', '[']) {
+            // A quoted glob (the shell did not expand it): expand it here.
+            let pattern = glob::glob(&text).map_err(|e| InputError::Io {
+                path: text.to_string(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, e.to_string()),
+            })?;
+            let mut files: Vec<PathBuf> = pattern
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect();
+            if files.is_empty() {
+                return Err(InputError::NoMatch {
+                    pattern: text.to_string(),
+                });
+            }
+            files.sort_by_cached_key(|p| rotation_key(p));
+            out.extend(files.into_iter().map(Source::Path));
             continue;
         }
         let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
@@ -319,6 +342,26 @@ mod tests {
                 "other.log-20261128.gz",
                 "other.log",
             ]
+        );
+    }
+
+    #[test]
+    fn quoted_globs_expand_in_rotation_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["access.log", "access.log.1", "access.log.2.gz", "other.txt"] {
+            std::fs::write(dir.path().join(name), b"x\n").unwrap();
+        }
+        let pattern = dir.path().join("access.log*");
+        let got: Vec<String> = expand(&[pattern])
+            .unwrap()
+            .iter()
+            .map(|s| s.display().rsplit('/').next().unwrap().to_string())
+            .collect();
+        assert_eq!(got, ["access.log.2.gz", "access.log.1", "access.log"]);
+        let err = expand(&[dir.path().join("nothing*")]).unwrap_err();
+        assert!(
+            err.to_string().ends_with("nothing*: no file matches"),
+            "{err}"
         );
     }
 
