@@ -99,6 +99,10 @@ struct ReportArgs {
     /// Exit with status 1 when an incident was found.
     #[arg(long)]
     fail_on_incident: bool,
+    /// Show times of the text report at this offset: `UTC`, `+01:00`, `-0530`.
+    /// JSON and CSV are always UTC.
+    #[arg(long, value_name = "OFFSET", default_value = "UTC", value_parser = parse_offset)]
+    tz: i32,
     /// Worker threads for large plain files (default: one per core).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -124,6 +128,31 @@ fn parse_duration(text: &str) -> std::result::Result<i64, String> {
         return Err(format!("`{text}`: a window must be longer than zero"));
     }
     Ok(n * seconds * 1_000_000)
+}
+
+/// `UTC`, `Z`, `+01:00`, `-0530` -> seconds east of UTC.
+fn parse_offset(text: &str) -> std::result::Result<i32, String> {
+    if matches!(text, "UTC" | "utc" | "Z" | "z") {
+        return Ok(0);
+    }
+    let bad = || format!("`{text}` is not an offset: use UTC, +01:00 or -0530");
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => return Err(bad()),
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let (h, m): (i32, i32) = (
+        digits[..2].parse().map_err(|_| bad())?,
+        digits[2..].parse().map_err(|_| bad())?,
+    );
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    Ok(sign * (h * 3600 + m * 60))
 }
 
 /// RFC 3339, or `YYYY-MM-DD HH:MM:SS` / `YYYY-MM-DD` in UTC -> microseconds.
@@ -296,7 +325,8 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
     } else if args.output == "csv" {
         logspike::output::write_csv(&mut out, &report, &args.table)?;
     } else {
-        logspike::output::write_report(&mut out, &report)?;
+        let style = logspike::output::Style::for_stdout(args.tz);
+        logspike::output::write_report(&mut out, &report, style)?;
     }
     out.flush()?;
     Ok(if args.fail_on_incident && !report.incidents.is_empty() {

@@ -107,9 +107,65 @@ pub fn write_check(out: &mut dyn Write, files: &[FileCheck]) -> io::Result<()> {
     Ok(())
 }
 
-/// `2026-11-28T08:40:00Z` -> `2026-11-28 08:40:00`; other text unchanged.
-fn when(rfc3339: &str) -> String {
-    rfc3339.trim_end_matches('Z').replacen('T', " ", 1)
+/// How the terminal report looks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    /// ANSI colour: only on a terminal, never with `NO_COLOR`.
+    pub color: bool,
+    /// Offset from UTC for the times shown, in seconds (`--tz`).
+    pub offset: i32,
+}
+
+impl Style {
+    /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty.
+    pub fn for_stdout(offset: i32) -> Style {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            color: io::stdout().is_terminal() && !no_color,
+            offset,
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
+    fn red(&self, text: &str) -> String {
+        self.paint("1;31", text)
+    }
+
+    /// An RFC 3339 UTC time shown in the report's offset, as
+    /// `2026-11-28 08:40:00`.
+    fn when(&self, rfc3339: &str) -> String {
+        let Ok(t) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
+            return rfc3339.to_string();
+        };
+        let Some(offset) = chrono::FixedOffset::east_opt(self.offset) else {
+            return rfc3339.to_string();
+        };
+        t.with_timezone(&offset)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    }
+
+    fn zone(&self) -> String {
+        if self.offset == 0 {
+            "UTC".to_string()
+        } else {
+            let sign = if self.offset < 0 { '-' } else { '+' };
+            let m = self.offset.abs() / 60;
+            format!("UTC{sign}{:02}:{:02}", m / 60, m % 60)
+        }
+    }
 }
 
 fn pct(rate: f64) -> String {
@@ -128,10 +184,15 @@ fn window_label(seconds: f64) -> String {
 
 /// Writes the terminal report: summary, 5xx timeline, incidents, top
 /// upstreams and paths, status mix. Times are UTC.
-pub fn write_report(out: &mut dyn Write, r: &crate::report::Report) -> io::Result<()> {
+pub fn write_report(
+    out: &mut dyn Write,
+    r: &crate::report::Report,
+    style: Style,
+) -> io::Result<()> {
+    let when = |t: &str| style.when(t);
     let s = &r.summary;
     let span = match (&s.start, &s.end) {
-        (Some(a), Some(b)) => format!("{} .. {} UTC", when(a), when(b)),
+        (Some(a), Some(b)) => format!("{} .. {} {}", when(a), when(b), style.zone()),
         _ => "no timestamps".to_string(),
     };
     writeln!(
@@ -186,14 +247,25 @@ pub fn write_report(out: &mut dyn Write, r: &crate::report::Report) -> io::Resul
         thousands(max)
     )?;
     const BARS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    // Windows inside an incident are marked in red.
+    let in_incident = |start: &str| {
+        r.incidents
+            .iter()
+            .any(|i| i.start.as_str() <= start && start < i.end.as_str())
+    };
     for row in r.windows.chunks(60) {
         let marks: String = row
             .iter()
             .map(|w| {
-                if w.errors_5xx == 0 || max == 0 {
+                let mark = if w.errors_5xx == 0 || max == 0 {
                     '·'
                 } else {
                     BARS[(1 + (w.errors_5xx * 7).div_ceil(max) as usize).min(8)]
+                };
+                if in_incident(&w.start) {
+                    style.red(&mark.to_string())
+                } else {
+                    mark.to_string()
                 }
             })
             .collect();
@@ -207,18 +279,22 @@ pub fn write_report(out: &mut dyn Write, r: &crate::report::Report) -> io::Resul
             "No incidents: no window's 5xx stood out from the windows before it."
         )?;
     } else {
-        writeln!(out, "Incidents")?;
+        writeln!(out, "{}", style.bold("Incidents"))?;
     }
     for (i, inc) in r.incidents.iter().enumerate() {
-        writeln!(
-            out,
-            "{:>3}. {} .. {}  {} 5xx of {} requests ({}), peak {} at {}",
+        let head = format!(
+            "{:>3}. {} .. {}  {} 5xx of {} requests ({}),",
             i + 1,
             when(&inc.start),
             when(&inc.end),
             thousands(inc.total_5xx),
             thousands(inc.requests),
             pct(inc.error_rate),
+        );
+        writeln!(
+            out,
+            "{} peak {} at {}",
+            style.red(&head),
             thousands(inc.peak_5xx),
             when(&inc.peak)
         )?;
@@ -252,7 +328,11 @@ pub fn write_report(out: &mut dyn Write, r: &crate::report::Report) -> io::Resul
 
     if !r.upstreams.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Upstreams by 5xx (every attempt counts)")?;
+        writeln!(
+            out,
+            "{}",
+            style.bold("Upstreams by 5xx (every attempt counts)")
+        )?;
         writeln!(
             out,
             "  {:<32} {:>10} {:>8} {:>7}",
@@ -280,7 +360,7 @@ pub fn write_report(out: &mut dyn Write, r: &crate::report::Report) -> io::Resul
     }
 
     writeln!(out)?;
-    writeln!(out, "Paths by 5xx (normalized)")?;
+    writeln!(out, "{}", style.bold("Paths by 5xx (normalized)"))?;
     writeln!(
         out,
         "  {:<40} {:>10} {:>8} {:>7}",

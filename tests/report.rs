@@ -464,3 +464,22 @@ fn bad_input_is_reported_and_the_rest_still_counts() {
     assert_eq!(code, 2);
     assert!(stderr.contains("the unit is s, m, h or d"), "{stderr}");
 }
+
+#[test]
+fn text_report_without_a_terminal_has_no_colour_and_honours_tz() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = generate(11, true);
+    let path = write(
+        dir.path(),
+        "a.log",
+        (truth.lines.join("\n") + "\n").as_bytes(),
+    );
+    let (code, text, _) = run(&["--tz".as_ref(), "+02:00".as_ref(), path.as_os_str()]);
+    assert_eq!(code, 0);
+    assert!(!text.contains('\x1b'), "colour only on a terminal");
+    assert!(text.contains("UTC+02:00"), "{text}");
+    assert!(text.contains("Incidents"), "{text}");
+    let (code, _, stderr) = run(&["--tz".as_ref(), "Mars".as_ref(), path.as_os_str()]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("is not an offset"), "{stderr}");
+}
