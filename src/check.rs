@@ -98,6 +98,9 @@ pub struct CheckOptions<'w> {
     pub parallel_min_bytes: u64,
     /// Size of those chunks.
     pub chunk_bytes: usize,
+    /// Advanced by input bytes as they are parsed (raw bytes for
+    /// compressed files), when a progress bar is shown.
+    pub progress: Option<indicatif::ProgressBar>,
 }
 
 impl<'w> CheckOptions<'w> {
@@ -108,6 +111,7 @@ impl<'w> CheckOptions<'w> {
             rejects: None,
             parallel_min_bytes: 4 << 20,
             chunk_bytes: 8 << 20,
+            progress: None,
         }
     }
 }
@@ -158,7 +162,7 @@ pub fn scan_source(
             }
         }
     }
-    let opened = match input::open(source) {
+    let opened = match input::open_counted(source, options.progress.clone()) {
         Ok(opened) => opened,
         Err(e) => {
             result.error = Some(e.to_string());
@@ -568,6 +572,7 @@ fn scan_mapped(
         Vec::new()
     };
     let chunks = framing::chunks(data, options.chunk_bytes);
+    let progress = options.progress.clone();
     // Each chunk's first line number, from a newline count (as fast as
     // `wc -l`), so that records and rejections carry absolute numbers.
     let line_counts: Vec<u64> = chunks
@@ -596,6 +601,9 @@ fn scan_mapped(
                 let _ = counter.parser.parse(&data[start..end]);
             }
             feed(&mut counter, &data[range.clone()], first + 1, &[]);
+            if let Some(bar) = &progress {
+                bar.inc(range.len() as u64);
+            }
             counter
         })
         .collect();

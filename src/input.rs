@@ -237,9 +237,41 @@ pub fn map_plain(path: &Path, min_bytes: u64) -> Result<Option<memmap2::Mmap>, I
 }
 
 pub fn open(source: &Source) -> Result<Opened, InputError> {
-    match source {
-        Source::Stdin => open_reader("<stdin>", Box::new(io::stdin())),
-        Source::Path(path) => open_path(path),
+    open_counted(source, None)
+}
+
+/// Counts the raw bytes read through it on a progress bar.
+struct Counted<R> {
+    inner: R,
+    bar: indicatif::ProgressBar,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+/// Opens an input whose raw (still compressed) bytes advance `progress`.
+pub fn open_counted(
+    source: &Source,
+    progress: Option<indicatif::ProgressBar>,
+) -> Result<Opened, InputError> {
+    let (name, raw): (String, Box<dyn Read + Send>) = match source {
+        Source::Stdin => ("<stdin>".to_string(), Box::new(io::stdin())),
+        Source::Path(path) => {
+            let file = File::open(path).map_err(|e| InputError::Io {
+                path: path.display().to_string(),
+                source: e,
+            })?;
+            (path.display().to_string(), Box::new(file))
+        }
+    };
+    match progress {
+        Some(bar) => open_reader(&name, Box::new(Counted { inner: raw, bar })),
+        None => open_reader(&name, raw),
     }
 }
 

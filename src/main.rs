@@ -274,6 +274,29 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     })
 }
 
+/// A progress bar on stderr for long runs, only when stderr is a terminal.
+fn progress_bar(sources: &[input::Source]) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    let total: u64 = sources
+        .iter()
+        .filter_map(|s| match s {
+            input::Source::Path(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            input::Source::Stdin => None,
+        })
+        .sum();
+    // Small inputs finish before a bar would be worth drawing.
+    if !io::stderr().is_terminal() || total < 64 << 20 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
 fn use_threads(threads: Option<usize>) -> Result<()> {
     if let Some(threads) = threads {
         rayon::ThreadPoolBuilder::new()
@@ -316,6 +339,7 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
         ..ReportOptions::default()
     };
     let mut check = CheckOptions::new(format);
+    check.progress = progress_bar(&sources);
     let report = logspike::report::build(&sources, &mut check, &options);
     let stdout = io::stdout();
     let mut out = stdout.lock();

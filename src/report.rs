@@ -229,6 +229,16 @@ fn rest(table: &Table, shown: usize) -> Rest {
 /// that cannot be read, a damaged stream) are in [`Report::files`]; they
 /// never stop the other files.
 pub fn build(sources: &[Source], check: &mut CheckOptions, options: &ReportOptions) -> Report {
+    if let Some(bar) = &check.progress {
+        let total: u64 = sources
+            .iter()
+            .filter_map(|s| match s {
+                Source::Path(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+                Source::Stdin => None,
+            })
+            .sum();
+        bar.set_length(total);
+    }
     let mut checks: Vec<FileCheck> = Vec::new();
     let mut total: Option<Aggregate> = None;
     for (index, source) in sources.iter().enumerate() {
@@ -241,6 +251,9 @@ pub fn build(sources: &[Source], check: &mut CheckOptions, options: &ReportOptio
                 None => total = Some(aggregate),
             }
         }
+    }
+    if let Some(bar) = &check.progress {
+        bar.finish_and_clear();
     }
     let aggregate = total.unwrap_or_else(|| Aggregate::new(&options.analysis));
     assemble(&aggregate, &checks, options)
