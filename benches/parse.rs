@@ -196,6 +196,31 @@ fn main() {
         .position(|a| a == "--grammar")
         .and_then(|i| args.get(i + 1))
         .cloned();
+    // `--write FILE`: only write the generated log (for benches/compare.sh).
+    if let Some(path) = args
+        .iter()
+        .position(|a| a == "--write")
+        .and_then(|i| args.get(i + 1))
+    {
+        let name = only.as_deref().unwrap_or("nginx-combined");
+        let mut file =
+            std::io::BufWriter::new(std::fs::File::create(path).expect("create the log"));
+        let mut rng = Rng(0x5EED_0000 ^ name.len() as u64);
+        let mut buf = Vec::with_capacity(1 << 20);
+        let (mut written, mut n) = (0usize, 0u64);
+        while written < mb << 20 {
+            buf.clear();
+            while buf.len() < 1 << 20 {
+                line(&mut rng, name, n, &mut buf);
+                n += 1;
+            }
+            file.write_all(&buf).expect("write the log");
+            written += buf.len();
+        }
+        file.flush().expect("write the log");
+        println!("wrote {} MB, {n} lines of {name} to {path}", written >> 20);
+        return;
+    }
     let registry = Registry::new();
     println!("single-thread parse, all fields typed, {mb} MB per grammar, median of {runs} runs");
     for name in [

@@ -152,7 +152,8 @@ pub fn scan_source(
         match input::map_plain(path, options.parallel_min_bytes) {
             Ok(Some(map)) => {
                 result.compression = Some(input::Compression::None.name());
-                let aggregate = scan_mapped(&map, options, &scan, &mut result);
+                let release = |range| input::release(&map, range);
+                let aggregate = scan_mapped(&map, options, &scan, &mut result, &release);
                 return (result, aggregate);
             }
             Ok(None) => {}
@@ -550,7 +551,7 @@ pub fn check_mapped(data: &[u8], options: &CheckOptions, result: &mut FileCheck)
         analysis: None,
         file: 0,
     };
-    scan_mapped(data, options, &scan, result);
+    scan_mapped(data, options, &scan, result, &|_| {});
 }
 
 fn scan_mapped(
@@ -558,6 +559,7 @@ fn scan_mapped(
     options: &CheckOptions,
     scan: &Scan,
     result: &mut FileCheck,
+    release: &(dyn Fn(std::ops::Range<usize>) + Sync),
 ) -> Option<Aggregate> {
     let head = &data[..data.len().min(detect::SAMPLE_BYTES)];
     let grammars = choose_grammars(head, &options.format, result);
@@ -579,8 +581,11 @@ fn scan_mapped(
         .par_iter()
         .map(|r| {
             let chunk = &data[r.clone()];
-            memchr::memchr_iter(b'\n', chunk).count() as u64
-                + u64::from(chunk.last().is_some_and(|&b| b != b'\n'))
+            let lines = memchr::memchr_iter(b'\n', chunk).count() as u64
+                + u64::from(chunk.last().is_some_and(|&b| b != b'\n'));
+            // Keep resident memory flat: the parse pass maps pages again.
+            release(r.clone());
+            lines
         })
         .collect();
     let firsts: Vec<u64> = line_counts
@@ -601,6 +606,7 @@ fn scan_mapped(
                 let _ = counter.parser.parse(&data[start..end]);
             }
             feed(&mut counter, &data[range.clone()], first + 1, &[]);
+            release(range.clone());
             if let Some(bar) = &progress {
                 bar.inc(range.len() as u64);
             }

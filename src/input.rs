@@ -233,7 +233,28 @@ pub fn map_plain(path: &Path, min_bytes: u64) -> Result<Option<memmap2::Mmap>, I
     if Compression::sniff(&map[..map.len().min(8)]) != Compression::None {
         return Ok(None);
     }
+    // Read-ahead suits chunks taken in order; failure only costs speed.
+    let _ = map.advise(memmap2::Advice::Sequential);
     Ok(Some(map))
+}
+
+/// Drops the pages of `range` from this process's memory once parsed, so
+/// resident memory stays flat however large the mapped file. Pages that
+/// `range` shares with its neighbours are kept.
+pub fn release(map: &memmap2::Mmap, range: std::ops::Range<usize>) {
+    const PAGE: usize = 4096;
+    let start = range.start.div_ceil(PAGE) * PAGE;
+    let end = range.end / PAGE * PAGE;
+    if end <= start {
+        return;
+    }
+    // SAFETY: the map is a read-only shared mapping of a file. MADV_DONTNEED
+    // on it only unmaps the pages from this process; a later read would
+    // fault them in again from the file, so no data can be lost, and no
+    // reference into the range is used after it is released.
+    let _ = unsafe {
+        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+    };
 }
 
 pub fn open(source: &Source) -> Result<Opened, InputError> {
