@@ -43,6 +43,22 @@ pub const LADDER: [i64; 6] = [
 ];
 /// A partial with more windows than this coarsens to the next step.
 const MAX_WINDOWS: usize = 5000;
+/// Most distinct upstreams or paths a window tracks 5xx for; the rest are
+/// counted under [`OTHER`].
+const WINDOW_KEYS: usize = 1000;
+/// The key for counts beyond a cap.
+pub const OTHER: &str = "(other)";
+
+/// Adds to a capped per-window counter.
+fn count_capped(map: &mut HashMap<String, u64>, key: &str, n: u64) {
+    if let Some(v) = map.get_mut(key) {
+        *v += n;
+    } else if map.len() < WINDOW_KEYS {
+        map.insert(key.to_string(), n);
+    } else {
+        *map.entry(OTHER.to_string()).or_default() += n;
+    }
+}
 
 /// What to aggregate and how.
 #[derive(Debug, Clone)]
@@ -186,7 +202,7 @@ pub struct Window {
 
 fn merge_counts(into: &mut HashMap<String, u64>, from: &HashMap<String, u64>) {
     for (k, &n) in from {
-        *into.entry(k.clone()).or_default() += n;
+        count_capped(into, k, n);
     }
 }
 
@@ -247,7 +263,16 @@ impl Table {
 
     fn merge(&mut self, other: &Table) {
         for (k, v) in &other.entries {
-            self.entries.entry(k.clone()).or_default().merge(v);
+            let full = self.entries.len() >= self.max_keys;
+            match self.entries.get_mut(k) {
+                Some(mine) => mine.merge(v),
+                // The cap holds across merges too, so that many workers
+                // cannot add up to many times the keys.
+                None if full => self.other.merge(v),
+                None => {
+                    self.entries.insert(k.clone(), v.clone());
+                }
+            }
         }
         self.other.merge(&other.other);
     }
@@ -406,7 +431,7 @@ impl Aggregate {
                 w.request_time.add(rt);
             }
             if (500..=599).contains(&status) {
-                *w.errors_by_path.entry(path.into_owned()).or_default() += 1;
+                count_capped(&mut w.errors_by_path, &path, 1);
                 let place = Place {
                     time: time.map_or(0, |t| t.micros),
                     file,
@@ -425,7 +450,7 @@ impl Aggregate {
                     w.upstream_time.add(t);
                 }
                 if (500..=599).contains(&code) {
-                    *w.errors_by_upstream.entry(addr.into_owned()).or_default() += 1;
+                    count_capped(&mut w.errors_by_upstream, &addr, 1);
                 }
             }
         }
@@ -623,6 +648,33 @@ mod tests {
                 assert_eq!(w1.request_time.count(), w2.request_time.count());
             }
         }
+    }
+
+    #[test]
+    fn key_tables_stay_bounded_across_merges() {
+        let config = Config {
+            max_keys: 10,
+            ..Config::default()
+        };
+        let mut total = Aggregate::new(&config);
+        for part in 0..5 {
+            let lines: Vec<String> = (0..20)
+                .map(|i| {
+                    line(
+                        "10/Oct/2000:13:55:01",
+                        500,
+                        &format!("/p{part}x{i}"),
+                        "u:1",
+                        "500",
+                    )
+                })
+                .collect();
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            total.merge(aggregate(&refs, &config));
+        }
+        assert_eq!(total.paths.entries.len(), 10);
+        assert_eq!(total.paths.other.total(), 90);
+        assert_eq!(total.requests, 100);
     }
 
     #[test]
