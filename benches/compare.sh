@@ -38,8 +38,12 @@ LS=target/release/logspike
 measure() {
   local times=() rss=0
   for _ in 1 2 3; do
-    /usr/bin/time -f "%e %M" -o "$DIR/time.txt" "$@" >/dev/null 2>&1 || true
-    read -r t m < "$DIR/time.txt"
+    if ! /usr/bin/time -f "%e %M" -o "$DIR/time.txt" "$@" >/dev/null 2>"$DIR/stderr.txt"; then
+      echo "failed: $* ($(tail -1 "$DIR/stderr.txt"))" >&2
+      echo "0 0"
+      return
+    fi
+    read -r t m < <(tail -1 "$DIR/time.txt")
     times+=("$t"); [ "$m" -gt "$rss" ] && rss=$m
   done
   local median
@@ -61,7 +65,8 @@ if command -v pigz >/dev/null; then
   read -r t m < <(measure pigz -dc "$LOG.gz");              row "pigz -dc (same .gz)" "$MB" "$t" "$m"; PIGZ=$t
 fi
 if python3 -c 'import duckdb' 2>/dev/null; then
-  cat > "$DIR/duckdb.py" <<PY
+  # Not named duckdb.py: that would shadow the module it imports.
+  cat > "$DIR/query.py" <<PY
 import duckdb, sys
 duckdb.sql(r"""
   SELECT date_trunc('minute', strptime(regexp_extract(line, '\[([^\]]+)\]', 1), '%d/%b/%Y:%H:%M:%S %z')) AS minute,
@@ -70,7 +75,7 @@ duckdb.sql(r"""
   GROUP BY ALL
 """).fetchall()
 PY
-  read -r t m < <(measure python3 "$DIR/duckdb.py");         row "duckdb regex group-by" "$MB" "$t" "$m"; DUCK=$t
+  read -r t m < <(measure python3 "$DIR/query.py");         row "duckdb regex group-by" "$MB" "$t" "$m"; DUCK=$t
 fi
 if command -v goaccess >/dev/null; then
   read -r t m < <(measure goaccess "$DIR/slice-100.log" --log-format=COMBINED -o "$DIR/goaccess.json"); row "goaccess (100 MB slice)" "$SLICE_MB" "$t" "$m"

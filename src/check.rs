@@ -390,9 +390,9 @@ fn scan_reader(
     } else {
         Box::new(io::BufReader::new(io::Cursor::new(head).chain(reader)))
     };
-    let mut lines = LineReader::new(stream);
-    let (counter, error) = if options.rejects.is_some() {
+    let (counter, error, offset, read) = if options.rejects.is_some() {
         // Rejected lines are written in file order: one thread.
+        let mut lines = LineReader::new(stream);
         let mut counter = Counter::new(&grammars, scan);
         let mut error = None;
         loop {
@@ -413,15 +413,13 @@ fn scan_reader(
                 }
             }
         }
-        (counter, error)
+        (counter, error, lines.offset(), lines.lines_read())
     } else {
-        scan_batches(&mut lines, &grammars, scan, options.chunk_bytes)
+        scan_batches(stream, &grammars, scan, options.chunk_bytes)
     };
     if let (Some(e), None) = (error.or(head_error), &result.error) {
         result.error = Some(format!(
-            "read error at byte {} of the decompressed stream, after line {}: {e}",
-            lines.offset(),
-            lines.lines_read()
+            "read error at byte {offset} of the decompressed stream, after line {read}: {e}"
         ));
     }
     counter.finish(result)
@@ -429,7 +427,7 @@ fn scan_reader(
 
 /// Complete lines of a stream, gathered for one parallel task.
 struct Batch {
-    /// The lines, each followed by `\n` (over-long ones cut short).
+    /// Whole lines, newline-separated (an over-long line cut short).
     data: Vec<u8>,
     /// Number of the first line.
     first: u64,
@@ -439,83 +437,167 @@ struct Batch {
     fields: Arc<Vec<Vec<u8>>>,
 }
 
+/// Where the reader stopped: the error, if any, bytes consumed, lines read.
+type ReadEnd = (Option<io::Error>, u64, u64);
+
+/// Frames a stream into batches of whole lines on the calling thread,
+/// block by block (no per-line work but a newline count), and sends them
+/// on. A line with no newline within a block longer than a batch is cut to
+/// its first bytes and listed as over-long. After a read error the lines
+/// before it are sent and the cut line is dropped.
+fn read_batches<R: BufRead>(
+    mut reader: R,
+    batch_bytes: usize,
+    w3c: bool,
+    send: std::sync::mpsc::SyncSender<(usize, Batch)>,
+) -> ReadEnd {
+    let batch_bytes = batch_bytes.max(crate::parse::MAX_LINE + 2);
+    let mut fields: Arc<Vec<Vec<u8>>> = Arc::new(Vec::new());
+    let mut carry: Vec<u8> = Vec::new();
+    let (mut offset, mut lines, mut index) = (0u64, 0u64, 0usize);
+    loop {
+        let mut data = std::mem::take(&mut carry);
+        data.reserve(batch_bytes.saturating_sub(data.len()));
+        let mut end: Option<Option<io::Error>> = None;
+        while data.len() < batch_bytes {
+            let available = match reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    end = Some(Some(e));
+                    break;
+                }
+            };
+            if available.is_empty() {
+                end = Some(None);
+                break;
+            }
+            let take = available.len().min(batch_bytes - data.len());
+            data.extend_from_slice(&available[..take]);
+            reader.consume(take);
+            offset += take as u64;
+        }
+        let mut long = Vec::new();
+        match (&end, memchr::memrchr(b'\n', &data)) {
+            // At the end of the stream the last line needs no newline.
+            (Some(None), _) => {}
+            // A read error: the line it cut is dropped.
+            (Some(Some(_)), cut) => data.truncate(cut.map_or(0, |c| c + 1)),
+            (None, Some(cut)) => carry = data.split_off(cut + 1),
+            (None, None) => {
+                // A whole batch without a newline: an over-long line. Keep
+                // its start and skip the rest of it.
+                let mut len = data.len() as u64;
+                data.truncate(framing::KEEP_OF_LONG_LINE);
+                loop {
+                    let available = match reader.fill_buf() {
+                        Ok(b) => b,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            end = Some(Some(e));
+                            break;
+                        }
+                    };
+                    if available.is_empty() {
+                        end = Some(None);
+                        break;
+                    }
+                    let (take, done) = match memchr::memchr(b'\n', available) {
+                        Some(i) => (i + 1, true),
+                        None => (available.len(), false),
+                    };
+                    len += (take - usize::from(done)) as u64;
+                    reader.consume(take);
+                    offset += take as u64;
+                    if done {
+                        break;
+                    }
+                }
+                if matches!(end, Some(Some(_))) {
+                    data.clear();
+                } else {
+                    long.push((lines + 1, len));
+                    data.push(b'\n');
+                }
+            }
+        }
+        let count = memchr::memchr_iter(b'\n', &data).count() as u64
+            + u64::from(data.last().is_some_and(|&b| b != b'\n'));
+        if !data.is_empty() {
+            let batch = Batch {
+                data,
+                first: lines + 1,
+                long,
+                fields: fields.clone(),
+            };
+            if w3c {
+                for start in framing::line_starts_with(&batch.data, b"#Fields:") {
+                    let line_end = memchr::memchr(b'\n', &batch.data[start..])
+                        .map_or(batch.data.len(), |e| start + e);
+                    Arc::make_mut(&mut fields).push(batch.data[start..line_end].to_vec());
+                }
+            }
+            if send.send((index, batch)).is_err() {
+                return (None, offset, lines);
+            }
+            index += 1;
+        }
+        lines += count;
+        if let Some(error) = end {
+            return (error, offset, lines);
+        }
+    }
+}
+
+/// Parts finished out of order, absorbed into the total in stream order
+/// as soon as they can be, so few are held at once.
+struct InOrder<'g> {
+    next: usize,
+    waiting: std::collections::BTreeMap<usize, Counter<'g>>,
+    total: Counter<'g>,
+}
+
 /// Parses a stream on all cores: a reader thread decompresses and frames
 /// batches of lines ahead of the parsers, a bounded queue keeps memory
-/// flat, and the parts merge in stream order.
+/// flat, and the parts merge in stream order as they finish.
 fn scan_batches<'g, R: BufRead + Send>(
-    lines: &mut LineReader<R>,
+    stream: R,
     grammars: &'g [Arc<Grammar>],
     scan: &Scan<'g>,
     batch_bytes: usize,
-) -> (Counter<'g>, Option<io::Error>) {
+) -> (Counter<'g>, Option<io::Error>, u64, u64) {
     let w3c = grammars
         .first()
         .is_some_and(|g| g.syntax == crate::grammar::Syntax::W3c);
     let (send, receive) = std::sync::mpsc::sync_channel::<(usize, Batch)>(2);
-    let mut parts: Vec<(usize, Counter<'g>)> = Vec::new();
-    let error = std::thread::scope(|threads| {
-        let reader = threads.spawn(move || {
-            let mut fields: Arc<Vec<Vec<u8>>> = Arc::new(Vec::new());
-            let mut index = 0;
+    let merged = std::sync::Mutex::new(InOrder {
+        next: 0,
+        waiting: std::collections::BTreeMap::new(),
+        total: Counter::new(grammars, scan),
+    });
+    let (error, offset, read) = std::thread::scope(|threads| {
+        let reader = threads.spawn(move || read_batches(stream, batch_bytes, w3c, send));
+        receive.into_iter().par_bridge().for_each(|(index, batch)| {
+            let mut counter = Counter::new(grammars, scan);
+            for line in batch.fields.iter() {
+                let _ = counter.parser.parse(line);
+            }
+            feed(&mut counter, &batch.data, batch.first, &batch.long);
+            let mut merged = merged.lock().unwrap_or_else(|e| e.into_inner());
+            merged.waiting.insert(index, counter);
             loop {
-                let mut batch = Batch {
-                    data: Vec::with_capacity(batch_bytes.min(16 << 20) + 4096),
-                    first: lines.lines_read() + 1,
-                    long: Vec::new(),
-                    fields: fields.clone(),
+                let next = merged.next;
+                let Some(part) = merged.waiting.remove(&next) else {
+                    break;
                 };
-                let mut outcome = None;
-                while batch.data.len() < batch_bytes {
-                    match lines.next_line() {
-                        Ok(Some(line)) => {
-                            if w3c && line.bytes.starts_with(b"#Fields:") {
-                                Arc::make_mut(&mut fields).push(line.bytes.to_vec());
-                            }
-                            if let Some(len) = line.too_long {
-                                batch.long.push((line.number, len));
-                            }
-                            batch.data.extend_from_slice(line.bytes);
-                            batch.data.push(b'\n');
-                        }
-                        Ok(None) => {
-                            outcome = Some(None);
-                            break;
-                        }
-                        Err(e) => {
-                            outcome = Some(Some(e));
-                            break;
-                        }
-                    }
-                }
-                if !batch.data.is_empty() && send.send((index, batch)).is_err() {
-                    return None;
-                }
-                index += 1;
-                if let Some(end) = outcome {
-                    return end;
-                }
+                merged.total.absorb(part);
+                merged.next += 1;
             }
         });
-        parts = receive
-            .into_iter()
-            .par_bridge()
-            .map(|(index, batch)| {
-                let mut counter = Counter::new(grammars, scan);
-                for line in batch.fields.iter() {
-                    let _ = counter.parser.parse(line);
-                }
-                feed(&mut counter, &batch.data, batch.first, &batch.long);
-                (index, counter)
-            })
-            .collect();
-        reader.join().unwrap_or(None)
+        reader.join().unwrap_or((None, 0, 0))
     });
-    parts.sort_by_key(|(index, _)| *index);
-    let mut total = Counter::new(grammars, scan);
-    for (_, part) in parts {
-        total.absorb(part);
-    }
-    (total, error)
+    let merged = merged.into_inner().unwrap_or_else(|e| e.into_inner());
+    (merged.total, error, offset, read)
 }
 
 /// Counts the lines of `data` (newline-separated), numbered from `first`.
@@ -596,7 +678,8 @@ fn scan_mapped(
             Some(first)
         })
         .collect();
-    let parts: Vec<Counter> = chunks
+    // `reduce` combines neighbours in order, merging parts as they finish.
+    let total = chunks
         .par_iter()
         .zip(firsts.par_iter())
         .map(|(range, &first)| {
@@ -612,11 +695,13 @@ fn scan_mapped(
             }
             counter
         })
-        .collect();
-    let mut total = Counter::new(&grammars, scan);
-    for part in parts {
-        total.absorb(part);
-    }
+        .reduce(
+            || Counter::new(&grammars, scan),
+            |mut a, b| {
+                a.absorb(b);
+                a
+            },
+        );
     total.finish(result)
 }
 

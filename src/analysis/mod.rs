@@ -455,9 +455,16 @@ impl Aggregate {
             }
         }
         self.path_buf = path_buf;
-        if !self.fixed && self.windows.len() > MAX_WINDOWS {
-            if let Some(&next) = LADDER.iter().find(|&&g| g > self.granularity) {
-                self.coarsen(next);
+        self.bound_windows();
+    }
+
+    /// Coarsens until at most [`MAX_WINDOWS`] windows are held (unless the
+    /// window size was fixed by the user).
+    fn bound_windows(&mut self) {
+        while !self.fixed && self.windows.len() > MAX_WINDOWS {
+            match LADDER.iter().find(|&&g| g > self.granularity) {
+                Some(&next) => self.coarsen(next),
+                None => break,
             }
         }
     }
@@ -496,6 +503,8 @@ impl Aggregate {
         self.filtered += other.filtered;
         self.first_time = self.first_time.into_iter().chain(other.first_time).min();
         self.last_time = self.last_time.into_iter().chain(other.last_time).max();
+        // Two partials of different hours can hold twice the windows.
+        self.bound_windows();
     }
 
     /// A display window size: the configured one, or about `target`
