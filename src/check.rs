@@ -752,6 +752,30 @@ mod tests {
         result
     }
 
+    /// Streams are framed into batches of about a megabyte at least; a
+    /// few megabytes of input make several, parsed out of order and merged
+    /// in order. W3C `#Fields:` lines must carry across batch boundaries.
+    #[test]
+    fn streamed_batches_equal_one_mapped_pass() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+        let detect = FormatChoice::Detect(builtin::all().to_vec());
+        for name in ["iis/u_ex261128.log", "formats/nginx-combined.log"] {
+            let one = std::fs::read(dir.join(name)).unwrap();
+            let data: Vec<u8> = one.repeat((3 << 20) / one.len() + 1);
+            let want = mapped(&data, &detect, usize::MAX / 2);
+            let mut options = CheckOptions::new(detect.clone());
+            options.chunk_bytes = 1;
+            let mut got = FileCheck::default();
+            check_reader(
+                Box::new(io::Cursor::new(data.clone())),
+                &mut options,
+                &mut got,
+            );
+            assert_eq!(got, want, "{name}");
+            assert!(got.parsed > 10_000, "{name}: {}", got.parsed);
+        }
+    }
+
     /// The same answer on every path: streamed, or mapped in chunks of any
     /// size (down to one byte, which puts a boundary after every line).
     #[test]
