@@ -437,6 +437,24 @@ struct Batch {
     fields: Arc<Vec<Vec<u8>>>,
 }
 
+/// The next buffered bytes of a reader, `None` at the end; interrupted
+/// reads are retried.
+fn next_bytes<R: BufRead>(reader: &mut R) -> io::Result<Option<&[u8]>> {
+    loop {
+        match reader.fill_buf() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+            Ok(_) => break,
+        }
+    }
+    // Filled: asking again returns the same buffer without reading.
+    match reader.fill_buf() {
+        Ok([]) => Ok(None),
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) => Err(e),
+    }
+}
+
 /// Where the reader stopped: the error, if any, bytes consumed, lines read.
 type ReadEnd = (Option<io::Error>, u64, u64);
 
@@ -460,18 +478,17 @@ fn read_batches<R: BufRead>(
         data.reserve(batch_bytes.saturating_sub(data.len()));
         let mut end: Option<Option<io::Error>> = None;
         while data.len() < batch_bytes {
-            let available = match reader.fill_buf() {
-                Ok(b) => b,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            let available = match next_bytes(&mut reader) {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    end = Some(None);
+                    break;
+                }
                 Err(e) => {
                     end = Some(Some(e));
                     break;
                 }
             };
-            if available.is_empty() {
-                end = Some(None);
-                break;
-            }
             let take = available.len().min(batch_bytes - data.len());
             data.extend_from_slice(&available[..take]);
             reader.consume(take);
@@ -490,18 +507,17 @@ fn read_batches<R: BufRead>(
                 let mut len = data.len() as u64;
                 data.truncate(framing::KEEP_OF_LONG_LINE);
                 loop {
-                    let available = match reader.fill_buf() {
-                        Ok(b) => b,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    let available = match next_bytes(&mut reader) {
+                        Ok(Some(b)) => b,
+                        Ok(None) => {
+                            end = Some(None);
+                            break;
+                        }
                         Err(e) => {
                             end = Some(Some(e));
                             break;
                         }
                     };
-                    if available.is_empty() {
-                        end = Some(None);
-                        break;
-                    }
                     let (take, done) = match memchr::memchr(b'\n', available) {
                         Some(i) => (i + 1, true),
                         None => (available.len(), false),
