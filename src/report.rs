@@ -89,6 +89,8 @@ pub struct WindowRow {
     pub start: String,
     pub requests: u64,
     pub status: BTreeMap<String, u64>,
+    /// Requests per status class, `1xx` to `5xx` (all five, zeros too).
+    pub classes: BTreeMap<String, u64>,
     pub errors_5xx: u64,
     pub error_rate: f64,
     pub bytes: u64,
@@ -302,6 +304,9 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
                 start: rfc3339(*start),
                 requests: w.requests,
                 status: status_map(&w.status),
+                classes: (1..=5u16)
+                    .map(|c| (format!("{c}xx"), w.status.range(c * 100, c * 100 + 99)))
+                    .collect(),
                 errors_5xx: w.errors(),
                 error_rate: rate(w.errors(), w.requests),
                 bytes: w.bytes,

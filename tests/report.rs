@@ -263,6 +263,19 @@ fn exact_counts_on_every_input_path() {
     for (name, args, path) in cases {
         let json = report(&args, &[path]);
         assert_eq!(json["schema"], "logspike.report/1");
+        for w in json["windows"].as_array().unwrap() {
+            let classes: u64 = w["classes"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum();
+            assert_eq!(
+                Some(classes),
+                w["requests"].as_u64(),
+                "{name}: classes add up"
+            );
+        }
         assert_eq!(
             json["summary"]["requests"].as_u64(),
             Some(truth.lines.len() as u64),
