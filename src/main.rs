@@ -5,7 +5,7 @@
 //! output), reported before any work starts.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -78,9 +78,13 @@ struct ReportArgs {
     #[arg(long, value_name = "RULE")]
     path_rule: Vec<String>,
     /// `text` for people, `json` for programs (docs/report-json.md), `csv`
-    /// for one table (see --table).
-    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json", "csv"])]
+    /// for one table (see --table), `html` for one self-contained page.
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json", "csv", "html"])]
     output: String,
+    /// Write the output to this file (written under a temporary name and
+    /// renamed when complete) instead of standard output.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: Option<PathBuf>,
     /// The table `--output csv` writes.
     #[arg(long, value_name = "TABLE", default_value = "windows", value_parser = logspike::output::CSV_TABLES)]
     table: String,
@@ -274,6 +278,26 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     })
 }
 
+/// A temporary file beside `path`, renamed to it when the output is
+/// complete so that a reader never sees half a file. Made before any work,
+/// so an output that cannot be written stops the run at once.
+fn output_file(path: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if path.is_dir() {
+        bail!("{} is a directory", path.display());
+    }
+    tempfile::NamedTempFile::new_in(dir).with_context(|| {
+        format!(
+            "cannot write {}: creating a file in {}",
+            path.display(),
+            dir.display()
+        )
+    })
+}
+
 /// A progress bar on stderr for long runs, only when stderr is a terminal.
 fn progress_bar(sources: &[input::Source]) -> Option<indicatif::ProgressBar> {
     use std::io::IsTerminal;
@@ -320,6 +344,7 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
         }
     }
     let sources = input::expand(&args.paths)?;
+    let target = args.out.as_deref().map(output_file).transpose()?;
     use_threads(args.threads)?;
     let options = ReportOptions {
         analysis: analysis::Config {
@@ -341,18 +366,51 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
     let mut check = CheckOptions::new(format);
     check.progress = progress_bar(&sources);
     let report = logspike::report::build(&sources, &mut check, &options);
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    if args.output == "json" {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
-    } else if args.output == "csv" {
-        logspike::output::write_csv(&mut out, &report, &args.table)?;
-    } else {
-        let style = logspike::output::Style::for_stdout(args.tz);
-        logspike::output::write_report(&mut out, &report, style)?;
+    let render = |out: &mut dyn Write| -> io::Result<()> {
+        match args.output.as_str() {
+            "json" => {
+                serde_json::to_writer_pretty(&mut *out, &report)?;
+                writeln!(out)
+            }
+            "csv" => logspike::output::write_csv(out, &report, &args.table),
+            "html" => logspike::output::html::write_html(out, &report),
+            _ => {
+                let style = logspike::output::Style {
+                    // Colour is for a terminal, never for a file.
+                    color: args.out.is_none() && logspike::output::Style::for_stdout(0).color,
+                    offset: args.tz,
+                };
+                logspike::output::write_report(out, &report, style)
+            }
+        }
+    };
+    match (target, &args.out) {
+        (Some(temp), Some(path)) => {
+            let mut temp = temp;
+            {
+                let mut out = io::BufWriter::new(temp.as_file_mut());
+                render(&mut out).with_context(|| format!("writing {}", path.display()))?;
+                out.flush()
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            // A temporary file is private; the report is an ordinary file.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = temp
+                    .as_file()
+                    .set_permissions(std::fs::Permissions::from_mode(0o644));
+            }
+            temp.persist(path)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        _ => {
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            render(&mut out)?;
+            out.flush()?;
+        }
     }
-    out.flush()?;
     Ok(if args.fail_on_incident && !report.incidents.is_empty() {
         ExitCode::from(1)
     } else {

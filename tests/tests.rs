@@ -2,5 +2,6 @@
 
 mod cli;
 mod corpus;
+mod html;
 mod props;
 mod report;

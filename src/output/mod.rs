@@ -1,4 +1,7 @@
-//! What a person reads: the `check` summary and the terminal report.
+//! What a person reads: the `check` summary, the terminal report, CSV
+//! tables and the HTML page ([`html`]).
+
+pub mod html;
 
 use std::io::{self, Write};
 

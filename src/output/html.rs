@@ -1,0 +1,524 @@
+//! The report as one self-contained HTML file: inline CSS, inline SVG
+//! charts and one small inline script (sortable tables). Nothing is loaded
+//! from the network; a Content-Security-Policy forbids it, and allows only
+//! the page's own script by nonce, so an inline handler smuggled in by a log
+//! line could not run even if escaping failed. Everything that came from a
+//! log is HTML-escaped, and no log text is ever placed in a URL, a style or
+//! a script.
+//!
+//! Colours are the Okabe–Ito palette, readable with the common kinds of
+//! colour blindness; light and dark follow `prefers-color-scheme`.
+
+use std::fmt::Write as _;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Write};
+
+use crate::report::{IncidentRow, Report, Share, WindowRow};
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // Control characters would be invisible or break the page.
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Colour of a 5xx code (Okabe–Ito), and of everything else.
+fn code_colour(code: &str) -> &'static str {
+    match code {
+        "500" => "#E69F00",
+        "502" => "#56B4E9",
+        "503" => "#009E73",
+        "504" => "#CC79A7",
+        _ => "#0072B2",
+    }
+}
+
+fn window_label(seconds: f64) -> String {
+    let s = seconds as u64;
+    match s {
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn when(rfc3339: &str) -> String {
+    rfc3339.trim_end_matches('Z').replacen('T', " ", 1)
+}
+
+/// A random nonce for the page's script, so the CSP admits only it.
+fn nonce() -> String {
+    let state = foldhash::fast::RandomState::default();
+    let mut h = state.build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!(
+        "{:016x}{:016x}",
+        h.finish(),
+        state.hash_one(std::process::id())
+    )
+}
+
+const W: f64 = 1000.0;
+const LEFT: f64 = 48.0;
+const RIGHT: f64 = 48.0;
+
+/// The timeline: 5xx per window stacked by code with the 5xx rate on a
+/// second axis (top panel), requests per window (bottom panel), incident
+/// windows shaded. One `<g class="window">` per window.
+fn timeline(r: &Report) -> String {
+    let n = r.windows.len().max(1) as f64;
+    let plot = W - LEFT - RIGHT;
+    let step = plot / n;
+    let (top_h, gap, bottom_h) = (180.0, 30.0, 70.0);
+    let max_err = r
+        .windows
+        .iter()
+        .map(|w| w.errors_5xx)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let max_req = r
+        .windows
+        .iter()
+        .map(|w| w.requests)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let max_rate = r
+        .windows
+        .iter()
+        .map(|w| w.error_rate)
+        .fold(0.0f64, f64::max)
+        .max(0.01);
+    let height = top_h + gap + bottom_h + 30.0;
+    let mut svg = format!(
+        r#"<svg class="chart" viewBox="0 0 {W} {height}" role="img" aria-label="5xx and requests per window">"#
+    );
+    // Incident shading first, under the bars.
+    for inc in &r.incidents {
+        let first = r.windows.iter().position(|w| w.start >= inc.start);
+        let last = r.windows.iter().rposition(|w| w.start < inc.end);
+        if let (Some(a), Some(b)) = (first, last) {
+            let _ = write!(
+                svg,
+                r#"<rect class="incident-band" x="{:.1}" y="0" width="{:.1}" height="{}"><title>incident {} .. {}</title></rect>"#,
+                LEFT + a as f64 * step,
+                (b + 1 - a) as f64 * step,
+                top_h + gap + bottom_h,
+                escape(&when(&inc.start)),
+                escape(&when(&inc.end))
+            );
+        }
+    }
+    let mut rate_points = String::new();
+    for (i, w) in r.windows.iter().enumerate() {
+        let x = LEFT + i as f64 * step;
+        let _ = write!(
+            svg,
+            r#"<g class="window" data-start="{}" data-5xx="{}" data-requests="{}"><title>{} · {} requests · {} 5xx ({})</title>"#,
+            escape(&w.start),
+            w.errors_5xx,
+            w.requests,
+            escape(&when(&w.start)),
+            w.requests,
+            w.errors_5xx,
+            pct(w.error_rate)
+        );
+        let mut y = top_h;
+        for (code, &count) in w.status.iter().filter(|(c, _)| c.starts_with('5')) {
+            let h = count as f64 / max_err * top_h;
+            y -= h;
+            let _ = write!(
+                svg,
+                r#"<rect x="{x:.1}" y="{y:.1}" width="{:.2}" height="{h:.1}" fill="{}"/>"#,
+                (step * 0.85).max(0.5),
+                code_colour(code)
+            );
+        }
+        let h = w.requests as f64 / max_req * bottom_h;
+        let _ = write!(
+            svg,
+            r#"<rect class="req" x="{x:.1}" y="{:.1}" width="{:.2}" height="{h:.1}"/></g>"#,
+            top_h + gap + bottom_h - h,
+            (step * 0.85).max(0.5)
+        );
+        let _ = write!(
+            rate_points,
+            "{:.1},{:.1} ",
+            x + step / 2.0,
+            top_h - w.error_rate / max_rate * top_h
+        );
+    }
+    let _ = write!(
+        svg,
+        r#"<polyline class="rate" points="{}"/>"#,
+        rate_points.trim_end()
+    );
+    // Axes and labels.
+    let _ = write!(
+        svg,
+        r#"<line class="axis" x1="{LEFT}" y1="{top_h}" x2="{}" y2="{top_h}"/><text class="label" x="{}" y="12" text-anchor="end">{}</text><text class="label" x="{}" y="{top_h}" text-anchor="end">0</text><text class="label rate-label" x="{}" y="12">{}</text><text class="label" x="{}" y="{}" text-anchor="end">{}</text><text class="label" x="{LEFT}" y="{}">requests</text>"#,
+        W - RIGHT,
+        LEFT - 4.0,
+        max_err as u64,
+        LEFT - 4.0,
+        W - RIGHT + 4.0,
+        pct(max_rate),
+        LEFT - 4.0,
+        top_h + gap + 10.0,
+        max_req as u64,
+        top_h + gap - 4.0,
+    );
+    if let (Some(first), Some(last)) = (r.windows.first(), r.windows.last()) {
+        let _ = write!(
+            svg,
+            r#"<text class="label" x="{LEFT}" y="{}">{}</text><text class="label" x="{}" y="{}" text-anchor="end">{}</text>"#,
+            height - 6.0,
+            escape(&when(&first.start)),
+            W - RIGHT,
+            height - 6.0,
+            escape(&when(&last.start))
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// p50/p90/p99 of request time and upstream time per window, one
+/// polyline each, on a shared seconds axis.
+fn latency(windows: &[WindowRow]) -> String {
+    let n = windows.len().max(1) as f64;
+    let plot = W - LEFT - RIGHT;
+    let step = plot / n;
+    let h = 160.0;
+    type Series = (&'static str, &'static str, fn(&WindowRow) -> Option<f64>);
+    let series: [Series; 6] = [
+        ("request p50", "#0072B2", |w| w.request_time.p50),
+        ("request p90", "#56B4E9", |w| w.request_time.p90),
+        ("request p99", "#009E73", |w| w.request_time.p99),
+        ("upstream p50", "#D55E00", |w| w.upstream_time.p50),
+        ("upstream p90", "#E69F00", |w| w.upstream_time.p90),
+        ("upstream p99", "#CC79A7", |w| w.upstream_time.p99),
+    ];
+    let max = windows
+        .iter()
+        .flat_map(|w| series.iter().filter_map(move |(_, _, f)| f(w)))
+        .fold(0.0f64, f64::max)
+        .max(0.001);
+    let mut svg = format!(
+        r#"<svg class="chart" viewBox="0 0 {W} {}" role="img" aria-label="latency percentiles per window">"#,
+        h + 30.0
+    );
+    let mut legend = String::new();
+    for (name, colour, f) in &series {
+        let points: Vec<String> = windows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| {
+                f(w).map(|v| {
+                    format!(
+                        "{:.1},{:.1}",
+                        LEFT + (i as f64 + 0.5) * step,
+                        h - v / max * h
+                    )
+                })
+            })
+            .collect();
+        if points.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            svg,
+            r#"<polyline class="latency" data-series="{name}" stroke="{colour}" points="{}"/>"#,
+            points.join(" ")
+        );
+        let _ = write!(
+            legend,
+            r#"<span class="key" style="--c:{colour}">{name}</span> "#
+        );
+    }
+    let _ = write!(
+        svg,
+        r#"<line class="axis" x1="{LEFT}" y1="{h}" x2="{}" y2="{h}"/><text class="label" x="{}" y="12" text-anchor="end">{:.3}s</text><text class="label" x="{}" y="{h}" text-anchor="end">0</text></svg>"#,
+        W - RIGHT,
+        LEFT - 4.0,
+        max,
+        LEFT - 4.0
+    );
+    format!("{svg}<p class=\"legend\">{legend}</p>")
+}
+
+fn share_table(title: &str, rows: &[Share]) -> String {
+    if rows.is_empty() {
+        return format!("<p class=\"none\">No {title} data: the format logs none.</p>");
+    }
+    let mut t = format!(
+        "<table class=\"shares\"><thead><tr><th>{title}</th><th>5xx</th><th>share</th></tr></thead><tbody>"
+    );
+    for s in rows.iter().take(5) {
+        let _ = write!(
+            t,
+            r#"<tr><td class="key">{}</td><td class="num">{}</td><td class="num"><span class="bar" style="width:{:.0}%"></span>{}</td></tr>"#,
+            escape(&s.key),
+            s.count,
+            (s.share * 100.0).clamp(0.0, 100.0),
+            pct(s.share)
+        );
+    }
+    t.push_str("</tbody></table>");
+    t
+}
+
+fn incident(i: usize, inc: &IncidentRow) -> String {
+    let codes: Vec<String> = inc
+        .status
+        .iter()
+        .map(|(code, n)| {
+            format!(
+                r#"<span class="key" style="--c:{}">{} ×{}</span>"#,
+                code_colour(code),
+                escape(code),
+                n
+            )
+        })
+        .collect();
+    let first = inc
+        .first_error
+        .as_ref()
+        .map(|p| {
+            format!(
+                "<p>First 5xx: <code>{}:{}</code></p>",
+                escape(&p.file),
+                p.line
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        r#"<li class="incident"><h3>#{} {} – {}</h3><p><b>{}</b> 5xx of {} requests ({}); peak {} at {}</p><p class="codes">{}</p><div class="pair">{}{}</div>{}</li>"#,
+        i + 1,
+        escape(&when(&inc.start)),
+        escape(&when(&inc.end)),
+        inc.total_5xx,
+        inc.requests,
+        pct(inc.error_rate),
+        inc.peak_5xx,
+        escape(&when(&inc.peak)),
+        codes.join(" "),
+        share_table("upstream", &inc.upstreams),
+        share_table("path", &inc.paths),
+        first
+    )
+}
+
+/// A table whose columns sort on click: each cell is (escaped HTML, sort
+/// key), the first column by text, the others by number.
+fn sortable<T>(
+    id: &str,
+    head: &[&str],
+    rows: &[T],
+    cells: impl Fn(&T) -> Vec<(String, String)>,
+) -> String {
+    let mut t = format!(r#"<table class="sortable" id="{id}"><thead><tr>"#);
+    for (i, h) in head.iter().enumerate() {
+        let _ = write!(t, r#"<th data-col="{i}" tabindex="0">{h}</th>"#);
+    }
+    t.push_str("</tr></thead><tbody>");
+    for row in rows {
+        t.push_str("<tr>");
+        for (i, (text, sort)) in cells(row).into_iter().enumerate() {
+            let class = if i == 0 { "key" } else { "num" };
+            let _ = write!(t, r#"<td class="{class}" data-sort="{sort}">{text}</td>"#);
+        }
+        t.push_str("</tr>");
+    }
+    t.push_str("</tbody></table>");
+    t
+}
+
+const STYLE: &str = r#"
+:root { --bg:#fff; --fg:#1b1b1b; --muted:#666; --grid:#ddd; --band:rgba(204,121,167,.18); --req:#bbb; --rate:#D55E00; }
+@media (prefers-color-scheme: dark) {
+  :root { --bg:#111; --fg:#e8e8e8; --muted:#9a9a9a; --grid:#333; --band:rgba(204,121,167,.28); --req:#555; --rate:#FF8A3D; }
+}
+* { box-sizing: border-box; }
+body { margin: 0 auto; max-width: 1100px; padding: 16px; background: var(--bg); color: var(--fg);
+  font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+h1 { font-size: 1.5em; margin: .2em 0; } h2 { font-size: 1.2em; margin-top: 1.6em; } h3 { font-size: 1em; margin: 0 0 .3em; }
+.summary { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 8px; margin: 0; }
+.summary div { border: 1px solid var(--grid); border-radius: 6px; padding: 6px 10px; }
+.summary dt { color: var(--muted); font-size: .85em; } .summary dd { margin: 0; font-weight: 600; }
+svg.chart { width: 100%; height: auto; display: block; }
+svg .axis { stroke: var(--grid); } svg .label { fill: var(--muted); font-size: 11px; }
+svg .rate-label { fill: var(--rate); } svg .req { fill: var(--req); }
+svg .rate { fill: none; stroke: var(--rate); stroke-width: 1.5; }
+svg .latency { fill: none; stroke-width: 1.5; } svg .incident-band { fill: var(--band); }
+.legend { color: var(--muted); font-size: .85em; }
+.key { white-space: nowrap; } span.key::before { content: ""; display: inline-block; width: .8em; height: .8em; margin-right: .3em; background: var(--c); border-radius: 2px; }
+.incidents { padding-left: 0; list-style: none; }
+.incident { border-left: 4px solid var(--rate); padding: 6px 12px; margin: 12px 0; }
+.pair { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; } .pair > * { flex: 1 1 300px; }
+table { border-collapse: collapse; width: 100%; font-size: .9em; }
+th, td { padding: 3px 6px; border-bottom: 1px solid var(--grid); text-align: left; }
+td.num, th:not(:first-child) { text-align: right; font-variant-numeric: tabular-nums; }
+td.key { word-break: break-all; }
+table.sortable th { cursor: pointer; user-select: none; } table.sortable th:hover { text-decoration: underline; }
+.bar { display: inline-block; height: .7em; background: var(--rate); opacity: .5; margin-right: 4px; vertical-align: middle; max-width: 60px; }
+code { font-size: .9em; word-break: break-all; }
+.none { color: var(--muted); }
+"#;
+
+/// Sorts a table by the clicked column, numbers by their `data-sort`.
+const SCRIPT: &str = r#"
+document.querySelectorAll('table.sortable th').forEach(function (th) {
+  function sort() {
+    var table = th.closest('table'), body = table.tBodies[0], col = +th.dataset.col;
+    var desc = th.dataset.dir !== 'desc';
+    table.querySelectorAll('th').forEach(function (h) { delete h.dataset.dir; });
+    th.dataset.dir = desc ? 'desc' : 'asc';
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = a.cells[col].dataset.sort, y = b.cells[col].dataset.sort;
+      var r = col === 0 ? x.localeCompare(y) : (+x) - (+y);
+      return desc ? -r : r;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  }
+  th.addEventListener('click', sort);
+  th.addEventListener('keydown', function (e) { if (e.key === 'Enter') sort(); });
+});
+"#;
+
+/// Writes the whole page.
+pub fn write_html(out: &mut dyn Write, r: &Report) -> io::Result<()> {
+    let s = &r.summary;
+    let nonce = nonce();
+    let span = match (&s.start, &s.end) {
+        (Some(a), Some(b)) => format!("{} – {} UTC", when(a), when(b)),
+        _ => "no timestamps".to_string(),
+    };
+    let cards = [
+        ("files", s.files.to_string()),
+        ("lines", s.lines.to_string()),
+        ("parsed", format!("{:.2}%", s.coverage)),
+        ("time span", span),
+        ("requests", s.requests.to_string()),
+        ("5xx", format!("{} ({})", s.errors_5xx, pct(s.error_rate))),
+        ("window", window_label(s.window_seconds)),
+        ("incidents", r.incidents.len().to_string()),
+    ];
+    let mut summary = String::new();
+    for (k, v) in cards {
+        let _ = write!(summary, "<div><dt>{k}</dt><dd>{}</dd></div>", escape(&v));
+    }
+    let mut legend = String::new();
+    let mut codes: Vec<&String> = r.status.keys().filter(|c| c.starts_with('5')).collect();
+    codes.dedup();
+    for c in codes {
+        let _ = write!(
+            legend,
+            r#"<span class="key" style="--c:{}">{}</span> "#,
+            code_colour(c),
+            escape(c)
+        );
+    }
+    let incidents = if r.incidents.is_empty() {
+        "<p class=\"none\">No incidents: no window's 5xx stood out from the windows before it.</p>"
+            .to_string()
+    } else {
+        let items: Vec<String> = r
+            .incidents
+            .iter()
+            .enumerate()
+            .map(|(i, inc)| incident(i, inc))
+            .collect();
+        format!("<ol class=\"incidents\">{}</ol>", items.join(""))
+    };
+    let rate = |e: u64, t: u64| if t == 0 { 0.0 } else { e as f64 / t as f64 };
+    let row = |key: &str, total: u64, errors: u64| {
+        let r = rate(errors, total);
+        vec![
+            (escape(key), escape(key)),
+            (total.to_string(), total.to_string()),
+            (errors.to_string(), errors.to_string()),
+            (pct(r), r.to_string()),
+        ]
+    };
+    let upstreams = sortable(
+        "upstreams",
+        &["upstream", "attempts", "5xx", "rate"],
+        &r.upstreams,
+        |u| row(&u.upstream, u.attempts, u.errors_5xx),
+    );
+    let paths = sortable(
+        "paths",
+        &["path", "requests", "5xx", "rate"],
+        &r.paths,
+        |p| row(&p.path, p.requests, p.errors_5xx),
+    );
+    let total: u64 = r.status.values().sum();
+    let mut mix = String::new();
+    for (code, n) in &r.status {
+        let _ = write!(
+            mix,
+            "<tr><td class=\"key\">{}</td><td class=\"num\">{n}</td><td class=\"num\">{}</td></tr>",
+            escape(code),
+            pct(rate(*n, total))
+        );
+    }
+    write!(
+        out,
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; img-src data:; base-uri 'none'; form-action 'none'">
+<title>logspike report</title><style>{STYLE}</style></head>
+<body>
+<header><h1>logspike report</h1><dl class="summary">{summary}</dl></header>
+<section id="timeline"><h2>5xx and requests per window</h2>{timeline}<p class="legend">{legend}<span class="key" style="--c:var(--rate)">5xx rate (right axis)</span> <span class="key" style="--c:var(--req)">requests (lower panel)</span> <span class="key" style="--c:var(--band)">incident</span></p></section>
+<section id="incidents-section"><h2>Incidents</h2>{incidents}</section>
+<section id="latency"><h2>Latency per window</h2>{latency}</section>
+<section id="upstreams-section"><h2>Upstreams by 5xx <small class="none">(every attempt counts; click a heading to sort)</small></h2>{upstreams}</section>
+<section id="paths-section"><h2>Paths by 5xx <small class="none">(normalized)</small></h2>{paths}</section>
+<section id="status"><h2>Status mix</h2><table><thead><tr><th>status</th><th>requests</th><th>share</th></tr></thead><tbody>{mix}</tbody></table></section>
+<script nonce="{nonce}">{SCRIPT}</script>
+</body></html>
+"#,
+        timeline = timeline(r),
+        latency = latency(&r.windows),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_every_context_we_use() {
+        assert_eq!(
+            escape(r#"<script>"x" & 'y'</script>"#),
+            "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;"
+        );
+        assert_eq!(escape("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+    }
+}

@@ -1,0 +1,226 @@
+//! The HTML report in a real browser: headless Chromium with no network,
+//! failing on any console message or any request but the page itself;
+//! charts hold one mark per window, incidents are listed, and log lines
+//! crafted to inject script run nothing and show as text. A screenshot is
+//! saved to `target/html-report.png` for people to look at.
+//!
+//! `scripts/test` installs Debian's `chromium` where it can; where no
+//! Chromium is found the test says so and skips.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::Command as Bin;
+
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    for dir in std::env::split_paths(&path) {
+        for name in ["chromium", "chromium-browser", "google-chrome"] {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    None
+}
+
+/// Runs headless Chromium on a file with networking off; returns the DOM
+/// after load and the browser's log.
+fn browse(browser: &Path, page: &Path, extra: &[&str]) -> (String, String) {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=1",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--no-pings",
+            "--disable-domain-reliability",
+            "--disable-client-side-phishing-detection",
+            "--disable-default-apps",
+            "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication,NetworkTimeServiceQuerying",
+            "--metrics-recording-only",
+            "--no-default-browser-check",
+            "--window-size=1280,2400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Chromium's own services, which it calls whatever the page is (and which
+/// fail here: the host resolver maps every name to nothing).
+fn browser_service(line: &str) -> bool {
+    [
+        "google.com/",
+        "googleapis.com/",
+        "gstatic.com/",
+        "gvt1.com/",
+    ]
+    .iter()
+    .any(|host| line.contains(host))
+}
+
+/// Console messages and requests other than the page itself.
+fn problems(log: &str, page: &Path) -> Vec<String> {
+    let me = format!("file://{}", page.display());
+    log.lines()
+        .filter(|l| {
+            l.contains(":CONSOLE")
+                || (l.contains("NotifyBeforeURLRequest")
+                    && !l.trim_end().ends_with(&me)
+                    && !browser_service(l))
+        })
+        .map(String::from)
+        .collect()
+}
+
+fn report(args: &[&str], input: &Path, out: &Path) {
+    let status = Bin::cargo_bin("logspike")
+        .unwrap()
+        .args(["report", "--window", "1m"])
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .arg(input)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+}
+
+#[test]
+fn html_report_renders_in_a_browser_with_no_network() {
+    let Some(browser) = chromium() else {
+        eprintln!("skipping the browser test: no chromium on PATH (scripts/test installs it with apt-get)");
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("report.html");
+    let json = dir.path().join("report.json");
+    let samples = root.join("sample-logs");
+    report(&["--output", "html"], &samples, &html);
+    report(&["--output", "json"], &samples, &json);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let size = std::fs::metadata(&html).unwrap().len();
+    assert!(size < 2 << 20, "{size} bytes");
+
+    let (dom, log) = browse(&browser, &html, &["--dump-dom"]);
+    assert_eq!(
+        problems(&log, &html),
+        Vec::<String>::new(),
+        "console messages or requests"
+    );
+    let windows = json["windows"].as_array().unwrap().len();
+    assert!(windows > 100);
+    assert_eq!(dom.matches(r#"<g class="window""#).count(), windows);
+    let incidents = json["incidents"].as_array().unwrap().len();
+    assert!(incidents > 0);
+    assert_eq!(dom.matches(r#"<li class="incident""#).count(), incidents);
+    assert_eq!(
+        dom.matches(r#"class="latency""#).count(),
+        6,
+        "p50/p90/p99 of request and upstream time"
+    );
+    assert!(
+        dom.contains("10.0.1.12:8080"),
+        "the 503 burst's upstream is named"
+    );
+
+    let shot = root.join("target/html-report.png");
+    let _ = std::fs::create_dir_all(root.join("target"));
+    let (_, log) = browse(
+        &browser,
+        &html,
+        &[&format!("--screenshot={}", shot.display())],
+    );
+    assert!(problems(&log, &html).is_empty());
+    assert!(
+        std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 10_000,
+        "screenshot at {}",
+        shot.display()
+    );
+}
+
+#[test]
+fn html_report_shows_hostile_log_text_and_runs_none_of_it() {
+    let Some(browser) = chromium() else {
+        eprintln!("skipping the XSS browser test: no chromium on PATH");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = [
+        "/<script>document.title='PWNED'</script>",
+        "/\"><img src=x onerror=\"document.title='PWNED'\">",
+        "/</style><script>document.body.dataset.pwned=1</script>",
+        "/javascript:alert(1)",
+    ];
+    let mut log = String::new();
+    for minute in 0..40 {
+        for i in 0..20 {
+            let bad = minute == 30 && i < 15;
+            let path = if bad {
+                payloads[i % payloads.len()]
+            } else {
+                "/ok"
+            };
+            let status = if bad { 503 } else { 200 };
+            let upstream = if bad {
+                "<svg/onload=document.title='PWNED'>:80"
+            } else {
+                "10.0.0.1:80"
+            };
+            log.push_str(&format!(
+                "1.2.3.4 - - [28/Nov/2026:10:{minute:02}:{i:02} +0000] \"GET {path} HTTP/1.1\" {status} 10 \"javascript:alert(1)\" \"<script>alert(1)</script>\" 0.010 {upstream} {status} 0.010 0.001 0.009\n"
+            ));
+        }
+    }
+    let input = dir.path().join("hostile.log");
+    std::fs::write(&input, log).unwrap();
+    let html = dir.path().join("hostile.html");
+    report(
+        &["--output", "html", "--format", "nginx-upstream"],
+        &input,
+        &html,
+    );
+    let (dom, log) = browse(&browser, &html, &["--dump-dom"]);
+    assert_eq!(problems(&log, &html), Vec::<String>::new());
+    assert!(
+        dom.contains("<title>logspike report</title>"),
+        "no script changed the title"
+    );
+    assert!(!dom.contains("PWNED</title>"));
+    assert!(!dom.contains("data-pwned"));
+    assert!(!dom.contains("<img"), "no element was injected");
+    assert!(!dom.contains("<svg/onload"));
+    assert!(
+        dom.contains("&lt;script&gt;document.title='PWNED'&lt;"),
+        "payload text is shown literally"
+    );
+    assert!(
+        dom.contains("&lt;svg/onload=document.title='PWNED'&gt;:80"),
+        "upstream name shown literally"
+    );
+    assert!(
+        dom.contains(r#"<li class="incident""#),
+        "the burst is an incident"
+    );
+}
