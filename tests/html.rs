@@ -224,3 +224,32 @@ fn html_report_shows_hostile_log_text_and_runs_none_of_it() {
         "the burst is an incident"
     );
 }
+
+#[test]
+fn a_day_of_one_minute_windows_stays_under_two_megabytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = String::new();
+    for minute in 0..1440 {
+        for (i, status) in [200, 200, 503, 502].iter().enumerate() {
+            log.push_str(&format!(
+                "1.2.3.4 - - [28/Nov/2026:{:02}:{:02}:{:02} +0000] \"GET /api/items/{} HTTP/1.1\" {status} 10 \"-\" \"curl\" 0.0{i}1 10.0.0.{}:80 {status} 0.0{i}1 0.001 0.0{i}1\n",
+                minute / 60,
+                minute % 60,
+                i * 10,
+                minute,
+                i + 1
+            ));
+        }
+    }
+    let input = dir.path().join("day.log");
+    std::fs::write(&input, log).unwrap();
+    let html = dir.path().join("day.html");
+    report(
+        &["--output", "html", "--format", "nginx-upstream"],
+        &input,
+        &html,
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches(r#"<g class="window""#).count(), 1440);
+    assert!(page.len() < 2 << 20, "{} bytes", page.len());
+}
