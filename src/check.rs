@@ -176,7 +176,7 @@ pub fn scan_source(
 }
 
 /// Picks the grammars for an input from its head, noting why in `result`.
-fn choose_grammars(
+pub(crate) fn choose_grammars(
     head: &[u8],
     format: &FormatChoice,
     result: &mut FileCheck,

@@ -22,6 +22,7 @@
 pub mod analysis;
 pub mod check;
 pub mod detect;
+pub mod export;
 pub mod framing;
 pub mod grammar;
 pub mod input;

@@ -34,6 +34,8 @@ enum Command {
     /// When the 5xx errors happened, which upstreams and paths carried
     /// them, and how bad each incident was (the default command).
     Report(ReportArgs),
+    /// Converts logs to typed, Hive-partitioned Parquet (one row per request).
+    Export(ExportArgs),
     /// Per file: the format used and why, lines parsed and rejected, time
     /// span, and the first rejected lines with the reason.
     Check(CheckArgs),
@@ -110,6 +112,113 @@ struct ReportArgs {
     /// Worker threads for large plain files (default: one per core).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Write Parquet files under this directory.
+    #[arg(long, value_name = "DIR")]
+    parquet: PathBuf,
+    /// Files, directories (rotated sets oldest first) or `-`.
+    #[arg(required = true, value_name = "PATHS")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    formats: FormatArgs,
+    /// `date` (date=YYYY-MM-DD/), `hour` (adds hour=HH/) or `none`.
+    #[arg(long, value_name = "BY", default_value = "date", value_parser = ["date", "hour", "none"])]
+    partition: String,
+    /// `zstd`, `snappy` or `none`.
+    #[arg(long, value_name = "CODEC", default_value = "zstd", value_parser = ["zstd", "snappy", "none"])]
+    compression: String,
+    /// Rows per row group.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    row_group_size: usize,
+    /// Replace an existing output directory.
+    #[arg(long, conflicts_with = "append")]
+    overwrite: bool,
+    /// Add new files to an existing output directory (never rewriting any).
+    #[arg(long)]
+    append: bool,
+    /// Write every rejected line to this file.
+    #[arg(long, value_name = "FILE")]
+    rejects: Option<PathBuf>,
+    /// Extra path normalization for `path_normalized`, `REGEX=REPLACEMENT`.
+    #[arg(long, value_name = "RULE")]
+    path_rule: Vec<String>,
+}
+
+fn run_export(args: ExportArgs) -> Result<ExitCode> {
+    use logspike::export::{self, ExportOptions, Mode, Partition};
+    let (_, format) = formats(&args.formats)?;
+    let rules = args
+        .path_rule
+        .iter()
+        .map(|r| PathRule::parse(r).map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    let sources = input::expand(&args.paths)?;
+    let mode = match (args.overwrite, args.append) {
+        (true, _) => Mode::Overwrite,
+        (_, true) => Mode::Append,
+        _ => Mode::Create,
+    };
+    export::prepare(&args.parquet, mode)?;
+    let mut rejects = match &args.rejects {
+        Some(path) => Some(io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("creating rejects file {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let options = ExportOptions {
+        dir: args.parquet.clone(),
+        partition: match args.partition.as_str() {
+            "hour" => Partition::Hour,
+            "none" => Partition::None,
+            _ => Partition::Date,
+        },
+        compression: match args.compression.as_str() {
+            "snappy" => parquet::basic::Compression::SNAPPY,
+            "none" => parquet::basic::Compression::UNCOMPRESSED,
+            _ => parquet::basic::Compression::ZSTD(parquet::basic::ZstdLevel::default()),
+        },
+        row_group_rows: args.row_group_size.max(1),
+        batch_rows: 65_536,
+        mode,
+        paths: PathNormalizer::new(rules),
+        format,
+    };
+    let summary = export::export(
+        &sources,
+        &options,
+        rejects.as_mut().map(|w| w as &mut dyn Write),
+    )?;
+    if let Some(mut w) = rejects {
+        w.flush().context("writing the rejects file")?;
+    }
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    for f in &summary.files {
+        writeln!(
+            out,
+            "{}: {} lines, {} rows, {} rejected{}",
+            f.name,
+            f.lines,
+            f.parsed,
+            f.rejected,
+            f.error
+                .as_ref()
+                .map(|e| format!("; {e}"))
+                .unwrap_or_default()
+        )?;
+    }
+    writeln!(
+        out,
+        "wrote {} rows to {} Parquet files under {}",
+        summary.rows,
+        summary.written.len(),
+        args.parquet.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `90s`, `5m`, `1h`, `1d` -> microseconds.
@@ -440,6 +549,7 @@ fn main() -> ExitCode {
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let known = [
         "report",
+        "export",
         "check",
         "formats",
         "help",
@@ -454,6 +564,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(argv);
     let result = match cli.command {
         Command::Report(args) => run_report(args),
+        Command::Export(args) => run_export(args),
         Command::Check(args) => run_check(args),
         Command::Formats(args) => run_formats(args),
     };

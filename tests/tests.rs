@@ -2,6 +2,7 @@
 
 mod cli;
 mod corpus;
+mod export;
 mod html;
 mod props;
 mod report;

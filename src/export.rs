@@ -1,0 +1,545 @@
+//! `logspike export`: one Parquet row per request, typed, Hive-partitioned
+//! by date (and hour), so that DuckDB, Spark and Trino prune by time.
+//!
+//! Rows go out in record batches as they are parsed, into one Parquet
+//! writer per partition (and per set of extra columns, when files of
+//! different formats share a partition); a writer buffers one row group at
+//! most, so memory does not grow with the input. Every file is written
+//! under a hidden temporary name and renamed when complete, so a reader
+//! never sees a half-written file.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Float64Builder, ListBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder,
+    UInt64Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use crate::analysis::PathNormalizer;
+use crate::check::{choose_grammars, FileCheck, FormatChoice};
+use crate::detect;
+use crate::framing::LineReader;
+use crate::grammar::{Grammar, Role};
+use crate::input::{self, Source};
+use crate::parse::{LineParser, Outcome, Record, Timestamp};
+
+/// How rows are split into directories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partition {
+    None,
+    Date,
+    Hour,
+}
+
+/// What to do with an output directory that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Refuse an existing, non-empty directory.
+    Create,
+    /// Remove what is there first.
+    Overwrite,
+    /// Add new files beside the existing ones; never rewrite them.
+    Append,
+}
+
+pub struct ExportOptions {
+    pub dir: PathBuf,
+    pub partition: Partition,
+    pub compression: Compression,
+    pub row_group_rows: usize,
+    /// Rows per record batch handed to a writer.
+    pub batch_rows: usize,
+    pub mode: Mode,
+    pub paths: PathNormalizer,
+    pub format: FormatChoice,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{0} exists and is not empty; use --overwrite or --append")]
+    Exists(String),
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("writing Parquet {path}: {source}")]
+    Parquet {
+        path: String,
+        source: parquet::errors::ParquetError,
+    },
+}
+
+fn io_err(path: &Path) -> impl Fn(io::Error) -> ExportError + '_ {
+    move |source| ExportError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Prepares the output directory as the mode says; errors here come
+/// before any input is read.
+pub fn prepare(dir: &Path, mode: Mode) -> Result<(), ExportError> {
+    let exists_with_content = dir.is_dir()
+        && std::fs::read_dir(dir)
+            .map_err(io_err(dir))?
+            .next()
+            .is_some();
+    if exists_with_content {
+        match mode {
+            Mode::Create => return Err(ExportError::Exists(dir.display().to_string())),
+            Mode::Overwrite => std::fs::remove_dir_all(dir).map_err(io_err(dir))?,
+            Mode::Append => {}
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(io_err(dir))
+}
+
+/// The columns every export has, in order.
+fn base_fields() -> Vec<Field> {
+    let list = |item: DataType| DataType::List(Arc::new(Field::new("item", item, true)));
+    vec![
+        Field::new(
+            "timestamp",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
+        Field::new("status", DataType::UInt16, true),
+        Field::new("method", DataType::Utf8, true),
+        Field::new("path", DataType::Utf8, true),
+        Field::new("path_normalized", DataType::Utf8, true),
+        Field::new("query", DataType::Utf8, true),
+        Field::new("protocol", DataType::Utf8, true),
+        Field::new("host", DataType::Utf8, true),
+        Field::new("remote_addr", DataType::Utf8, true),
+        Field::new("remote_user", DataType::Utf8, true),
+        Field::new("bytes", DataType::UInt64, true),
+        Field::new("referer", DataType::Utf8, true),
+        Field::new("user_agent", DataType::Utf8, true),
+        Field::new("request_time", DataType::Float64, true),
+        Field::new("upstream_addr", DataType::Utf8, true),
+        Field::new("upstream_status", DataType::UInt16, true),
+        Field::new("upstream_response_time", DataType::Float64, true),
+        Field::new("upstream_addrs", list(DataType::Utf8), true),
+        Field::new("upstream_statuses", list(DataType::UInt16), true),
+        Field::new("upstream_response_times", list(DataType::Float64), true),
+        Field::new("source_file", DataType::Utf8, false),
+        Field::new("source_line", DataType::UInt64, false),
+    ]
+}
+
+/// A field name as a column name: `%{X-Trace}i` -> `x_trace_i`.
+fn column_name(field: &str) -> String {
+    let name: String = field
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    name.trim_matches('_').to_string()
+}
+
+/// The grammar's fields that have no typed column, kept as text columns.
+fn extra_fields(grammar: &Grammar) -> Vec<(String, String)> {
+    let has_body = grammar.fields().any(|f| f.role == Role::BodyBytes);
+    let base = base_fields();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for f in grammar.fields() {
+        let extra = match f.role {
+            Role::Other
+            | Role::Ident
+            | Role::BytesReceived
+            | Role::ServerPort
+            | Role::XForwardedFor
+            | Role::UpstreamConnectTime
+            | Role::UpstreamHeaderTime => true,
+            Role::BytesSent => has_body,
+            _ => false,
+        };
+        let column = match f.role {
+            Role::Ident => "ident".to_string(),
+            Role::BytesReceived => "bytes_received".to_string(),
+            Role::BytesSent => "bytes_sent".to_string(),
+            Role::ServerPort => "server_port".to_string(),
+            Role::XForwardedFor => "x_forwarded_for".to_string(),
+            Role::UpstreamConnectTime => "upstream_connect_time".to_string(),
+            Role::UpstreamHeaderTime => "upstream_header_time".to_string(),
+            _ => column_name(&f.name),
+        };
+        if extra
+            && !column.is_empty()
+            && !out.iter().any(|(c, _)| *c == column)
+            && !base.iter().any(|b| b.name() == &column)
+        {
+            out.push((column, f.name.clone()));
+        }
+    }
+    out
+}
+
+/// Builds one record batch, column by column.
+struct Rows {
+    schema: Arc<Schema>,
+    /// (column name, field name in the grammar)
+    extras: Vec<(String, String)>,
+    timestamp: TimestampMicrosecondBuilder,
+    status: UInt16Builder,
+    text: Vec<StringBuilder>,
+    bytes: UInt64Builder,
+    request_time: Float64Builder,
+    upstream_status: UInt16Builder,
+    upstream_time: Float64Builder,
+    addrs: ListBuilder<StringBuilder>,
+    statuses: ListBuilder<UInt16Builder>,
+    times: ListBuilder<Float64Builder>,
+    source_file: StringBuilder,
+    source_line: UInt64Builder,
+    extra: Vec<StringBuilder>,
+    len: usize,
+}
+
+/// Text columns of the base schema, in order: method, path,
+/// path_normalized, query, protocol, host, remote_addr, remote_user,
+/// referer, user_agent, upstream_addr.
+const TEXT_COLUMNS: usize = 11;
+
+impl Rows {
+    fn new(extras: &[(String, String)]) -> Rows {
+        let mut fields = base_fields();
+        fields.extend(
+            extras
+                .iter()
+                .map(|(n, _)| Field::new(n.as_str(), DataType::Utf8, true)),
+        );
+        Rows {
+            schema: Arc::new(Schema::new(fields)),
+            extras: extras.to_vec(),
+            timestamp: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            status: UInt16Builder::new(),
+            text: (0..TEXT_COLUMNS).map(|_| StringBuilder::new()).collect(),
+            bytes: UInt64Builder::new(),
+            request_time: Float64Builder::new(),
+            upstream_status: UInt16Builder::new(),
+            upstream_time: Float64Builder::new(),
+            addrs: ListBuilder::new(StringBuilder::new()),
+            statuses: ListBuilder::new(UInt16Builder::new()),
+            times: ListBuilder::new(Float64Builder::new()),
+            source_file: StringBuilder::new(),
+            source_line: UInt64Builder::new(),
+            extra: extras.iter().map(|_| StringBuilder::new()).collect(),
+            len: 0,
+        }
+    }
+
+    fn push(
+        &mut self,
+        r: &Record,
+        file: &str,
+        line: u64,
+        paths: &PathNormalizer,
+        buf: &mut Vec<u8>,
+    ) {
+        let text = |v: Option<crate::parse::Value>| v.map(|v| v.to_string_lossy());
+        let lossy = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+        self.timestamp.append_option(r.time().map(|t| t.micros));
+        self.status.append_option(r.status());
+        let req = r.request();
+        let normalized = req.path.map(|p| {
+            paths.normalize(&p.decode(), buf);
+            String::from_utf8_lossy(buf).into_owned()
+        });
+        let attempts: Vec<_> = r.upstreams().collect();
+        let last = attempts.last();
+        let texts = [
+            lossy(req.method),
+            text(req.path),
+            normalized,
+            text(req.query),
+            lossy(req.protocol),
+            text(r.host()),
+            text(r.remote_addr()),
+            text(r.remote_user()),
+            text(r.referer()),
+            text(r.user_agent()),
+            last.and_then(|a| lossy(a.addr)),
+        ];
+        for (builder, value) in self.text.iter_mut().zip(texts) {
+            builder.append_option(value);
+        }
+        self.bytes.append_option(r.bytes());
+        self.request_time.append_option(r.request_time());
+        self.upstream_status
+            .append_option(last.and_then(|a| a.status));
+        self.upstream_time
+            .append_option(last.and_then(|a| a.response_time));
+        if attempts.is_empty() {
+            self.addrs.append_null();
+            self.statuses.append_null();
+            self.times.append_null();
+        } else {
+            for a in &attempts {
+                self.addrs.values().append_option(lossy(a.addr));
+                self.statuses.values().append_option(a.status);
+                self.times.values().append_option(a.response_time);
+            }
+            self.addrs.append(true);
+            self.statuses.append(true);
+            self.times.append(true);
+        }
+        self.source_file.append_value(file);
+        self.source_line.append_value(line);
+        for ((_, field), builder) in self.extras.iter().zip(self.extra.iter_mut()) {
+            builder.append_option(r.field(field).map(|v| v.to_string_lossy()));
+        }
+        self.len += 1;
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        let text: Vec<ArrayRef> = self
+            .text
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef)
+            .collect();
+        // In schema order; `text` holds method .. remote_user (0..8),
+        // referer (8), user_agent (9) and upstream_addr (10).
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.timestamp.finish()),
+            Arc::new(self.status.finish()),
+        ];
+        columns.extend(text[..8].iter().cloned());
+        columns.push(Arc::new(self.bytes.finish()));
+        columns.push(text[8].clone());
+        columns.push(text[9].clone());
+        columns.push(Arc::new(self.request_time.finish()));
+        columns.push(text[10].clone());
+        columns.push(Arc::new(self.upstream_status.finish()));
+        columns.push(Arc::new(self.upstream_time.finish()));
+        columns.push(Arc::new(self.addrs.finish()));
+        columns.push(Arc::new(self.statuses.finish()));
+        columns.push(Arc::new(self.times.finish()));
+        columns.push(Arc::new(self.source_file.finish()));
+        columns.push(Arc::new(self.source_line.finish()));
+        for b in &mut self.extra {
+            columns.push(Arc::new(b.finish()));
+        }
+        self.len = 0;
+        RecordBatch::try_new(self.schema.clone(), columns).expect("columns match the schema")
+    }
+}
+
+/// An open Parquet file under its temporary name.
+struct Output {
+    writer: ArrowWriter<File>,
+    temp: PathBuf,
+    path: PathBuf,
+    rows: Rows,
+}
+
+/// What an export wrote.
+#[derive(Debug, Default)]
+pub struct ExportSummary {
+    pub files: Vec<FileCheck>,
+    pub rows: u64,
+    pub written: Vec<PathBuf>,
+}
+
+fn partition_dir(partition: Partition, time: Option<Timestamp>) -> PathBuf {
+    let dt = time.and_then(|t| chrono::DateTime::<chrono::Utc>::from_timestamp_micros(t.micros));
+    // Hive's name for a missing partition value.
+    const NULL: &str = "__HIVE_DEFAULT_PARTITION__";
+    match (partition, dt) {
+        (Partition::None, _) => PathBuf::new(),
+        (Partition::Date, Some(t)) => PathBuf::from(format!("date={}", t.format("%Y-%m-%d"))),
+        (Partition::Hour, Some(t)) => PathBuf::from(format!(
+            "date={}/hour={}",
+            t.format("%Y-%m-%d"),
+            t.format("%H")
+        )),
+        (Partition::Date, None) => PathBuf::from(format!("date={NULL}")),
+        (Partition::Hour, None) => PathBuf::from(format!("date={NULL}/hour={NULL}")),
+    }
+}
+
+/// A name no earlier run used: time and process id.
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}-{:x}", std::process::id())
+}
+
+/// Exports every source. Per-file problems are in the summary's files and
+/// do not stop the others; only the output can fail the run.
+pub fn export(
+    sources: &[Source],
+    options: &ExportOptions,
+    mut rejects: Option<&mut dyn Write>,
+) -> Result<ExportSummary, ExportError> {
+    let props = WriterProperties::builder()
+        .set_compression(options.compression)
+        .set_max_row_group_size(options.row_group_rows)
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Page)
+        .set_created_by("logspike".to_string())
+        .build();
+    let run = run_id();
+    let mut outputs: BTreeMap<(PathBuf, Vec<(String, String)>), Output> = BTreeMap::new();
+    let mut summary = ExportSummary::default();
+    let mut seq = 0usize;
+    let mut buf = Vec::new();
+    for source in sources {
+        let name = source.display();
+        let mut check = FileCheck {
+            name: name.clone(),
+            ..FileCheck::default()
+        };
+        let opened = match input::open(source) {
+            Ok(o) => o,
+            Err(e) => {
+                check.error = Some(e.to_string());
+                summary.files.push(check);
+                continue;
+            }
+        };
+        let mut reader = opened.reader;
+        let mut head = Vec::new();
+        let head_error = (&mut reader)
+            .take(detect::SAMPLE_BYTES as u64)
+            .read_to_end(&mut head)
+            .err();
+        let grammars = choose_grammars(&head, &options.format, &mut check);
+        let extras = grammars
+            .first()
+            .map(|g| extra_fields(g))
+            .unwrap_or_default();
+        let mut parser = LineParser::new(&grammars);
+        let stream: Box<dyn BufRead> =
+            Box::new(io::BufReader::new(io::Cursor::new(head).chain(reader)));
+        let mut lines = LineReader::new(stream);
+        loop {
+            let line = match lines.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(e) => {
+                    check.error = Some(format!(
+                        "read error at byte {} of the decompressed stream, after line {}: {e}",
+                        lines.offset(),
+                        lines.lines_read()
+                    ));
+                    break;
+                }
+            };
+            check.lines += 1;
+            let outcome = if line.too_long.is_some() {
+                None
+            } else {
+                Some(parser.parse(line.bytes))
+            };
+            match outcome {
+                Some(Outcome::Record(record)) => {
+                    check.parsed += 1;
+                    let key = (
+                        partition_dir(options.partition, record.time()),
+                        extras.clone(),
+                    );
+                    let output = match outputs.get_mut(&key) {
+                        Some(o) => o,
+                        None => {
+                            let dir = options.dir.join(&key.0);
+                            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+                            let file_name = format!("part-{run}-{seq:05}.parquet");
+                            seq += 1;
+                            let path = dir.join(&file_name);
+                            let temp = dir.join(format!(".{file_name}.tmp"));
+                            let file = File::create(&temp).map_err(io_err(&temp))?;
+                            let rows = Rows::new(&key.1);
+                            let writer = ArrowWriter::try_new(
+                                file,
+                                rows.schema.clone(),
+                                Some(props.clone()),
+                            )
+                            .map_err(|source| {
+                                ExportError::Parquet {
+                                    path: temp.display().to_string(),
+                                    source,
+                                }
+                            })?;
+                            outputs.entry(key.clone()).or_insert(Output {
+                                writer,
+                                temp,
+                                path,
+                                rows,
+                            })
+                        }
+                    };
+                    output
+                        .rows
+                        .push(&record, &name, line.number, &options.paths, &mut buf);
+                    summary.rows += 1;
+                    if output.rows.len >= options.batch_rows {
+                        let batch = output.rows.finish();
+                        output
+                            .writer
+                            .write(&batch)
+                            .map_err(|source| ExportError::Parquet {
+                                path: output.temp.display().to_string(),
+                                source,
+                            })?;
+                    }
+                }
+                Some(Outcome::Directive) => check.directives += 1,
+                Some(Outcome::Blank) => check.blank += 1,
+                _ => {
+                    check.rejected += 1;
+                    if let Some(out) = rejects.as_mut() {
+                        out.write_all(line.bytes)
+                            .and_then(|_| out.write_all(b"\n"))
+                            .map_err(|e| ExportError::Io {
+                                path: "rejects".into(),
+                                source: e,
+                            })?;
+                    }
+                }
+            }
+        }
+        if let (Some(e), None) = (head_error, &check.error) {
+            check.error = Some(format!(
+                "read error within the first {} bytes: {e}",
+                detect::SAMPLE_BYTES
+            ));
+        }
+        summary.files.push(check);
+    }
+    for (_, mut output) in outputs {
+        if output.rows.len > 0 {
+            let batch = output.rows.finish();
+            output
+                .writer
+                .write(&batch)
+                .map_err(|source| ExportError::Parquet {
+                    path: output.temp.display().to_string(),
+                    source,
+                })?;
+        }
+        output
+            .writer
+            .close()
+            .map_err(|source| ExportError::Parquet {
+                path: output.temp.display().to_string(),
+                source,
+            })?;
+        std::fs::rename(&output.temp, &output.path).map_err(io_err(&output.path))?;
+        summary.written.push(output.path);
+    }
+    Ok(summary)
+}
