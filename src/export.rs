@@ -134,6 +134,14 @@ fn base_fields() -> Vec<Field> {
     ]
 }
 
+/// Text for a column: borrowed when valid UTF-8, replaced where not.
+fn utf8(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 /// A field name as a column name: `%{X-Trace}i` -> `x_trace_i`.
 fn column_name(field: &str) -> String {
     let name: String = field
@@ -249,32 +257,46 @@ impl Rows {
         paths: &PathNormalizer,
         buf: &mut Vec<u8>,
     ) {
-        let text = |v: Option<crate::parse::Value>| v.map(|v| v.to_string_lossy());
-        let lossy = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
         self.timestamp.append_option(r.time().map(|t| t.micros));
         self.status.append_option(r.status());
         let req = r.request();
         let normalized = req.path.map(|p| {
             paths.normalize(&p.decode(), buf);
-            String::from_utf8_lossy(buf).into_owned()
+            buf.clone()
         });
-        let attempts: Vec<_> = r.upstreams().collect();
-        let last = attempts.last();
-        let texts = [
-            lossy(req.method),
-            text(req.path),
-            normalized,
-            text(req.query),
-            lossy(req.protocol),
-            text(r.host()),
-            text(r.remote_addr()),
-            text(r.remote_user()),
-            text(r.referer()),
-            text(r.user_agent()),
-            last.and_then(|a| lossy(a.addr)),
+        let mut attempts = r.upstreams();
+        let mut last = None;
+        let mut any = false;
+        for a in attempts.by_ref() {
+            any = true;
+            self.addrs.values().append_option(a.addr.map(utf8));
+            self.statuses.values().append_option(a.status);
+            self.times.values().append_option(a.response_time);
+            last = Some(a);
+        }
+        self.addrs.append(any);
+        self.statuses.append(any);
+        self.times.append(any);
+        // Text goes into the builders borrowed where it is UTF-8 and needs
+        // no unescaping: no allocation per field.
+        fn decoded<'a>(v: Option<crate::parse::Value<'a>>) -> Option<std::borrow::Cow<'a, [u8]>> {
+            v.map(|v| v.decode())
+        }
+        let texts: [Option<std::borrow::Cow<[u8]>>; TEXT_COLUMNS] = [
+            req.method.map(std::borrow::Cow::Borrowed),
+            decoded(req.path),
+            normalized.map(std::borrow::Cow::Owned),
+            decoded(req.query),
+            req.protocol.map(std::borrow::Cow::Borrowed),
+            decoded(r.host()),
+            decoded(r.remote_addr()),
+            decoded(r.remote_user()),
+            decoded(r.referer()),
+            decoded(r.user_agent()),
+            last.and_then(|a| a.addr).map(std::borrow::Cow::Borrowed),
         ];
         for (builder, value) in self.text.iter_mut().zip(texts) {
-            builder.append_option(value);
+            builder.append_option(value.as_deref().map(utf8));
         }
         self.bytes.append_option(r.bytes());
         self.request_time.append_option(r.request_time());
@@ -282,20 +304,6 @@ impl Rows {
             .append_option(last.and_then(|a| a.status));
         self.upstream_time
             .append_option(last.and_then(|a| a.response_time));
-        if attempts.is_empty() {
-            self.addrs.append_null();
-            self.statuses.append_null();
-            self.times.append_null();
-        } else {
-            for a in &attempts {
-                self.addrs.values().append_option(lossy(a.addr));
-                self.statuses.values().append_option(a.status);
-                self.times.values().append_option(a.response_time);
-            }
-            self.addrs.append(true);
-            self.statuses.append(true);
-            self.times.append(true);
-        }
         self.source_file.append_value(file);
         self.source_line.append_value(line);
         for ((_, field), builder) in self.extras.iter().zip(self.extra.iter_mut()) {
@@ -353,12 +361,28 @@ pub struct ExportSummary {
     pub written: Vec<PathBuf>,
 }
 
-fn partition_dir(partition: Partition, time: Option<Timestamp>) -> PathBuf {
-    let dt = time.and_then(|t| chrono::DateTime::<chrono::Utc>::from_timestamp_micros(t.micros));
+/// The partition a row belongs to, as a number (days or hours since the
+/// epoch), cheap to compute per row; `None` for a row without a time.
+fn partition_key(partition: Partition, time: Option<Timestamp>) -> Option<i64> {
+    let micros = time?.micros;
+    Some(match partition {
+        Partition::None => 0,
+        Partition::Date => micros.div_euclid(86_400_000_000),
+        Partition::Hour => micros.div_euclid(3_600_000_000),
+    })
+}
+
+/// The directory of a partition key.
+fn partition_dir(partition: Partition, key: Option<i64>) -> PathBuf {
     // Hive's name for a missing partition value.
     const NULL: &str = "__HIVE_DEFAULT_PARTITION__";
+    let unit = match partition {
+        Partition::None => return PathBuf::new(),
+        Partition::Date => 86_400,
+        Partition::Hour => 3600,
+    };
+    let dt = key.and_then(|k| chrono::DateTime::<chrono::Utc>::from_timestamp(k * unit, 0));
     match (partition, dt) {
-        (Partition::None, _) => PathBuf::new(),
         (Partition::Date, Some(t)) => PathBuf::from(format!("date={}", t.format("%Y-%m-%d"))),
         (Partition::Hour, Some(t)) => PathBuf::from(format!(
             "date={}/hour={}",
@@ -366,7 +390,7 @@ fn partition_dir(partition: Partition, time: Option<Timestamp>) -> PathBuf {
             t.format("%H")
         )),
         (Partition::Date, None) => PathBuf::from(format!("date={NULL}")),
-        (Partition::Hour, None) => PathBuf::from(format!("date={NULL}/hour={NULL}")),
+        _ => PathBuf::from(format!("date={NULL}/hour={NULL}")),
     }
 }
 
@@ -393,7 +417,9 @@ pub fn export(
         .set_created_by("logspike".to_string())
         .build();
     let run = run_id();
-    let mut outputs: BTreeMap<(PathBuf, Vec<(String, String)>), Output> = BTreeMap::new();
+    // Outputs by (partition key, index into `layouts` of the extra columns).
+    let mut outputs: BTreeMap<(Option<i64>, usize), Output> = BTreeMap::new();
+    let mut layouts: Vec<Vec<(String, String)>> = Vec::new();
     let mut summary = ExportSummary::default();
     let mut seq = 0usize;
     let mut buf = Vec::new();
@@ -422,6 +448,13 @@ pub fn export(
             .first()
             .map(|g| extra_fields(g))
             .unwrap_or_default();
+        let layout = match layouts.iter().position(|l| *l == extras) {
+            Some(i) => i,
+            None => {
+                layouts.push(extras);
+                layouts.len() - 1
+            }
+        };
         let mut parser = LineParser::new(&grammars);
         let stream: Box<dyn BufRead> =
             Box::new(io::BufReader::new(io::Cursor::new(head).chain(reader)));
@@ -448,21 +481,18 @@ pub fn export(
             match outcome {
                 Some(Outcome::Record(record)) => {
                     check.parsed += 1;
-                    let key = (
-                        partition_dir(options.partition, record.time()),
-                        extras.clone(),
-                    );
+                    let key = (partition_key(options.partition, record.time()), layout);
                     let output = match outputs.get_mut(&key) {
                         Some(o) => o,
                         None => {
-                            let dir = options.dir.join(&key.0);
+                            let dir = options.dir.join(partition_dir(options.partition, key.0));
                             std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
                             let file_name = format!("part-{run}-{seq:05}.parquet");
                             seq += 1;
                             let path = dir.join(&file_name);
                             let temp = dir.join(format!(".{file_name}.tmp"));
                             let file = File::create(&temp).map_err(io_err(&temp))?;
-                            let rows = Rows::new(&key.1);
+                            let rows = Rows::new(&layouts[key.1]);
                             let writer = ArrowWriter::try_new(
                                 file,
                                 rows.schema.clone(),
