@@ -504,7 +504,7 @@ pub fn export(
                                     source,
                                 }
                             })?;
-                            outputs.entry(key.clone()).or_insert(Output {
+                            outputs.entry(key).or_insert(Output {
                                 writer,
                                 temp,
                                 path,
