@@ -77,6 +77,33 @@ duckdb.sql(r"""
 PY
   read -r t m < <(measure python3 "$DIR/query.py");         row "duckdb regex group-by" "$MB" "$t" "$m"; DUCK=$t
 fi
+# Parquet: logspike export (all columns) against DuckDB parsing the same
+# log with regexes and writing the main columns with COPY ... (FORMAT parquet).
+rm -rf "$DIR/export"
+read -r t m < <(measure sh -c "rm -rf '$DIR/export' && '$LS' export --parquet '$DIR/export' '$LOG'")
+row "logspike export (Parquet, zstd)" "$MB" "$t" "$m"; EXPORT=$t
+EXPORT_MB=$(du -sm "$DIR/export" | cut -f1)
+if python3 -c 'import duckdb' 2>/dev/null; then
+  cat > "$DIR/export_query.py" <<PY
+import duckdb
+duckdb.sql(r"""
+COPY (
+  SELECT strptime(regexp_extract(line, '\[([^\]]+)\]', 1), '%d/%b/%Y:%H:%M:%S %z') AS timestamp,
+         CAST(regexp_extract(line, '" (\d{3}) ', 1) AS USMALLINT) AS status,
+         regexp_extract(line, '"([A-Z]+) ', 1) AS method,
+         regexp_extract(line, '"[A-Z]+ ([^ ?"]*)', 1) AS path,
+         regexp_extract(line, '^(\S+)', 1) AS remote_addr,
+         TRY_CAST(regexp_extract(line, '" \d{3} (\d+)', 1) AS UBIGINT) AS bytes,
+         regexp_extract(line, '" \d{3} \S+ "([^"]*)"', 1) AS referer,
+         regexp_extract(line, '"([^"]*)"\$', 1) AS user_agent
+  FROM read_csv('$LOG', columns={'line': 'VARCHAR'}, delim=chr(1), quote='', escape='', header=false)
+) TO '$DIR/duckdb.parquet' (FORMAT parquet, COMPRESSION zstd)
+""")
+PY
+  read -r t m < <(measure python3 "$DIR/export_query.py"); row "duckdb COPY to Parquet (8 columns)" "$MB" "$t" "$m"; DUCKCOPY=$t
+  DUCK_MB=$(du -sm "$DIR/duckdb.parquet" | cut -f1)
+fi
+
 if command -v goaccess >/dev/null; then
   read -r t m < <(measure goaccess "$DIR/slice-100.log" --log-format=COMBINED -o "$DIR/goaccess.json"); row "goaccess (100 MB slice)" "$SLICE_MB" "$t" "$m"
 fi
@@ -87,6 +114,8 @@ awk -v wc="$WC" -v one="$ONE" -v two="$TWO" 'BEGIN {
   printf "2 threads vs 1: %.2fx faster (goal: 1.8x)\n", one / two }'
 [ -n "${PIGZ:-}" ] && awk -v gz="$GZ" -v p="$PIGZ" 'BEGIN { printf "gzip input: %.2fx the time of pigz -dc (goal: at most 1x)\n", gz / p }'
 [ -n "${DUCK:-}" ] && awk -v d="$DUCK" -v two="$TWO" 'BEGIN { printf "vs duckdb: %.1fx faster\n", d / two }'
+[ -n "${DUCKCOPY:-}" ] && awk -v d="$DUCKCOPY" -v e="$EXPORT" -v a="$EXPORT_MB" -v b="$DUCK_MB" \
+  'BEGIN { printf "export vs duckdb COPY: %.2fx the throughput (goal: 5x); output %d MB vs %d MB\n", d / e, a, b }'
 
 if [ -n "$BIG" ]; then
   BIGLOG=$DIR/combined-$BIG.log
