@@ -353,3 +353,76 @@ print(json.dumps({{"rows": rows, "per_minute": per_minute, "attempts": attempts,
     );
     assert_eq!(duck["partitions"], serde_json::json!(["2026-11-28"]));
 }
+
+/// Spark (local mode, the machine's Java) reads the same directory: the
+/// timestamp is a Spark timestamp, `date` a partition column, and the 5xx
+/// attempts per upstream equal the report's. Skips, saying why, where Java
+/// or pyspark is missing.
+#[test]
+fn spark_reads_the_export() {
+    let has = |cmd: &str, args: &[&str]| {
+        std::process::Command::new(cmd)
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !has("java", &["-version"]) {
+        eprintln!("skipping the Spark test: no java on PATH");
+        return;
+    }
+    if !has("python3", &["-c", "import pyspark"]) {
+        eprintln!("skipping the Spark test: pyspark is not installed (scripts/test installs it)");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let samples = root.join("sample-logs");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pq");
+    export(&[], &out, &[&samples]);
+    let report = Command::cargo_bin("logspike")
+        .unwrap()
+        .args(["report", "--output", "json", "--top", "1000"])
+        .arg(&samples)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let result = std::process::Command::new("python3")
+        .arg(root.join("tests/spark/read_export.py"))
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .expect("JSON from the Spark script");
+    let spark: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(spark["timestamp_is_timestamp"], true);
+    assert_eq!(spark["has_date"], true);
+    assert_eq!(spark["rows"], json["summary"]["requests"]);
+    let from_report: BTreeMap<String, u64> = json["upstreams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["errors_5xx"].as_u64() != Some(0))
+        .map(|u| {
+            (
+                u["upstream"].as_str().unwrap().to_string(),
+                u["errors_5xx"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let from_spark: BTreeMap<String, u64> = spark["errors_by_upstream"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    assert_eq!(from_spark, from_report);
+}
