@@ -80,8 +80,10 @@ struct ReportArgs {
     #[arg(long, value_name = "RULE")]
     path_rule: Vec<String>,
     /// `text` for people, `json` for programs (docs/report-json.md), `csv`
-    /// for one table (see --table), `html` for one self-contained page.
-    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json", "csv", "html"])]
+    /// for one table (see --table), `html` for one self-contained page,
+    /// `parquet` for the windows, incidents, upstreams and paths tables as
+    /// Parquet files in the directory given with -o.
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json", "csv", "html", "parquet"])]
     output: String,
     /// Write the output to this file (written under a temporary name and
     /// renamed when complete) instead of standard output.
@@ -453,7 +455,13 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
         }
     }
     let sources = input::expand(&args.paths)?;
-    let target = args.out.as_deref().map(output_file).transpose()?;
+    if args.output == "parquet" && args.out.is_none() {
+        bail!("--output parquet writes a directory of tables: give it with -o DIR");
+    }
+    let target = match args.output.as_str() {
+        "parquet" => None,
+        _ => args.out.as_deref().map(output_file).transpose()?,
+    };
     use_threads(args.threads)?;
     let options = ReportOptions {
         analysis: analysis::Config {
@@ -475,6 +483,22 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
     let mut check = CheckOptions::new(format);
     check.progress = progress_bar(&sources);
     let report = logspike::report::build(&sources, &mut check, &options);
+    if args.output == "parquet" {
+        let dir = args.out.as_deref().unwrap_or(Path::new("."));
+        let written = logspike::export::write_report_tables(
+            &report,
+            dir,
+            parquet::basic::Compression::ZSTD(parquet::basic::ZstdLevel::default()),
+        )?;
+        for path in written {
+            println!("wrote {}", path.display());
+        }
+        return Ok(if args.fail_on_incident && !report.incidents.is_empty() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     let render = |out: &mut dyn Write| -> io::Result<()> {
         match args.output.as_str() {
             "json" => {

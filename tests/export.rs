@@ -426,3 +426,52 @@ fn spark_reads_the_export() {
         .collect();
     assert_eq!(from_spark, from_report);
 }
+
+#[test]
+fn report_tables_as_parquet_match_the_json_report() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let samples = root.join("sample-logs");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tables");
+    let run = |args: &[&str]| {
+        Command::cargo_bin("logspike")
+            .unwrap()
+            .args(["report", "--window", "1m"])
+            .args(args)
+            .arg(&samples)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["--output", "parquet", "-o", out.to_str().unwrap()])
+        .status
+        .success());
+    let json: serde_json::Value =
+        serde_json::from_slice(&run(&["--output", "json"]).stdout).unwrap();
+    let rows = |name: &str| -> usize {
+        read(&out.join(format!("{name}.parquet")))
+            .iter()
+            .map(|b| b.num_rows())
+            .sum()
+    };
+    for (table, key) in [
+        ("windows", "windows"),
+        ("incidents", "incidents"),
+        ("upstreams", "upstreams"),
+        ("paths", "paths"),
+    ] {
+        assert_eq!(rows(table), json[key].as_array().unwrap().len(), "{table}");
+    }
+    let errors: u64 = read(&out.join("windows.parquet"))
+        .iter()
+        .map(|b| {
+            let col = b.column(b.schema().index_of("errors_5xx").unwrap()).clone();
+            col.as_primitive::<UInt64Type>()
+                .values()
+                .iter()
+                .sum::<u64>()
+        })
+        .sum();
+    assert_eq!(Some(errors), json["summary"]["errors_5xx"].as_u64());
+    let refused = run(&["--output", "parquet"]);
+    assert_eq!(refused.status.code(), Some(2), "parquet needs -o DIR");
+}
