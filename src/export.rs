@@ -402,6 +402,233 @@ fn run_id() -> String {
     format!("{nanos:x}-{:x}", std::process::id())
 }
 
+/// The open Parquet files of a run, one per (partition, column layout).
+struct Sink<'o> {
+    options: &'o ExportOptions,
+    props: WriterProperties,
+    run: String,
+    seq: usize,
+    outputs: BTreeMap<(Option<i64>, usize), Output>,
+    layouts: Vec<Vec<(String, String)>>,
+}
+
+impl Sink<'_> {
+    fn layout(&mut self, extras: Vec<(String, String)>) -> usize {
+        match self.layouts.iter().position(|l| *l == extras) {
+            Some(i) => i,
+            None => {
+                self.layouts.push(extras);
+                self.layouts.len() - 1
+            }
+        }
+    }
+
+    /// The output for a key, opened under a temporary name on first use.
+    fn output(&mut self, key: (Option<i64>, usize)) -> Result<&mut Output, ExportError> {
+        if !self.outputs.contains_key(&key) {
+            let dir = self
+                .options
+                .dir
+                .join(partition_dir(self.options.partition, key.0));
+            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            let file_name = format!("part-{}-{:05}.parquet", self.run, self.seq);
+            self.seq += 1;
+            let path = dir.join(&file_name);
+            let temp = dir.join(format!(".{file_name}.tmp"));
+            let file = File::create(&temp).map_err(io_err(&temp))?;
+            let rows = Rows::new(&self.layouts[key.1]);
+            let writer = ArrowWriter::try_new(file, rows.schema.clone(), Some(self.props.clone()))
+                .map_err(|source| ExportError::Parquet {
+                    path: temp.display().to_string(),
+                    source,
+                })?;
+            self.outputs.insert(
+                key,
+                Output {
+                    writer,
+                    temp,
+                    path,
+                    rows,
+                },
+            );
+        }
+        Ok(self.outputs.get_mut(&key).expect("inserted above"))
+    }
+
+    fn write(output: &mut Output, batch: &RecordBatch) -> Result<(), ExportError> {
+        output
+            .writer
+            .write(batch)
+            .map_err(|source| ExportError::Parquet {
+                path: output.temp.display().to_string(),
+                source,
+            })
+    }
+
+    /// Closes every file and renames it to its final name.
+    fn finish(self) -> Result<Vec<PathBuf>, ExportError> {
+        let mut written = Vec::new();
+        for (_, mut output) in self.outputs {
+            if output.rows.len > 0 {
+                let batch = output.rows.finish();
+                Sink::write(&mut output, &batch)?;
+            }
+            output
+                .writer
+                .close()
+                .map_err(|source| ExportError::Parquet {
+                    path: output.temp.display().to_string(),
+                    source,
+                })?;
+            std::fs::rename(&output.temp, &output.path).map_err(io_err(&output.path))?;
+            written.push(output.path);
+        }
+        Ok(written)
+    }
+}
+
+/// One chunk of a mapped file turned into record batches per partition,
+/// with its counts and its rejected lines.
+struct ChunkRows {
+    rows: BTreeMap<Option<i64>, Rows>,
+    lines: u64,
+    parsed: u64,
+    rejected: u64,
+    directives: u64,
+    blank: u64,
+    rejects: Vec<u8>,
+}
+
+/// Chunks parsed at once: enough to keep the cores busy, few enough to
+/// keep memory flat (their rows are held until written).
+const CHUNKS_PER_WAVE: usize = 4;
+const CHUNK_BYTES: usize = 8 << 20;
+
+/// Exports a mapped plain file: waves of chunks are parsed into record
+/// batches on all cores, then written in file order.
+#[allow(clippy::too_many_arguments)]
+fn export_mapped(
+    data: &[u8],
+    name: &str,
+    grammars: &[Arc<Grammar>],
+    layout: usize,
+    sink: &mut Sink,
+    check: &mut FileCheck,
+    rejects: &mut Option<&mut dyn Write>,
+    summary_rows: &mut u64,
+    release: &(dyn Fn(std::ops::Range<usize>) + Sync),
+) -> Result<(), ExportError> {
+    use rayon::prelude::*;
+    let options = sink.options;
+    let extras = sink.layouts[layout].clone();
+    let w3c = grammars
+        .first()
+        .is_some_and(|g| g.syntax == crate::grammar::Syntax::W3c);
+    let fields_lines = if w3c {
+        crate::framing::line_starts_with(data, b"#Fields:")
+    } else {
+        Vec::new()
+    };
+    let chunks = crate::framing::chunks(data, CHUNK_BYTES);
+    let mut first_line = 0u64;
+    for wave in chunks.chunks(CHUNKS_PER_WAVE) {
+        let firsts: Vec<u64> = wave
+            .iter()
+            .scan(first_line, |seen, r| {
+                let first = *seen;
+                let chunk = &data[r.clone()];
+                *seen += memchr::memchr_iter(b'\n', chunk).count() as u64
+                    + u64::from(chunk.last().is_some_and(|&b| b != b'\n'));
+                Some(first)
+            })
+            .collect();
+        let parts: Vec<ChunkRows> = wave
+            .par_iter()
+            .zip(firsts.par_iter())
+            .map(|(range, &first)| {
+                let mut parser = LineParser::new(grammars);
+                for &start in fields_lines.iter().take_while(|&&s| s < range.start) {
+                    let end =
+                        memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |e| start + e);
+                    let _ = parser.parse(&data[start..end]);
+                }
+                let mut part = ChunkRows {
+                    rows: BTreeMap::new(),
+                    lines: 0,
+                    parsed: 0,
+                    rejected: 0,
+                    directives: 0,
+                    blank: 0,
+                    rejects: Vec::new(),
+                };
+                let mut buf = Vec::new();
+                let chunk = &data[range.clone()];
+                for (i, line) in chunk
+                    .strip_suffix(b"\n")
+                    .unwrap_or(chunk)
+                    .split(|&b| b == b'\n')
+                    .enumerate()
+                {
+                    part.lines += 1;
+                    if line.len() > crate::parse::MAX_LINE {
+                        part.rejected += 1;
+                        part.rejects.extend_from_slice(line);
+                        part.rejects.push(b'\n');
+                        continue;
+                    }
+                    match parser.parse(line) {
+                        Outcome::Record(record) => {
+                            part.parsed += 1;
+                            let key = partition_key(options.partition, record.time());
+                            part.rows
+                                .entry(key)
+                                .or_insert_with(|| Rows::new(&extras))
+                                .push(
+                                    &record,
+                                    name,
+                                    first + i as u64 + 1,
+                                    &options.paths,
+                                    &mut buf,
+                                );
+                        }
+                        Outcome::Directive => part.directives += 1,
+                        Outcome::Blank => part.blank += 1,
+                        Outcome::Rejected(_) => {
+                            part.rejected += 1;
+                            part.rejects.extend_from_slice(line);
+                            part.rejects.push(b'\n');
+                        }
+                    }
+                }
+                // Parsed pages leave resident memory (the rows hold copies).
+                release(range.clone());
+                part
+            })
+            .collect();
+        for mut part in parts {
+            first_line += part.lines;
+            check.lines += part.lines;
+            check.parsed += part.parsed;
+            check.rejected += part.rejected;
+            check.directives += part.directives;
+            check.blank += part.blank;
+            *summary_rows += part.parsed;
+            if let Some(out) = rejects.as_mut() {
+                out.write_all(&part.rejects).map_err(|e| ExportError::Io {
+                    path: "rejects".into(),
+                    source: e,
+                })?;
+            }
+            for (key, rows) in part.rows.iter_mut() {
+                let batch = rows.finish();
+                let output = sink.output((*key, layout))?;
+                Sink::write(output, &batch)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Exports every source. Per-file problems are in the summary's files and
 /// do not stop the others; only the output can fail the run.
 pub fn export(
@@ -416,12 +643,15 @@ pub fn export(
         .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Page)
         .set_created_by("logspike".to_string())
         .build();
-    let run = run_id();
-    // Outputs by (partition key, index into `layouts` of the extra columns).
-    let mut outputs: BTreeMap<(Option<i64>, usize), Output> = BTreeMap::new();
-    let mut layouts: Vec<Vec<(String, String)>> = Vec::new();
+    let mut sink = Sink {
+        options,
+        props,
+        run: run_id(),
+        seq: 0,
+        outputs: BTreeMap::new(),
+        layouts: Vec::new(),
+    };
     let mut summary = ExportSummary::default();
-    let mut seq = 0usize;
     let mut buf = Vec::new();
     for source in sources {
         let name = source.display();
@@ -429,6 +659,39 @@ pub fn export(
             name: name.clone(),
             ..FileCheck::default()
         };
+        if let Source::Path(path) = source {
+            match input::map_plain(path, 4 << 20) {
+                Ok(Some(map)) => {
+                    let head = &map[..map.len().min(detect::SAMPLE_BYTES)];
+                    let grammars = choose_grammars(head, &options.format, &mut check);
+                    let extras = grammars
+                        .first()
+                        .map(|g| extra_fields(g))
+                        .unwrap_or_default();
+                    let layout = sink.layout(extras);
+                    let release = |range| input::release(&map, range);
+                    export_mapped(
+                        &map,
+                        &name,
+                        &grammars,
+                        layout,
+                        &mut sink,
+                        &mut check,
+                        &mut rejects,
+                        &mut summary.rows,
+                        &release,
+                    )?;
+                    summary.files.push(check);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    check.error = Some(e.to_string());
+                    summary.files.push(check);
+                    continue;
+                }
+            }
+        }
         let opened = match input::open(source) {
             Ok(o) => o,
             Err(e) => {
@@ -448,13 +711,7 @@ pub fn export(
             .first()
             .map(|g| extra_fields(g))
             .unwrap_or_default();
-        let layout = match layouts.iter().position(|l| *l == extras) {
-            Some(i) => i,
-            None => {
-                layouts.push(extras);
-                layouts.len() - 1
-            }
-        };
+        let layout = sink.layout(extras);
         let mut parser = LineParser::new(&grammars);
         let stream: Box<dyn BufRead> =
             Box::new(io::BufReader::new(io::Cursor::new(head).chain(reader)));
@@ -482,49 +739,14 @@ pub fn export(
                 Some(Outcome::Record(record)) => {
                     check.parsed += 1;
                     let key = (partition_key(options.partition, record.time()), layout);
-                    let output = match outputs.get_mut(&key) {
-                        Some(o) => o,
-                        None => {
-                            let dir = options.dir.join(partition_dir(options.partition, key.0));
-                            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-                            let file_name = format!("part-{run}-{seq:05}.parquet");
-                            seq += 1;
-                            let path = dir.join(&file_name);
-                            let temp = dir.join(format!(".{file_name}.tmp"));
-                            let file = File::create(&temp).map_err(io_err(&temp))?;
-                            let rows = Rows::new(&layouts[key.1]);
-                            let writer = ArrowWriter::try_new(
-                                file,
-                                rows.schema.clone(),
-                                Some(props.clone()),
-                            )
-                            .map_err(|source| {
-                                ExportError::Parquet {
-                                    path: temp.display().to_string(),
-                                    source,
-                                }
-                            })?;
-                            outputs.entry(key).or_insert(Output {
-                                writer,
-                                temp,
-                                path,
-                                rows,
-                            })
-                        }
-                    };
+                    let output = sink.output(key)?;
                     output
                         .rows
                         .push(&record, &name, line.number, &options.paths, &mut buf);
                     summary.rows += 1;
                     if output.rows.len >= options.batch_rows {
                         let batch = output.rows.finish();
-                        output
-                            .writer
-                            .write(&batch)
-                            .map_err(|source| ExportError::Parquet {
-                                path: output.temp.display().to_string(),
-                                source,
-                            })?;
+                        Sink::write(output, &batch)?;
                     }
                 }
                 Some(Outcome::Directive) => check.directives += 1,
@@ -550,27 +772,7 @@ pub fn export(
         }
         summary.files.push(check);
     }
-    for (_, mut output) in outputs {
-        if output.rows.len > 0 {
-            let batch = output.rows.finish();
-            output
-                .writer
-                .write(&batch)
-                .map_err(|source| ExportError::Parquet {
-                    path: output.temp.display().to_string(),
-                    source,
-                })?;
-        }
-        output
-            .writer
-            .close()
-            .map_err(|source| ExportError::Parquet {
-                path: output.temp.display().to_string(),
-                source,
-            })?;
-        std::fs::rename(&output.temp, &output.path).map_err(io_err(&output.path))?;
-        summary.written.push(output.path);
-    }
+    summary.written = sink.finish()?;
     Ok(summary)
 }
 

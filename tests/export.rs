@@ -475,3 +475,74 @@ fn report_tables_as_parquet_match_the_json_report() {
     let refused = run(&["--output", "parquet"]);
     assert_eq!(refused.status.code(), Some(2), "parquet needs -o DIR");
 }
+
+/// A large plain file is exported on all cores in chunks; the rows must be
+/// the same as a single-threaded export of the same bytes from stdin.
+#[test]
+fn parallel_export_equals_the_streamed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..70_000u32 {
+        let status = [200, 200, 502, 404, 503][(i % 5) as usize];
+        text.push_str(&format!(
+            "10.0.{}.{} - - [28/Nov/2026:{:02}:{:02}:{:02} +0100] \"GET /users/{i}/x HTTP/1.1\" {status} {i} \"-\" \"ua {i}\" 0.010 10.0.0.{}:80 {status} 0.009 0.001 0.008\n",
+            i % 200,
+            i % 250,
+            i / 3600 % 24,
+            i / 60 % 60,
+            i % 60,
+            i % 3
+        ));
+    }
+    assert!(text.len() > 4 << 20, "must take the mapped path");
+    let log = dir.path().join("big.log");
+    std::fs::write(&log, &text).unwrap();
+    let mapped = dir.path().join("mapped");
+    export(&["--format", "nginx-upstream"], &mapped, &[&log]);
+    let streamed = dir.path().join("streamed");
+    let out = Command::cargo_bin("logspike")
+        .unwrap()
+        .args(["export", "--format", "nginx-upstream", "--parquet"])
+        .arg(&streamed)
+        .arg("-")
+        .write_stdin(text)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = |dir: &Path| {
+        let mut rows = Vec::new();
+        for file in parquet_files(dir) {
+            for batch in read(&file) {
+                let col = |n: &str| batch.column(batch.schema().index_of(n).unwrap()).clone();
+                let lines = col("source_line");
+                let lines = lines.as_primitive::<UInt64Type>();
+                let status = col("status");
+                let status = status.as_primitive::<UInt16Type>();
+                let times = col("timestamp");
+                let times = times.as_primitive::<TimestampMicrosecondType>();
+                let norm = col("path_normalized");
+                let norm = norm.as_string::<i32>();
+                let up = col("upstream_addr");
+                let up = up.as_string::<i32>();
+                for i in 0..batch.num_rows() {
+                    rows.push((
+                        lines.value(i),
+                        status.value(i),
+                        times.value(i),
+                        norm.value(i).to_string(),
+                        up.value(i).to_string(),
+                    ));
+                }
+            }
+        }
+        rows.sort();
+        rows
+    };
+    let a = rows(&mapped);
+    assert_eq!(a.len(), 70_000);
+    assert_eq!(a, rows(&streamed));
+}
