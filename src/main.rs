@@ -149,14 +149,19 @@ struct ExportArgs {
     path_rule: Vec<String>,
 }
 
-fn run_export(args: ExportArgs) -> Result<ExitCode> {
-    use logspike::export::{self, ExportOptions, Mode, Partition};
-    let (_, format) = formats(&args.formats)?;
-    let rules = args
-        .path_rule
+/// Path normalization with the user's `--path-rule`s before the built-ins.
+fn path_normalizer(rules: &[String]) -> Result<PathNormalizer> {
+    let rules = rules
         .iter()
         .map(|r| PathRule::parse(r).map_err(anyhow::Error::msg))
         .collect::<Result<Vec<_>>>()?;
+    Ok(PathNormalizer::new(rules))
+}
+
+fn run_export(args: ExportArgs) -> Result<ExitCode> {
+    use logspike::export::{self, ExportOptions, Mode, Partition};
+    let (_, format) = formats(&args.formats)?;
+    let paths = path_normalizer(&args.path_rule)?;
     let sources = input::expand(&args.paths)?;
     let mode = match (args.overwrite, args.append) {
         (true, _) => Mode::Overwrite,
@@ -186,7 +191,7 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
         row_group_rows: args.row_group_size.max(1),
         batch_rows: 65_536,
         mode,
-        paths: PathNormalizer::new(rules),
+        paths,
         format,
     };
     let summary = export::export(
@@ -444,11 +449,7 @@ fn use_threads(threads: Option<usize>) -> Result<()> {
 
 fn run_report(args: ReportArgs) -> Result<ExitCode> {
     let (_, format) = formats(&args.formats)?;
-    let rules = args
-        .path_rule
-        .iter()
-        .map(|r| PathRule::parse(r).map_err(anyhow::Error::msg))
-        .collect::<Result<Vec<_>>>()?;
+    let paths = path_normalizer(&args.path_rule)?;
     if let (Some(since), Some(until)) = (args.since, args.until) {
         if since >= until {
             bail!("--since must be before --until");
@@ -468,7 +469,7 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
             window: args.window,
             since: args.since,
             until: args.until,
-            paths: PathNormalizer::new(rules),
+            paths,
             ..analysis::Config::default()
         },
         spikes: SpikeConfig {
