@@ -33,13 +33,18 @@ pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomS
 
 const SECOND: i64 = 1_000_000;
 /// Granularities a partial may hold, each dividing the next.
-pub const LADDER: [i64; 6] = [
+pub const LADDER: [i64; 9] = [
     SECOND,
     10 * SECOND,
     60 * SECOND,
     600 * SECOND,
     3600 * SECOND,
     86_400 * SECOND,
+    // A stray line years older than the rest must not make a timeline of
+    // thousands of days: weeks, four weeks, 52 weeks.
+    7 * 86_400 * SECOND,
+    28 * 86_400 * SECOND,
+    364 * 86_400 * SECOND,
 ];
 /// A partial with more windows than this coarsens to the next step.
 const MAX_WINDOWS: usize = 5000;
@@ -518,14 +523,15 @@ impl Aggregate {
             (Some(a), Some(b)) => b.micros - a.micros,
             _ => 0,
         };
-        const NICE: [i64; 14] = [
-            1, 5, 10, 30, 60, 300, 600, 900, 1800, 3600, 10_800, 21_600, 43_200, 86_400,
+        const NICE: [i64; 17] = [
+            1, 5, 10, 30, 60, 300, 600, 900, 1800, 3600, 10_800, 21_600, 43_200, 86_400, 604_800,
+            2_419_200, 31_449_600,
         ];
         NICE.iter()
             .map(|s| s * SECOND)
             .filter(|w| w % self.granularity == 0)
             .find(|w| span / w < target as i64)
-            .unwrap_or(LADDER[5].max(self.granularity))
+            .unwrap_or(LADDER[LADDER.len() - 1].max(self.granularity))
     }
 }
 
@@ -657,6 +663,21 @@ mod tests {
                 assert_eq!(w1.request_time.count(), w2.request_time.count());
             }
         }
+    }
+
+    #[test]
+    fn a_stray_old_line_does_not_make_thousands_of_windows() {
+        let lines = [
+            line("10/Oct/2000:13:55:01", 200, "/", "-", "-"),
+            line("28/Nov/2026:10:00:01", 503, "/", "-", "-"),
+        ];
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let agg = aggregate(&refs, &Config::default());
+        let size = agg.display_window(240);
+        assert!(
+            contiguous(&agg.windows, size).len() <= 240,
+            "window of {size} us"
+        );
     }
 
     #[test]

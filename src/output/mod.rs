@@ -178,6 +178,7 @@ fn pct(rate: f64) -> String {
 fn window_label(seconds: f64) -> String {
     let s = seconds as u64;
     match s {
+        s if s % 604_800 == 0 => format!("{}w", s / 604_800),
         s if s % 86_400 == 0 => format!("{}d", s / 86_400),
         s if s % 3600 == 0 => format!("{}h", s / 3600),
         s if s % 60 == 0 => format!("{}m", s / 60),
@@ -312,8 +313,9 @@ pub fn write_report(
                 .take(3)
                 .map(|s| {
                     format!(
-                        "{} {}",
+                        "{} {} ({})",
                         crate::text::escape_bytes(s.key.as_bytes()),
+                        thousands(s.count),
                         pct(s.share)
                     )
                 })
