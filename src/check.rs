@@ -735,7 +735,7 @@ fn parser_index(grammars: &[Arc<Grammar>], grammar: &Arc<Grammar>) -> usize {
 
 /// Names to show. A W3C file is parsed with whatever its `#Fields:` lines
 /// say, so it is shown as one grammar.
-fn grammar_names(grammars: &[Arc<Grammar>]) -> Vec<String> {
+pub fn grammar_names(grammars: &[Arc<Grammar>]) -> Vec<String> {
     match grammars.first() {
         Some(g) if g.syntax == crate::grammar::Syntax::W3c => {
             vec!["iis (W3C, columns from each #Fields line)".to_string()]

@@ -29,4 +29,5 @@ pub mod input;
 pub mod output;
 pub mod parse;
 pub mod report;
+pub mod tail;
 pub mod text;

@@ -41,6 +41,61 @@ enum Command {
     Check(CheckArgs),
     /// Lists the known formats (built in, and from the configs given).
     Formats(FormatArgs),
+    /// Follows live logs like `tail -F` and raises an alert when a 5xx
+    /// burst starts and a recovery when it ends.
+    Tail(TailArgs),
+}
+
+#[derive(Args)]
+struct TailArgs {
+    /// Files, globs (quoted, so the shell leaves them: 'logs/*.log') or
+    /// directories to follow. A path that does not exist yet is waited for.
+    #[arg(required = true, value_name = "PATHS")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    formats: FormatArgs,
+    /// Use this format for the paths matching a glob: `PATTERN=NAME`
+    /// (repeatable; the first match wins, others use --format or detection).
+    #[arg(long, value_name = "PATTERN=NAME")]
+    format_for: Vec<String>,
+    /// Read existing files from their start (default: from their end).
+    #[arg(long)]
+    from_start: bool,
+    /// Remember positions in this file and resume from them.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// An alert rule (repeatable): `503 >= 50 in 30s`, `5xx >= 100 in 1m by path`,
+    /// `5xx rate > 5% over 1m min 100 by upstream`. Default: `503 >= 50 in 30s by
+    /// upstream`, `502 >= 50 in 30s by path`, `5xx rate > 5% over 1m min 100`.
+    #[arg(long = "alert", value_name = "RULE")]
+    alerts: Vec<String>,
+    /// Seconds (of log time) a firing alert's window must keep to its rule
+    /// before the recovery is raised.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    settle: i64,
+    /// `text` for people, `json` for one JSON object per alert.
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    output: String,
+    /// Run this shell command per alert, with the alert's JSON on its stdin.
+    #[arg(long, value_name = "CMD")]
+    exec: Option<String>,
+    /// Kill an --exec command still running after this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    exec_timeout: i64,
+    /// Serve Prometheus metrics at http://ADDR/metrics (`127.0.0.1:9187`;
+    /// port 0 picks a free port, printed on stderr).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
+    /// Poll files at this interval instead of waiting for file system events.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    poll: Option<u64>,
+    /// Keep a rotated or deleted file open this long after it last grew, for
+    /// a server that has not reopened its log yet.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    rotate_grace: i64,
+    /// Extra path normalization for `by path`, `REGEX=REPLACEMENT`.
+    #[arg(long, value_name = "RULE")]
+    path_rule: Vec<String>,
 }
 
 #[derive(Args)]
@@ -226,6 +281,70 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
         args.parquet.display()
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_tail(args: TailArgs) -> Result<ExitCode> {
+    use logspike::tail::{self, rules::Rule, TailOptions};
+    use std::time::Duration;
+    let (registry, format) = formats(&args.formats)?;
+    let mut format_for = Vec::new();
+    for spec in &args.format_for {
+        let (pattern, name) = spec
+            .rsplit_once('=')
+            .with_context(|| format!("--format-for `{spec}`: give PATTERN=NAME"))?;
+        let pattern = glob::Pattern::new(pattern)
+            .with_context(|| format!("--format-for `{spec}`: bad pattern"))?;
+        format_for.push((pattern, registry.find(name)?));
+    }
+    let texts: Vec<String> = if args.alerts.is_empty() {
+        tail::rules::DEFAULT_RULES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        args.alerts.clone()
+    };
+    let rules = texts
+        .iter()
+        .map(|t| Rule::parse(t).map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    let paths_normalizer = path_normalizer(&args.path_rule)?;
+    let options = TailOptions {
+        paths: args.paths,
+        format,
+        format_for,
+        from_start: args.from_start,
+        state: args.state,
+        rules,
+        settle: args.settle / 1_000_000,
+        json: args.output == "json",
+        exec: args
+            .exec
+            .map(|c| (c, Duration::from_micros(args.exec_timeout as u64))),
+        metrics: args.metrics,
+        poll: args.poll.map(Duration::from_millis),
+        grace: Duration::from_micros(args.rotate_grace as u64),
+        paths_normalizer,
+        state_every: Duration::from_secs(1),
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let summary = tail::run(options, &mut out, stop).map_err(anyhow::Error::msg)?;
+    eprintln!("logspike tail: stopped; {}", summary.line());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `250ms`, `1s` -> milliseconds.
+fn parse_duration_ms(text: &str) -> std::result::Result<u64, String> {
+    if let Some(ms) = text.strip_suffix("ms") {
+        return ms
+            .parse::<u64>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("`{text}` is not a duration like 250ms or 1s"));
+    }
+    parse_duration(text).map(|us| (us / 1000) as u64)
 }
 
 /// `90s`, `5m`, `1h`, `1d` -> microseconds.
@@ -576,6 +695,7 @@ fn main() -> ExitCode {
         "report",
         "export",
         "check",
+        "tail",
         "formats",
         "help",
         "-h",
@@ -592,6 +712,7 @@ fn main() -> ExitCode {
         Command::Export(args) => run_export(args),
         Command::Check(args) => run_check(args),
         Command::Formats(args) => run_formats(args),
+        Command::Tail(args) => run_tail(args),
     };
     match result {
         Ok(code) => code,

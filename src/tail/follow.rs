@@ -1,0 +1,842 @@
+//! Following files through appends, rotations and restarts.
+//!
+//! Each path given (or matched by a glob) is a [`Watched`] entry. Its
+//! current file is read through a [`Cursor`]: an open descriptor, the
+//! offset after the last complete line handed on, and the bytes of a
+//! partial last line, held until its newline arrives. A file is known by
+//! its identity: device, inode and a fingerprint of its first bytes (an
+//! inode number alone is reused once a file is deleted).
+//!
+//! - Rename rotation: the path now names another file. The old cursor
+//!   keeps its descriptor and is read to its end (a server writes to it
+//!   until it reopens its log) before it is closed; the new file is read
+//!   from its start.
+//! - copytruncate: the file shrank, or its first bytes changed. Lines
+//!   written before the truncation that were not read yet are in the copy,
+//!   found in the same directory by the fingerprint; the rest of the copy
+//!   is read, then the file from its start.
+//! - Deleted or missing: the open file is read to its end; the path is
+//!   watched until a file appears, which is read from its start.
+//! - Restart with state: a file whose identity is in the state resumes at
+//!   its offset; a file rotated meanwhile is found by identity (or by
+//!   fingerprint, once compressed) and finished first.
+
+use std::fs::{self, File};
+use std::io::{self, BufRead, Read};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::check::FormatChoice;
+use crate::detect;
+use crate::grammar::Grammar;
+use crate::input::{self, Compression};
+use crate::parse::{LineParser, MAX_LINE};
+
+use super::state::Entry;
+
+/// Bytes of a file's head its fingerprint covers (fewer while it is shorter).
+pub const FINGERPRINT_BYTES: usize = 1024;
+/// Most bytes read from one file before the others get a turn.
+const READ_BYTES: usize = 1 << 20;
+/// Positions of closed files remembered, so a glob that later matches a
+/// rotated file resumes it instead of reading it again.
+const KNOWN_CLOSED: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Identity {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl Identity {
+    fn of(meta: &fs::Metadata) -> Identity {
+        Identity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// A hash of a file's first `len` bytes: FNV-1a, fixed so state files
+/// stay valid across versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fingerprint {
+    pub len: u32,
+    pub hash: u64,
+}
+
+impl Fingerprint {
+    pub fn of(head: &[u8]) -> Fingerprint {
+        let head = &head[..head.len().min(FINGERPRINT_BYTES)];
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in head {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        Fingerprint {
+            len: head.len() as u32,
+            hash,
+        }
+    }
+
+    /// Whether `file` still starts with the bytes this was taken from.
+    fn matches_file(&self, file: &File) -> io::Result<bool> {
+        let mut head = vec![0; self.len as usize];
+        let n = read_full_at(file, &mut head, 0)?;
+        Ok(n == head.len() && Fingerprint::of(&head) == *self)
+    }
+}
+
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Where lines and news from the follower go.
+pub trait LineSink {
+    /// One complete line (with its newline) of file `file` (the index of
+    /// its [`Watched`]), read from `name` at byte `offset`.
+    fn line(
+        &mut self,
+        file: usize,
+        name: &Arc<str>,
+        parser: &mut LineParser,
+        line: &[u8],
+        offset: u64,
+    );
+    /// A line over the length limit, dropped.
+    fn too_long(&mut self, file: usize, name: &Arc<str>, offset: u64);
+    /// Something the user should know (rotation seen, file unreadable).
+    fn note(&mut self, message: String);
+}
+
+/// One open file being read.
+pub struct Cursor {
+    name: Arc<str>,
+    file: File,
+    pub id: Identity,
+    pub fingerprint: Fingerprint,
+    /// After the last complete line handed on.
+    pub offset: u64,
+    /// Bytes after `offset` read so far: the start of a line.
+    pending: Vec<u8>,
+    /// The pending line passed the line limit: its bytes are dropped up to
+    /// its newline.
+    overflow: bool,
+    parser: Option<LineParser>,
+    /// Size at the last look, and when it last grew.
+    size: u64,
+    grew: Instant,
+}
+
+impl Cursor {
+    fn open(path: &Path) -> io::Result<(Cursor, fs::Metadata)> {
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        let mut head = vec![0; FINGERPRINT_BYTES];
+        let n = read_full_at(&file, &mut head, 0)?;
+        head.truncate(n);
+        Ok((
+            Cursor {
+                name: path.display().to_string().into(),
+                file,
+                id: Identity::of(&meta),
+                fingerprint: Fingerprint::of(&head),
+                offset: 0,
+                pending: Vec::new(),
+                overflow: false,
+                parser: None,
+                size: meta.len(),
+                grew: Instant::now(),
+            },
+            meta,
+        ))
+    }
+
+    pub fn entry(&self, path: &Path) -> Entry {
+        Entry {
+            path: path.to_path_buf(),
+            dev: self.id.dev,
+            ino: self.id.ino,
+            fingerprint: self.fingerprint,
+            offset: self.offset,
+        }
+    }
+
+    /// Moves to the start of the line that holds `offset`... or rather,
+    /// just after the last newline at or before `end`, so that a line being
+    /// written when following starts is read whole once complete.
+    fn seek_to_line_after(&mut self, end: u64) -> io::Result<()> {
+        let mut pos = end;
+        let mut buf = vec![0; 64 * 1024];
+        while pos > 0 {
+            let start = pos.saturating_sub(buf.len() as u64);
+            let n = read_full_at(&self.file, &mut buf[..(pos - start) as usize], start)?;
+            if let Some(i) = memchr::memrchr(b'\n', &buf[..n]) {
+                self.offset = start + i as u64 + 1;
+                return Ok(());
+            }
+            pos = start;
+        }
+        self.offset = 0;
+        Ok(())
+    }
+
+    fn read_pos(&self) -> u64 {
+        self.offset + self.pending.len() as u64
+    }
+
+    /// Updates the fingerprint while the file is shorter than its span.
+    fn grow_fingerprint(&mut self) -> io::Result<()> {
+        if (self.fingerprint.len as usize) < FINGERPRINT_BYTES
+            && self.size > u64::from(self.fingerprint.len)
+        {
+            let mut head = vec![0; FINGERPRINT_BYTES];
+            let n = read_full_at(&self.file, &mut head, 0)?;
+            self.fingerprint = Fingerprint::of(&head[..n]);
+        }
+        Ok(())
+    }
+
+    /// Whether there are complete lines to parse; picks the grammar from
+    /// the file's head first if none is known.
+    fn ready(
+        &mut self,
+        grammars: &mut Option<Vec<Arc<Grammar>>>,
+        format: &FormatChoice,
+        sink: &mut dyn LineSink,
+    ) -> io::Result<bool> {
+        if self.parser.is_some() {
+            return Ok(true);
+        }
+        if grammars.is_none() {
+            *grammars = match format {
+                FormatChoice::Fixed(g) => Some(vec![g.clone()]),
+                FormatChoice::Detect(candidates) => {
+                    let mut head = vec![0; detect::SAMPLE_BYTES.min(self.size as usize)];
+                    let n = read_full_at(&self.file, &mut head, 0)?;
+                    head.truncate(n);
+                    if memchr::memchr(b'\n', &head).is_none() {
+                        // Not one complete line yet: wait for it.
+                        return Ok(false);
+                    }
+                    match detect::detect(&head, candidates) {
+                        Some(d) => {
+                            sink.note(format!(
+                                "{}: format {} ({})",
+                                self.name,
+                                crate::check::grammar_names(&d.grammars).join(" + "),
+                                d.reason
+                            ));
+                            Some(d.grammars)
+                        }
+                        None => {
+                            let first = candidates.first().cloned();
+                            sink.note(format!(
+                                "{}: no known format parses its first lines; they are counted \
+                                 as rejected (name one with --format or --log-format)",
+                                self.name
+                            ));
+                            Some(first.into_iter().collect())
+                        }
+                    }
+                }
+            };
+        }
+        match grammars.as_deref() {
+            Some(g) if !g.is_empty() => {
+                self.parser = Some(LineParser::new(g));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Reads up to [`READ_BYTES`] and hands on the complete lines.
+    /// Returns the bytes read (0 at the end of the file).
+    fn read(
+        &mut self,
+        file_index: usize,
+        buf_limit: usize,
+        sink: &mut dyn LineSink,
+    ) -> io::Result<usize> {
+        let Some(parser) = self.parser.as_mut() else {
+            return Ok(0);
+        };
+        let start = self.pending.len();
+        self.pending.resize(start + buf_limit, 0);
+        let n = loop {
+            match self
+                .file
+                .read_at(&mut self.pending[start..], self.offset + start as u64)
+            {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.pending.truncate(start);
+                    return Err(e);
+                }
+            }
+        };
+        self.pending.truncate(start + n);
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut done = 0;
+        let mut from = start;
+        while let Some(i) = memchr::memchr(b'\n', &self.pending[from..]) {
+            let end = from + i + 1;
+            if self.overflow {
+                self.overflow = false;
+            } else {
+                sink.line(
+                    file_index,
+                    &self.name,
+                    parser,
+                    &self.pending[done..end],
+                    self.offset + done as u64,
+                );
+            }
+            done = end;
+            from = end;
+        }
+        if self.pending.len() - done > MAX_LINE {
+            if !self.overflow {
+                sink.too_long(file_index, &self.name, self.offset + done as u64);
+                self.overflow = true;
+            }
+            done = self.pending.len();
+        }
+        self.pending.drain(..done);
+        self.offset += done as u64;
+        Ok(n)
+    }
+
+    /// Reads everything there is now, and notes whether the file grew.
+    fn read_all(
+        &mut self,
+        file_index: usize,
+        grammars: &mut Option<Vec<Arc<Grammar>>>,
+        format: &FormatChoice,
+        sink: &mut dyn LineSink,
+    ) -> io::Result<usize> {
+        if !self.ready(grammars, format, sink)? {
+            return Ok(0);
+        }
+        // A bounded turn, so one busy file cannot starve the others or
+        // hold off the alert check for long.
+        let mut total = 0;
+        while total < 16 * READ_BYTES {
+            let n = self.read(file_index, READ_BYTES, sink)?;
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        if total > 0 {
+            self.grew = Instant::now();
+            self.size = self.size.max(self.read_pos());
+            self.grow_fingerprint()?;
+        }
+        Ok(total)
+    }
+}
+
+/// A path followed: its current file and rotated files still being read.
+pub struct Watched {
+    pub path: PathBuf,
+    pub index: usize,
+    current: Option<Cursor>,
+    draining: Vec<Cursor>,
+    grammars: Option<Vec<Arc<Grammar>>>,
+    format: FormatChoice,
+    /// The first look starts at the end of an existing file (unless
+    /// `--from-start` or a saved position says otherwise).
+    first_look: bool,
+    /// The last error reported, so one fault is reported once.
+    error: Option<String>,
+    /// Compressed rotated files to finish, found at startup or on a
+    /// copytruncate: read once, from the offset given.
+    streams: Vec<(PathBuf, u64)>,
+}
+
+impl Watched {
+    pub fn new(path: PathBuf, index: usize, first_look: bool, format: FormatChoice) -> Watched {
+        Watched {
+            path,
+            index,
+            format,
+            current: None,
+            draining: Vec::new(),
+            grammars: None,
+            first_look,
+            error: None,
+            streams: Vec::new(),
+        }
+    }
+
+    pub fn cursors(&self) -> impl Iterator<Item = &Cursor> {
+        self.draining.iter().chain(self.current.iter())
+    }
+
+    fn report(&mut self, sink: &mut dyn LineSink, what: &str, e: &io::Error) {
+        let text = format!("{}: {what}: {e}", self.path.display());
+        if self.error.as_deref() != Some(text.as_str()) {
+            sink.note(format!("{text} (retrying)"));
+            self.error = Some(text);
+        }
+    }
+
+    fn recovered(&mut self, sink: &mut dyn LineSink) {
+        if self.error.take().is_some() {
+            sink.note(format!("{}: readable again", self.path.display()));
+        }
+    }
+}
+
+pub struct Options {
+    pub from_start: bool,
+    pub format: FormatChoice,
+    /// Formats for the paths matching a pattern (`--format-for`).
+    pub format_for: Vec<(glob::Pattern, Arc<Grammar>)>,
+    /// How long a rotated-away or deleted file is kept open after its last
+    /// growth, for a server that has not reopened its log yet.
+    pub grace: Duration,
+}
+
+/// All followed files.
+pub struct Follower {
+    pub watched: Vec<Watched>,
+    options: Options,
+    /// Positions of files by identity: from the state file at startup, and
+    /// of files closed since.
+    known: Vec<Entry>,
+    /// Paths the state file knew: a file found there that the state does
+    /// not know was created meanwhile, so it is read from its start.
+    restored: Vec<PathBuf>,
+}
+
+impl Follower {
+    pub fn new(options: Options, state: Vec<Entry>) -> Follower {
+        let restored = state.iter().map(|e| e.path.clone()).collect();
+        Follower {
+            watched: Vec::new(),
+            options,
+            known: state,
+            restored,
+        }
+    }
+
+    /// Adds a path to follow (from the command line, or a new glob match).
+    pub fn add(&mut self, path: PathBuf, first_look: bool) -> usize {
+        if let Some(w) = self.watched.iter().find(|w| w.path == path) {
+            return w.index;
+        }
+        let index = self.watched.len();
+        let format = match self
+            .options
+            .format_for
+            .iter()
+            .find(|(p, _)| p.matches_path(&path))
+        {
+            Some((_, g)) => FormatChoice::Fixed(g.clone()),
+            None => self.options.format.clone(),
+        };
+        let mut w = Watched::new(path, index, first_look, format);
+        // Files of this path that the state knows but that no longer sit at
+        // it were rotated while we were not running: finish them first.
+        let here = fs::metadata(&w.path).ok().map(|m| Identity::of(&m));
+        let lost: Vec<Entry> = self
+            .known
+            .iter()
+            .filter(|e| e.path == w.path && Some(e.identity()) != here)
+            .cloned()
+            .collect();
+        for entry in lost {
+            match find_rotated(&w.path, &entry, None) {
+                Some(Found::Plain(mut c)) => {
+                    c.offset = entry.offset;
+                    w.draining.push(*c);
+                }
+                Some(Found::Compressed(p)) => w.streams.push((p, entry.offset)),
+                None => {}
+            }
+        }
+        self.watched.push(w);
+        index
+    }
+
+    /// Whether a file with this identity is open already (a glob that
+    /// matches a rotated file must not read it twice).
+    fn is_open(&self, id: Identity) -> bool {
+        self.watched.iter().any(|w| w.cursors().any(|c| c.id == id))
+    }
+
+    /// Entries for the state file: every open file, and recently closed ones.
+    pub fn entries(&self) -> Vec<Entry> {
+        let mut out: Vec<Entry> = self
+            .watched
+            .iter()
+            .flat_map(|w| w.cursors().map(|c| c.entry(&w.path)))
+            .collect();
+        for e in &self.known {
+            if !out.iter().any(|o| o.identity() == e.identity()) {
+                out.push(e.clone());
+            }
+        }
+        out
+    }
+
+    fn remember(&mut self, entry: Entry) {
+        self.known.retain(|e| e.identity() != entry.identity());
+        self.known.push(entry);
+        if self.known.len() > KNOWN_CLOSED {
+            self.known.remove(0);
+        }
+    }
+
+    /// Looks at every followed file once and reads what is new. Returns the
+    /// bytes read.
+    pub fn poll(&mut self, sink: &mut dyn LineSink) -> usize {
+        let mut total = 0;
+        for i in 0..self.watched.len() {
+            total += self.poll_one(i, sink);
+        }
+        total
+    }
+
+    fn poll_one(&mut self, i: usize, sink: &mut dyn LineSink) -> usize {
+        let mut total = 0;
+        let format = self.watched[i].format.clone();
+        // Compressed leftovers first: they are older than anything open.
+        let streams = std::mem::take(&mut self.watched[i].streams);
+        for (path, offset) in streams {
+            let w = &mut self.watched[i];
+            match read_stream(&path, offset, w.index, &mut w.grammars, &format, sink) {
+                Ok(n) => {
+                    total += n as usize;
+                    sink.note(format!(
+                        "{}: read {n} bytes of rotated lines from {}",
+                        w.path.display(),
+                        path.display()
+                    ));
+                }
+                Err(e) => sink.note(format!(
+                    "{}: {e}; lines in it after byte {offset} are lost",
+                    path.display()
+                )),
+            }
+        }
+
+        // Rotated files to their ends, then closed once quiet.
+        let mut closed = Vec::new();
+        {
+            let w = &mut self.watched[i];
+            let mut keep = Vec::new();
+            for mut c in std::mem::take(&mut w.draining) {
+                match c.read_all(w.index, &mut w.grammars, &format, sink) {
+                    Ok(n) => {
+                        total += n;
+                        if n == 0 && c.grew.elapsed() >= self.options.grace {
+                            closed.push(c.entry(&w.path));
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        sink.note(format!("{}: {e}; closing it", c.name));
+                        closed.push(c.entry(&w.path));
+                        continue;
+                    }
+                }
+                keep.push(c);
+            }
+            w.draining = keep;
+        }
+        for e in closed {
+            self.remember(e);
+        }
+
+        let path = self.watched[i].path.clone();
+        match fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => {
+                let id = Identity::of(&meta);
+                let same = self.watched[i].current.as_ref().is_some_and(|c| c.id == id);
+                if same {
+                    self.check_truncated(i, &meta, sink);
+                } else if !self.is_open(id) || self.watched[i].current.is_some() {
+                    if let Some(old) = self.watched[i].current.take() {
+                        sink.note(format!(
+                            "{}: rotated; finishing the old file, then reading the new one",
+                            path.display()
+                        ));
+                        self.watched[i].draining.push(old);
+                        // The old file is read to its end before the new one.
+                        let w = &mut self.watched[i];
+                        for c in &mut w.draining {
+                            if let Ok(n) = c.read_all(w.index, &mut w.grammars, &format, sink) {
+                                total += n;
+                            }
+                        }
+                    }
+                    if !self.is_open(id) {
+                        self.open_current(i, sink);
+                    }
+                }
+            }
+            Ok(_) => {
+                let e = io::Error::other("not a regular file");
+                self.watched[i].report(sink, "cannot follow", &e);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let w = &mut self.watched[i];
+                w.first_look = false;
+                if let Some(old) = w.current.take() {
+                    sink.note(format!(
+                        "{}: gone; finishing the open file and waiting for a new one",
+                        path.display()
+                    ));
+                    w.draining.push(old);
+                }
+            }
+            Err(e) => self.watched[i].report(sink, "cannot look at it", &e),
+        }
+
+        let w = &mut self.watched[i];
+        if let Some(c) = w.current.as_mut() {
+            match c.read_all(w.index, &mut w.grammars, &format, sink) {
+                Ok(n) => {
+                    total += n;
+                    if w.error.take().is_some() {
+                        sink.note(format!("{}: readable again", w.path.display()));
+                    }
+                }
+                Err(e) => {
+                    let text = format!("{}: cannot read: {e}", w.path.display());
+                    if w.error.as_deref() != Some(text.as_str()) {
+                        sink.note(format!("{text} (retrying)"));
+                        w.error = Some(text);
+                    }
+                }
+            }
+        }
+        total
+    }
+
+    fn open_current(&mut self, i: usize, sink: &mut dyn LineSink) {
+        let path = self.watched[i].path.clone();
+        let (mut c, meta) = match Cursor::open(&path) {
+            Ok(x) => x,
+            Err(e) => {
+                self.watched[i].report(sink, "cannot open", &e);
+                return;
+            }
+        };
+        self.watched[i].recovered(sink);
+        // Sniffing compression needs the head; a compressed file at a
+        // followed path is not a live log.
+        let mut head = [0u8; 8];
+        if read_full_at(&c.file, &mut head, 0).is_ok()
+            && Compression::sniff(&head) != Compression::None
+        {
+            let e = io::Error::other("compressed; only plain files are followed");
+            self.watched[i].report(sink, "skipped", &e);
+            return;
+        }
+        let known = self
+            .known
+            .iter()
+            .position(|e| e.identity() == c.id && e.fingerprint_matches(&c.file));
+        let w = &mut self.watched[i];
+        if let Some(k) = known {
+            let entry = self.known.remove(k);
+            c.offset = entry.offset.min(meta.len());
+        } else if w.first_look && !self.options.from_start && !self.restored.contains(&path) {
+            if let Err(e) = c.seek_to_line_after(meta.len()) {
+                w.report(sink, "cannot read", &e);
+                return;
+            }
+        } else {
+            c.offset = 0;
+        }
+        let w = &mut self.watched[i];
+        w.first_look = false;
+        w.current = Some(c);
+    }
+
+    /// A shrunk file, or one whose head changed, was truncated (and maybe
+    /// written again since): finish the copy, then read from the start.
+    fn check_truncated(&mut self, i: usize, meta: &fs::Metadata, sink: &mut dyn LineSink) {
+        let format = self.watched[i].format.clone();
+        let w = &mut self.watched[i];
+        let Some(c) = w.current.as_mut() else { return };
+        let size = meta.len();
+        let changed = size != c.size;
+        c.size = size;
+        if !changed {
+            return;
+        }
+        let shrank = size < c.read_pos();
+        let rewritten = !shrank
+            && c.fingerprint.len > 0
+            && !c.fingerprint.matches_file(&c.file).unwrap_or(true);
+        if !shrank && !rewritten {
+            return;
+        }
+        sink.note(format!(
+            "{}: truncated (copytruncate?); reading it again from the start",
+            w.path.display()
+        ));
+        let entry = c.entry(&w.path);
+        match find_rotated(&w.path, &entry, Some(c.id)) {
+            Some(Found::Plain(mut copy)) => {
+                copy.offset = entry.offset;
+                copy.parser = c.parser.take();
+                copy.name = c.name.clone();
+                while let Ok(n) = copy.read(w.index, READ_BYTES, sink) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+            Some(Found::Compressed(p)) => {
+                if let Err(e) =
+                    read_stream(&p, entry.offset, w.index, &mut w.grammars, &format, sink)
+                {
+                    sink.note(format!("{}: {e}", p.display()));
+                }
+            }
+            None => {}
+        }
+        let Some(c) = w.current.as_mut() else { return };
+        c.offset = 0;
+        c.pending.clear();
+        c.overflow = false;
+        c.parser = None;
+        let mut head = vec![0; FINGERPRINT_BYTES];
+        let n = read_full_at(&c.file, &mut head, 0).unwrap_or(0);
+        c.fingerprint = Fingerprint::of(&head[..n]);
+    }
+}
+
+enum Found {
+    Plain(Box<Cursor>),
+    Compressed(PathBuf),
+}
+
+/// Looks in `path`'s directory for the file `entry` describes, under
+/// another name (`access.log.1`, `access.log-20261129.gz`): the same
+/// identity, or (for a copy, or once compressed) the same first bytes and
+/// at least `entry.offset` bytes. `not` excludes the file being followed.
+fn find_rotated(path: &Path, entry: &Entry, not: Option<Identity>) -> Option<Found> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let base = path.file_name()?.to_string_lossy().into_owned();
+    let mut candidates: Vec<(PathBuf, fs::Metadata)> = fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name != base && name.starts_with(base.as_str())
+        })
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?)))
+        .filter(|(_, m)| m.is_file())
+        .collect();
+    // Newest first: the most recent rotation is the likeliest.
+    candidates.sort_by_key(|(_, m)| std::cmp::Reverse(m.mtime()));
+    for (p, meta) in &candidates {
+        let id = Identity::of(meta);
+        if Some(id) == not {
+            continue;
+        }
+        let Ok((c, _)) = Cursor::open(p) else {
+            continue;
+        };
+        let mut head = [0u8; 8];
+        let compressed = read_full_at(&c.file, &mut head, 0).is_ok()
+            && Compression::sniff(&head) != Compression::None;
+        if compressed {
+            if stream_head_matches(p, &entry.fingerprint) {
+                return Some(Found::Compressed(p.clone()));
+            }
+        } else if (id == entry.identity() || meta.len() >= entry.offset)
+            && entry.fingerprint.matches_file(&c.file).unwrap_or(false)
+        {
+            return Some(Found::Plain(Box::new(c)));
+        }
+    }
+    None
+}
+
+fn stream_head_matches(path: &Path, fingerprint: &Fingerprint) -> bool {
+    let Ok(opened) = input::open_path(path) else {
+        return false;
+    };
+    let mut head = Vec::new();
+    if opened
+        .reader
+        .take(u64::from(fingerprint.len))
+        .read_to_end(&mut head)
+        .is_err()
+    {
+        return false;
+    }
+    head.len() == fingerprint.len as usize && Fingerprint::of(&head) == *fingerprint
+}
+
+/// Reads a compressed rotated file from byte `skip` of its content.
+fn read_stream(
+    path: &Path,
+    skip: u64,
+    index: usize,
+    grammars: &mut Option<Vec<Arc<Grammar>>>,
+    format: &FormatChoice,
+    sink: &mut dyn LineSink,
+) -> Result<u64, String> {
+    let opened = input::open_path(path).map_err(|e| e.to_string())?;
+    let mut reader = opened.reader;
+    io::copy(&mut (&mut reader).take(skip), &mut io::sink()).map_err(|e| e.to_string())?;
+    let name: Arc<str> = path.display().to_string().into();
+    if grammars.is_none() {
+        *grammars = match format {
+            FormatChoice::Fixed(g) => Some(vec![g.clone()]),
+            FormatChoice::Detect(c) => {
+                let head = reader.fill_buf().map_err(|e| e.to_string())?;
+                detect::detect(head, c).map(|d| d.grammars)
+            }
+        };
+    }
+    let Some(g) = grammars.as_deref().filter(|g| !g.is_empty()) else {
+        return Err("no known format parses it".into());
+    };
+    let mut parser = LineParser::new(g);
+    let mut lines = crate::framing::LineReader::with_limit(reader, MAX_LINE);
+    let mut offset = skip;
+    loop {
+        match lines.next_line() {
+            Ok(Some(line)) => {
+                let at = skip + line.offset;
+                if line.too_long.is_some() {
+                    sink.too_long(index, &name, at);
+                } else {
+                    sink.line(index, &name, &mut parser, line.bytes, at);
+                }
+                offset = skip + lines.offset();
+            }
+            Ok(None) => break,
+            Err(e) => return Err(format!("at byte {offset}: {e}")),
+        }
+    }
+    Ok(offset - skip)
+}

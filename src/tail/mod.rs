@@ -1,0 +1,588 @@
+//! `logspike tail`: follows live logs and raises alerts on 5xx bursts.
+//!
+//! One thread reads: it wakes on a file system event (inotify through the
+//! `notify` crate, watching the directories of the followed paths) or
+//! after the poll interval, looks at every followed file ([`follow`]),
+//! feeds new lines to the alert rules ([`rules`]) and the metrics
+//! ([`metrics`]), then slides the windows and hands alerts to the sinks
+//! ([`sink`]). Without inotify it polls. `--exec` commands and the metrics
+//! server run on threads of their own, so neither can hold up reading.
+//!
+//! The rules' clock is the log's: the newest timestamp read, carried on by
+//! the wall clock while the log is quiet (so an alert resolves when a
+//! burst stops even if nothing more is written). A line stamped more than
+//! [`FUTURE_SLACK`] ahead of the wall clock does not move that clock.
+
+pub mod follow;
+pub mod metrics;
+pub mod rules;
+pub mod sink;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::analysis::PathNormalizer;
+use crate::check::FormatChoice;
+use crate::parse::{strip_eol, LineParser, Outcome};
+
+use follow::{Follower, LineSink};
+use metrics::Metrics;
+use rules::{Alert, AlertState, Hit, LineRef, Rule, Rules};
+
+/// A line this far ahead of the wall clock has a broken timestamp.
+pub const FUTURE_SLACK: i64 = 300;
+/// Rejected lines shown per file.
+const SHOW_REJECTS: u64 = 5;
+/// Upstream attempts of one line the rules look at.
+const MAX_ATTEMPTS: usize = 8;
+
+pub struct TailOptions {
+    /// Files or globs.
+    pub paths: Vec<PathBuf>,
+    pub format: FormatChoice,
+    /// `--format-for PATTERN=NAME`.
+    pub format_for: Vec<(glob::Pattern, Arc<crate::grammar::Grammar>)>,
+    pub from_start: bool,
+    pub state: Option<PathBuf>,
+    pub rules: Vec<Rule>,
+    /// Log seconds a firing alert's window must keep to its rule before it
+    /// resolves.
+    pub settle: i64,
+    pub json: bool,
+    pub exec: Option<(String, Duration)>,
+    pub metrics: Option<String>,
+    /// Poll at this interval instead of waiting for inotify.
+    pub poll: Option<Duration>,
+    /// How long a rotated or deleted file stays open after its last growth.
+    pub grace: Duration,
+    pub paths_normalizer: PathNormalizer,
+    /// How often the state file is written while running.
+    pub state_every: Duration,
+}
+
+/// What one run read, for the summary at exit.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    pub lines: u64,
+    pub parsed: u64,
+    pub rejected: u64,
+    pub late: u64,
+    pub statuses: BTreeMap<u16, u64>,
+    pub fired: u64,
+    pub resolved: u64,
+}
+
+impl Summary {
+    /// One line, stable enough for scripts: `N lines: P parsed, R rejected,
+    /// L late; status 200=..., 503=...; A alerts, B recoveries`.
+    pub fn line(&self) -> String {
+        let statuses: Vec<String> = self
+            .statuses
+            .iter()
+            .map(|(s, n)| {
+                if *s == 0 {
+                    format!("-={n}")
+                } else {
+                    format!("{s}={n}")
+                }
+            })
+            .collect();
+        format!(
+            "{} lines: {} parsed, {} rejected, {} late; status {}; {} alerts, {} recoveries",
+            self.lines,
+            self.parsed,
+            self.rejected,
+            self.late,
+            if statuses.is_empty() {
+                "none".to_string()
+            } else {
+                statuses.join(", ")
+            },
+            self.fired,
+            self.resolved
+        )
+    }
+}
+
+fn wall_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The log's clock: newest timestamp, carried on by the wall clock.
+#[derive(Default)]
+struct Clock {
+    newest: Option<(i64, Instant)>,
+}
+
+impl Clock {
+    fn see(&mut self, second: i64) {
+        if self.newest.is_none_or(|(s, _)| second > s) {
+            self.newest = Some((second, Instant::now()));
+        }
+    }
+
+    fn now(&self) -> Option<i64> {
+        self.newest.map(|(s, at)| s + at.elapsed().as_secs() as i64)
+    }
+}
+
+/// Lines in, counts and alerts out.
+struct Engine {
+    rules: Rules,
+    longest_window: i64,
+    clock: Clock,
+    summary: Summary,
+    paths: PathNormalizer,
+    path_buf: Vec<u8>,
+    rejects: Vec<u64>,
+    notes: Vec<String>,
+}
+
+/// The engine and the metrics, locked for one poll.
+struct Handler<'a> {
+    engine: &'a mut Engine,
+    metrics: &'a mut Metrics,
+}
+
+impl LineSink for Handler<'_> {
+    fn line(
+        &mut self,
+        file: usize,
+        name: &Arc<str>,
+        parser: &mut LineParser,
+        line: &[u8],
+        offset: u64,
+    ) {
+        let e = &mut *self.engine;
+        let m = &mut *self.metrics;
+        e.summary.lines += 1;
+        m.lines += 1;
+        m.bytes += line.len() as u64;
+        match parser.parse(line) {
+            Outcome::Record(r) => {
+                e.summary.parsed += 1;
+                m.parsed += 1;
+                let status = r.status().unwrap_or(0);
+                *e.summary.statuses.entry(status).or_default() += 1;
+                *m.requests.entry(status).or_default() += 1;
+                let wall = wall_seconds();
+                let second = r
+                    .time()
+                    .map(|t| t.micros.div_euclid(1_000_000))
+                    .filter(|&s| s <= wall + FUTURE_SLACK);
+                if let Some(s) = second {
+                    e.clock.see(s);
+                    m.log_time = Some(m.log_time.map_or(s, |t| t.max(s)));
+                }
+                let mut ups: [(&str, u16); MAX_ATTEMPTS] = [("", 0); MAX_ATTEMPTS];
+                let mut n = 0;
+                let attempts: Vec<_> = r.upstreams().collect();
+                for a in &attempts {
+                    let Some(addr) = a.addr else { continue };
+                    let addr = std::str::from_utf8(addr).unwrap_or("(not UTF-8)");
+                    let code = a.status.unwrap_or(0);
+                    m.upstream(addr, code);
+                    if n < MAX_ATTEMPTS {
+                        ups[n] = (addr, code);
+                        n += 1;
+                    }
+                }
+                let Some(now) = e.clock.now() else { return };
+                let second = second.unwrap_or(now);
+                if second <= now - e.longest_window {
+                    e.summary.late += 1;
+                    m.late += 1;
+                    return;
+                }
+                let request = r.request();
+                match request.path {
+                    Some(p) => e.paths.normalize(&p.decode(), &mut e.path_buf),
+                    None => {
+                        e.path_buf.clear();
+                        e.path_buf.extend_from_slice(b"(no path)");
+                    }
+                }
+                let path = String::from_utf8_lossy(&e.path_buf);
+                let fill = |l: &mut LineRef| {
+                    l.file.clear();
+                    l.file.push_str(name);
+                    l.offset = offset;
+                    l.text.clear();
+                    let text = strip_eol(line);
+                    let text = &text[..text.len().min(rules::MAX_LINE_TEXT)];
+                    l.text.push_str(&String::from_utf8_lossy(text));
+                };
+                e.rules.add(
+                    &Hit {
+                        second,
+                        status,
+                        upstreams: &ups[..n],
+                        path: &path,
+                        line: &fill,
+                    },
+                    now,
+                );
+            }
+            Outcome::Rejected(reject) => {
+                e.summary.rejected += 1;
+                m.rejected += 1;
+                if e.rejects.len() <= file {
+                    e.rejects.resize(file + 1, 0);
+                }
+                e.rejects[file] += 1;
+                if e.rejects[file] <= SHOW_REJECTS {
+                    e.notes.push(format!(
+                        "{name}@{offset}: rejected: {}{}",
+                        parser.describe(&reject, line),
+                        if e.rejects[file] == SHOW_REJECTS {
+                            " (further rejections of this file are only counted)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+            }
+            Outcome::Directive | Outcome::Blank => {}
+        }
+    }
+
+    fn too_long(&mut self, file: usize, name: &Arc<str>, offset: u64) {
+        self.engine.summary.lines += 1;
+        self.engine.summary.rejected += 1;
+        self.metrics.lines += 1;
+        self.metrics.rejected += 1;
+        let e = &mut *self.engine;
+        if e.rejects.len() <= file {
+            e.rejects.resize(file + 1, 0);
+        }
+        e.rejects[file] += 1;
+        if e.rejects[file] <= SHOW_REJECTS {
+            e.notes.push(format!(
+                "{name}@{offset}: rejected: longer than {} bytes",
+                crate::parse::MAX_LINE
+            ));
+        }
+    }
+
+    fn note(&mut self, message: String) {
+        self.engine.notes.push(message);
+    }
+}
+
+fn is_glob(path: &Path) -> bool {
+    path.to_string_lossy().contains(['*', '?', '['])
+}
+
+/// The directory to watch for a path or glob: its parent, or for a glob
+/// the part before the first pattern character.
+fn watch_dir(path: &Path) -> PathBuf {
+    let mut dir = PathBuf::new();
+    for part in path.parent().map(|p| p.components()).into_iter().flatten() {
+        if is_glob(Path::new(part.as_os_str())) {
+            break;
+        }
+        dir.push(part);
+    }
+    if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    }
+}
+
+/// Names of rotated, compressed files: a glob over a log directory does
+/// not follow them.
+fn compressed_name(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("gz" | "zst" | "bz2" | "xz" | "zip")
+    )
+}
+
+/// The paths to follow now: given paths as they are, globs expanded, a
+/// directory as all its files.
+fn expand(patterns: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in patterns {
+        if p.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(p) {
+                let mut files: Vec<PathBuf> = entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file() && !compressed_name(p))
+                    .collect();
+                files.sort();
+                out.extend(files);
+            }
+        } else if is_glob(p) {
+            if let Ok(paths) = glob::glob(&p.to_string_lossy()) {
+                out.extend(
+                    paths
+                        .filter_map(|p| p.ok())
+                        .filter(|p| p.is_file() && !compressed_name(p)),
+                );
+            }
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+enum Wake {
+    Fs,
+    Stop,
+}
+
+/// Follows until SIGINT or SIGTERM (or `stop` is set), writing alerts to
+/// `out`; returns what was read. Notes for the user go to stderr.
+pub fn run(
+    options: TailOptions,
+    out: &mut dyn Write,
+    stop: Arc<AtomicBool>,
+) -> Result<Summary, String> {
+    let saved = match &options.state {
+        Some(p) => state::load(p)?,
+        None => Vec::new(),
+    };
+    let (tx, rx) = mpsc::channel::<Wake>();
+    {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+            .map_err(|e| format!("cannot handle signals: {e}"))?;
+        let tx = tx.clone();
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                if signals.forever().next().is_some() {
+                    stop.store(true, Ordering::SeqCst);
+                    let _ = tx.send(Wake::Stop);
+                }
+            })
+            .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    }
+
+    let metrics = Arc::new(Mutex::new(Metrics::default()));
+    if let Some(addr) = &options.metrics {
+        let bound = metrics::serve(addr, metrics.clone())?;
+        eprintln!("logspike tail: metrics at http://{bound}/metrics");
+    }
+    let exec = options
+        .exec
+        .as_ref()
+        .map(|(cmd, timeout)| sink::Exec::new(cmd.clone(), *timeout));
+
+    let mut watcher: Option<notify::RecommendedWatcher> = match options.poll {
+        Some(_) => None,
+        None => {
+            let tx = tx.clone();
+            match notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
+                let _ = tx.send(Wake::Fs);
+            }) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    eprintln!("logspike tail: no file system events ({e}); polling instead");
+                    None
+                }
+            }
+        }
+    };
+    let wait = match (&watcher, options.poll) {
+        (_, Some(p)) => p,
+        // Events wake the loop at once; the timeout only slides the
+        // windows while the logs are quiet, and catches a missed event.
+        (Some(_), None) => Duration::from_millis(500),
+        (None, None) => Duration::from_millis(250),
+    };
+    let mut watched_dirs: Vec<PathBuf> = Vec::new();
+    let dirs: Vec<PathBuf> = {
+        let mut d: Vec<PathBuf> = options
+            .paths
+            .iter()
+            .map(|p| if p.is_dir() { p.clone() } else { watch_dir(p) })
+            .collect();
+        d.sort();
+        d.dedup();
+        d
+    };
+
+    let rules = Rules::new(options.rules.clone(), options.settle);
+    let longest_window = options.rules.iter().map(|r| r.window).max().unwrap_or(60);
+    let mut engine = Engine {
+        rules,
+        longest_window,
+        clock: Clock::default(),
+        summary: Summary::default(),
+        paths: options.paths_normalizer.clone(),
+        path_buf: Vec::new(),
+        rejects: Vec::new(),
+        notes: Vec::new(),
+    };
+    let mut follower = Follower::new(
+        follow::Options {
+            from_start: options.from_start,
+            format: options.format.clone(),
+            format_for: options.format_for.clone(),
+            grace: options.grace,
+        },
+        saved,
+    );
+    for p in expand(&options.paths) {
+        follower.add(p, true);
+    }
+
+    let mut last_expand = Instant::now();
+    let mut last_save = Instant::now();
+    let mut saved_entries = follower.entries();
+    let mut announced = false;
+    loop {
+        let stopping = stop.load(Ordering::SeqCst);
+        if let Some(w) = watcher.as_mut() {
+            for d in &dirs {
+                if !watched_dirs.contains(d) && d.is_dir() {
+                    use notify::Watcher;
+                    match w.watch(d, notify::RecursiveMode::NonRecursive) {
+                        Ok(()) => watched_dirs.push(d.clone()),
+                        Err(e) => {
+                            eprintln!(
+                                "logspike tail: cannot watch {}: {e}; polling it",
+                                d.display()
+                            )
+                        }
+                    }
+                }
+            }
+        }
+        if last_expand.elapsed() >= Duration::from_millis(500) {
+            last_expand = Instant::now();
+            for p in expand(&options.paths) {
+                follower.add(p, false);
+            }
+        }
+
+        let read = {
+            let mut m = metrics.lock().unwrap_or_else(|p| p.into_inner());
+            m.files = follower.watched.len();
+            let mut handler = Handler {
+                engine: &mut engine,
+                metrics: &mut m,
+            };
+            follower.poll(&mut handler)
+        };
+        for note in engine.notes.drain(..) {
+            eprintln!("logspike tail: {note}");
+        }
+        if !announced {
+            announced = true;
+            eprintln!(
+                "logspike tail: following {} file(s) ({}); rules: {}",
+                follower.watched.len(),
+                if watcher.is_some() {
+                    "inotify".to_string()
+                } else {
+                    format!("polling every {wait:?}")
+                },
+                engine
+                    .rules
+                    .rules()
+                    .map(|r| r.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
+
+        if let Some(now) = engine.clock.now() {
+            let alerts = engine.rules.tick(now);
+            if !alerts.is_empty() {
+                emit(
+                    &alerts,
+                    options.json,
+                    out,
+                    exec.as_ref(),
+                    &mut engine.summary,
+                )?;
+                let mut m = metrics.lock().unwrap_or_else(|p| p.into_inner());
+                for a in &alerts {
+                    if a.state == AlertState::Firing {
+                        *m.fired.entry(a.rule.clone()).or_default() += 1;
+                    }
+                }
+                m.active = engine
+                    .rules
+                    .active()
+                    .into_iter()
+                    .map(|(r, k)| (r.to_string(), k.to_string()))
+                    .collect();
+            }
+        }
+        if let Some(x) = &exec {
+            let mut m = metrics.lock().unwrap_or_else(|p| p.into_inner());
+            m.exec_failures = x.failures.load(Ordering::SeqCst);
+        }
+
+        if let Some(path) = &options.state {
+            if stopping || last_save.elapsed() >= options.state_every {
+                let entries = follower.entries();
+                if entries != saved_entries || stopping {
+                    if let Err(e) = state::save(path, &entries) {
+                        eprintln!("logspike tail: writing state file {}: {e}", path.display());
+                    } else {
+                        saved_entries = entries;
+                    }
+                }
+                last_save = Instant::now();
+            }
+        }
+        if stopping {
+            break;
+        }
+        if read > 0 {
+            // More may be waiting: look again before sleeping.
+            while rx.try_recv().is_ok() {}
+            continue;
+        }
+        match rx.recv_timeout(wait) {
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        // Many events arrive for one write burst; one look serves them all.
+        while let Ok(w) = rx.try_recv() {
+            if matches!(w, Wake::Stop) {
+                stop.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+    Ok(engine.summary)
+}
+
+fn emit(
+    alerts: &[Alert],
+    json: bool,
+    out: &mut dyn Write,
+    exec: Option<&sink::Exec>,
+    summary: &mut Summary,
+) -> Result<(), String> {
+    for a in alerts {
+        match a.state {
+            AlertState::Firing => summary.fired += 1,
+            AlertState::Resolved => summary.resolved += 1,
+        }
+        let line = if json { sink::json(a) } else { sink::text(a) };
+        // A closed stdout (the reader of a pipe went away) ends the run.
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("writing alerts: {e}"))?;
+        if let Some(x) = exec {
+            x.run(a);
+        }
+    }
+    Ok(())
+}

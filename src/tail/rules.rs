@@ -1,0 +1,673 @@
+//! Alert rules and their sliding windows.
+//!
+//! A rule counts matching responses in a window that slides on the log's
+//! own clock, per key when it is split `by upstream` or `by path`:
+//!
+//! ```text
+//! 503 >= 50 in 30s
+//! 5xx >= 100 in 1m by path
+//! 5xx rate > 5% over 1m min 100
+//! 503 rate >= 20% over 30s min 50 by upstream
+//! ```
+//!
+//! Windows are kept as one bucket per second of log time. A key fires the
+//! moment its window breaks the rule and resolves only once the window has
+//! kept to the rule for the settle time (log seconds): that hysteresis
+//! keeps a value hovering at the threshold, or lines arriving a little out
+//! of order, from flapping the alert.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use crate::analysis::{HashMap, OTHER};
+
+/// The rules used when `--alert` is not given.
+pub const DEFAULT_RULES: [&str; 3] = [
+    "503 >= 50 in 30s by upstream",
+    "502 >= 50 in 30s by path",
+    "5xx rate > 5% over 1m min 100",
+];
+
+/// Most keys one rule tracks; the rest share [`OTHER`].
+const MAX_KEYS: usize = 2000;
+/// Offending lines are kept to this many bytes.
+pub const MAX_LINE_TEXT: usize = 2048;
+/// Entries in the `top_upstreams` and `top_paths` of an alert.
+const TOP: usize = 5;
+/// Distinct upstreams or paths one bucket counts before "(other)".
+const BUCKET_KEYS: usize = 32;
+
+/// Which statuses a rule counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Statuses {
+    Code(u16),
+    /// `5xx`: 500 to 599.
+    Class(u16),
+}
+
+impl Statuses {
+    fn matches(self, code: u16) -> bool {
+        match self {
+            Statuses::Code(c) => code == c,
+            Statuses::Class(c) => code / 100 == c,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    AtLeast,
+    Above,
+}
+
+impl Compare {
+    fn holds(self, value: f64, limit: f64) -> bool {
+        match self {
+            Compare::AtLeast => value >= limit,
+            Compare::Above => value > limit,
+        }
+    }
+
+    fn symbol(self) -> &'static str {
+        match self {
+            Compare::AtLeast => ">=",
+            Compare::Above => ">",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Measure {
+    /// Matching responses in the window.
+    Count { compare: Compare, limit: u64 },
+    /// Matching responses as a percentage of all, when there are at least
+    /// `min` responses in the window.
+    Rate {
+        compare: Compare,
+        percent: f64,
+        min: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    None,
+    /// Each upstream attempt, with the status that upstream answered; a
+    /// response no upstream took part in counts under `-`.
+    Upstream,
+    /// The normalized request path.
+    Path,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub statuses: Statuses,
+    pub measure: Measure,
+    /// Whole seconds.
+    pub window: i64,
+    pub by: Dimension,
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.statuses {
+            Statuses::Code(c) => write!(f, "{c}")?,
+            Statuses::Class(c) => write!(f, "{c}xx")?,
+        }
+        let window = duration_text(self.window);
+        match self.measure {
+            Measure::Count { compare, limit } => {
+                write!(f, " {} {limit} in {window}", compare.symbol())?
+            }
+            Measure::Rate {
+                compare,
+                percent,
+                min,
+            } => write!(
+                f,
+                " rate {} {percent}% over {window} min {min}",
+                compare.symbol()
+            )?,
+        }
+        match self.by {
+            Dimension::None => Ok(()),
+            Dimension::Upstream => write!(f, " by upstream"),
+            Dimension::Path => write!(f, " by path"),
+        }
+    }
+}
+
+fn duration_text(seconds: i64) -> String {
+    for (unit, size) in [("h", 3600), ("m", 60)] {
+        if seconds % size == 0 {
+            return format!("{}{unit}", seconds / size);
+        }
+    }
+    format!("{seconds}s")
+}
+
+/// Splits on white space and around `>=` and `>`, which may be written
+/// without spaces (`503>=50`).
+fn tokens(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for word in text.split_whitespace() {
+        let mut rest = word;
+        while !rest.is_empty() {
+            match rest.find('>') {
+                Some(0) => {
+                    let len = if rest.starts_with(">=") { 2 } else { 1 };
+                    out.push(&rest[..len]);
+                    rest = &rest[len..];
+                }
+                Some(i) => {
+                    out.push(&rest[..i]);
+                    rest = &rest[i..];
+                }
+                None => {
+                    out.push(rest);
+                    rest = "";
+                }
+            }
+        }
+    }
+    out
+}
+
+fn parse_duration(text: &str) -> Result<i64, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (n, unit) = text.split_at(split);
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 30s, 1m or 1h"))?;
+    let size = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("`{text}`: the unit is s, m or h")),
+    };
+    if n <= 0 || n * size > 86_400 {
+        return Err(format!("`{text}`: a window is from 1s to 24h"));
+    }
+    Ok(n * size)
+}
+
+impl Rule {
+    /// Parses `STATUS >= N in DURATION [by upstream|path]` or
+    /// `STATUS rate > P% over DURATION [min N] [by upstream|path]`.
+    pub fn parse(text: &str) -> Result<Rule, String> {
+        let fail = |why: String| {
+            format!(
+                "alert rule `{text}`: {why} (rules look like `503 >= 50 in 30s`, \
+                 `5xx rate > 5% over 1m min 100`, optionally `by upstream` or `by path`)"
+            )
+        };
+        let lower = text.to_ascii_lowercase();
+        let words = tokens(&lower);
+        let mut at = 0;
+        let next = |at: &mut usize, what: &str| -> Result<&str, String> {
+            let w = words
+                .get(*at)
+                .copied()
+                .ok_or_else(|| fail(format!("expected {what} at the end")))?;
+            *at += 1;
+            Ok(w)
+        };
+
+        let status = next(&mut at, "a status")?;
+        let statuses = if let Some(class) = status.strip_suffix("xx") {
+            match class.parse::<u16>() {
+                Ok(c @ 1..=5) => Statuses::Class(c),
+                _ => return Err(fail(format!("`{status}` is not a status class like 5xx"))),
+            }
+        } else {
+            match status.parse::<u16>() {
+                Ok(c @ 100..=599) => Statuses::Code(c),
+                _ => return Err(fail(format!("`{status}` is not a status like 503 or 5xx"))),
+            }
+        };
+        let mut word = next(&mut at, "`>=`, `>` or `rate`")?;
+        let rate = word == "rate";
+        if rate {
+            word = next(&mut at, "`>=` or `>`")?;
+        }
+        let compare = match word {
+            ">=" => Compare::AtLeast,
+            ">" => Compare::Above,
+            _ => return Err(fail(format!("expected `>=` or `>`, found `{word}`"))),
+        };
+        let limit = next(&mut at, "a number")?;
+        let (measure_limit, percent) = if rate {
+            let p = limit.strip_suffix('%').unwrap_or(limit);
+            let p: f64 = p
+                .parse()
+                .ok()
+                .filter(|p: &f64| (0.0..=100.0).contains(p))
+                .ok_or_else(|| fail(format!("`{limit}` is not a percentage")))?;
+            (0, p)
+        } else {
+            let n: u64 = limit
+                .parse()
+                .map_err(|_| fail(format!("`{limit}` is not a count")))?;
+            (n, 0.0)
+        };
+        match next(&mut at, "`in` or `over`")? {
+            "in" | "over" => {}
+            w => return Err(fail(format!("expected `in` or `over`, found `{w}`"))),
+        }
+        let window = parse_duration(next(&mut at, "a duration")?).map_err(fail)?;
+        let mut min = None;
+        let mut by = Dimension::None;
+        while at < words.len() {
+            match next(&mut at, "more")? {
+                "min" if rate => {
+                    let n = next(&mut at, "a count")?;
+                    min = Some(
+                        n.parse::<u64>()
+                            .map_err(|_| fail(format!("`{n}` is not a count")))?,
+                    );
+                }
+                "by" => {
+                    by = match next(&mut at, "`upstream` or `path`")? {
+                        "upstream" => Dimension::Upstream,
+                        "path" => Dimension::Path,
+                        w => {
+                            return Err(fail(format!(
+                                "can split by `upstream` or `path`, not `{w}`"
+                            )))
+                        }
+                    }
+                }
+                w => return Err(fail(format!("unexpected `{w}`"))),
+            }
+        }
+        let measure = if rate {
+            Measure::Rate {
+                compare,
+                percent,
+                // Without a guard one error in a quiet minute is 100%.
+                min: min.unwrap_or(20),
+            }
+        } else {
+            Measure::Count {
+                compare,
+                limit: measure_limit,
+            }
+        };
+        Ok(Rule {
+            statuses,
+            measure,
+            window,
+            by,
+        })
+    }
+
+    /// Whether the window's counts break the rule.
+    fn breached(&self, hits: u64, total: u64) -> bool {
+        match self.measure {
+            Measure::Count { compare, limit } => compare.holds(hits as f64, limit as f64),
+            Measure::Rate {
+                compare,
+                percent,
+                min,
+            } => total >= min.max(1) && compare.holds(hits as f64 * 100.0 / total as f64, percent),
+        }
+    }
+}
+
+/// Where an offending line was read.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct LineRef {
+    pub file: String,
+    /// Byte offset of the line in that file.
+    pub offset: u64,
+    pub text: String,
+}
+
+/// One response, as the rules see it.
+pub struct Hit<'a> {
+    /// Log time in whole seconds (UTC).
+    pub second: i64,
+    pub status: u16,
+    /// Upstream attempts: address and the status it answered.
+    pub upstreams: &'a [(&'a str, u16)],
+    pub path: &'a str,
+    /// Fills in the line; called only when it offends a rule.
+    pub line: &'a dyn Fn(&mut LineRef),
+}
+
+/// A small counter map for one bucket.
+#[derive(Debug, Default, Clone)]
+struct Tally(Vec<(Box<str>, u64)>);
+
+impl Tally {
+    fn add(&mut self, key: &str, n: u64) {
+        if let Some(e) = self.0.iter_mut().find(|e| &*e.0 == key) {
+            e.1 += n;
+        } else if self.0.len() < BUCKET_KEYS {
+            self.0.push((key.into(), n));
+        } else {
+            self.add_other(n);
+        }
+    }
+
+    fn add_other(&mut self, n: u64) {
+        match self.0.iter_mut().find(|e| &*e.0 == OTHER) {
+            Some(e) => e.1 += n,
+            None => self.0.push((OTHER.into(), n)),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Bucket {
+    second: i64,
+    hits: u64,
+    total: u64,
+    upstreams: Tally,
+    paths: Tally,
+    /// The first offending line of this second.
+    first: Option<LineRef>,
+}
+
+/// One key's window and alert state.
+#[derive(Debug, Default)]
+struct KeyState {
+    buckets: VecDeque<Bucket>,
+    hits: u64,
+    total: u64,
+    last: Option<LineRef>,
+    firing: Option<Episode>,
+}
+
+#[derive(Debug)]
+struct Episode {
+    first: Option<LineRef>,
+    peak: u64,
+    /// Log second since which the window has kept to the rule.
+    calm_since: Option<i64>,
+}
+
+impl KeyState {
+    fn bucket(&mut self, second: i64) -> Option<&mut Bucket> {
+        // Out-of-order lines go to their own second; most land in the last.
+        let pos = self
+            .buckets
+            .iter()
+            .rposition(|b| b.second <= second)
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        if pos > 0 && self.buckets[pos - 1].second == second {
+            return self.buckets.get_mut(pos - 1);
+        }
+        self.buckets.insert(
+            pos,
+            Bucket {
+                second,
+                ..Bucket::default()
+            },
+        );
+        self.buckets.get_mut(pos)
+    }
+
+    fn expire(&mut self, oldest: i64) {
+        while self.buckets.front().is_some_and(|b| b.second < oldest) {
+            if let Some(b) = self.buckets.pop_front() {
+                self.hits -= b.hits;
+                self.total -= b.total;
+            }
+        }
+    }
+
+    fn top(&self, pick: fn(&Bucket) -> &Tally) -> Vec<Top> {
+        let mut sums: Vec<(Box<str>, u64)> = Vec::new();
+        for b in &self.buckets {
+            for (k, n) in &pick(b).0 {
+                match sums.iter_mut().find(|e| e.0 == *k) {
+                    Some(e) => e.1 += n,
+                    None => sums.push((k.clone(), *n)),
+                }
+            }
+        }
+        sums.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        sums.into_iter()
+            .take(TOP)
+            .map(|(key, count)| Top {
+                key: key.into(),
+                count,
+            })
+            .collect()
+    }
+
+    fn rate(&self) -> Option<f64> {
+        (self.total > 0).then(|| self.hits as f64 * 100.0 / self.total as f64)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Top {
+    pub key: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertState {
+    Firing,
+    Resolved,
+}
+
+/// An alert firing or resolving: what every sink writes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Alert {
+    pub rule: String,
+    pub state: AlertState,
+    /// The upstream or path of a rule split by one; null otherwise.
+    pub key: Option<String>,
+    /// The window, RFC 3339 UTC: from its first second to the end of its last.
+    pub window_start: String,
+    pub window_end: String,
+    /// Matching responses in the window.
+    pub count: u64,
+    /// All responses in the window (of the key, for a split rule).
+    pub total: u64,
+    /// `count` as a percentage of `total`; null when the window is empty.
+    pub rate: Option<f64>,
+    /// The most matching responses one window of this alert held.
+    pub peak: u64,
+    pub top_upstreams: Vec<Top>,
+    pub top_paths: Vec<Top>,
+    pub first_line: Option<LineRef>,
+    pub last_line: Option<LineRef>,
+}
+
+/// A rule with its keys.
+struct Tracker {
+    rule: Rule,
+    text: String,
+    keys: HashMap<String, KeyState>,
+}
+
+/// All rules, fed line by line and ticked on log time.
+pub struct Rules {
+    trackers: Vec<Tracker>,
+    /// Log seconds an alert stays firing after its window keeps to the rule.
+    settle: i64,
+}
+
+fn rfc3339(second: i64) -> String {
+    chrono::DateTime::from_timestamp(second, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+fn key_state<'a>(keys: &'a mut HashMap<String, KeyState>, key: &str) -> &'a mut KeyState {
+    let key = if keys.contains_key(key) || keys.len() < MAX_KEYS {
+        key
+    } else {
+        OTHER
+    };
+    if !keys.contains_key(key) {
+        keys.insert(key.to_string(), KeyState::default());
+    }
+    keys.get_mut(key).expect("inserted above")
+}
+
+impl Rules {
+    pub fn new(rules: Vec<Rule>, settle: i64) -> Rules {
+        Rules {
+            trackers: rules
+                .into_iter()
+                .map(|rule| Tracker {
+                    text: rule.to_string(),
+                    rule,
+                    keys: HashMap::default(),
+                })
+                .collect(),
+            settle: settle.max(0),
+        }
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.trackers.iter().map(|t| &t.rule)
+    }
+
+    /// Counts one response into every rule. `now` is the current log
+    /// second: a line older than a rule's window counts nowhere.
+    pub fn add(&mut self, hit: &Hit, now: i64) {
+        for t in &mut self.trackers {
+            if hit.second <= now - t.rule.window {
+                continue;
+            }
+            match t.rule.by {
+                Dimension::None => add_to(t, "", hit, hit.status),
+                Dimension::Path => add_to(t, hit.path, hit, hit.status),
+                Dimension::Upstream => {
+                    if hit.upstreams.is_empty() {
+                        add_to(t, "-", hit, hit.status);
+                    }
+                    for &(addr, status) in hit.upstreams {
+                        add_to(t, addr, hit, status);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Slides every window to end at log second `now` and returns the
+    /// alerts that start or end.
+    pub fn tick(&mut self, now: i64) -> Vec<Alert> {
+        let mut out = Vec::new();
+        for t in &mut self.trackers {
+            let oldest = now - t.rule.window + 1;
+            let rule = &t.rule;
+            t.keys.retain(|key, state| {
+                state.expire(oldest);
+                let breached = rule.breached(state.hits, state.total);
+                if state.firing.is_none() {
+                    if breached {
+                        let first = state.buckets.iter().find_map(|b| b.first.clone());
+                        state.firing = Some(Episode {
+                            first,
+                            peak: state.hits,
+                            calm_since: None,
+                        });
+                        out.push(alert(&t.text, rule, key, state, AlertState::Firing, now));
+                    }
+                } else {
+                    let mut resolve = false;
+                    if let Some(e) = state.firing.as_mut() {
+                        e.peak = e.peak.max(state.hits);
+                        if breached {
+                            e.calm_since = None;
+                        } else {
+                            let since = *e.calm_since.get_or_insert(now);
+                            resolve = now - since >= self.settle;
+                        }
+                    }
+                    if resolve {
+                        out.push(alert(&t.text, rule, key, state, AlertState::Resolved, now));
+                        state.firing = None;
+                    }
+                }
+                state.firing.is_some() || !state.buckets.is_empty()
+            });
+        }
+        out
+    }
+
+    /// Keys firing now, per rule text.
+    pub fn active(&self) -> Vec<(&str, &str)> {
+        let mut v: Vec<(&str, &str)> = self
+            .trackers
+            .iter()
+            .flat_map(|t| {
+                t.keys
+                    .iter()
+                    .filter(|(_, s)| s.firing.is_some())
+                    .map(|(k, _)| (t.text.as_str(), k.as_str()))
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+fn add_to(t: &mut Tracker, key: &str, hit: &Hit, status: u16) {
+    let matches = t.rule.statuses.matches(status);
+    let state = key_state(&mut t.keys, key);
+    let Some(b) = state.bucket(hit.second) else {
+        return;
+    };
+    b.total += 1;
+    if matches {
+        b.hits += 1;
+        if hit.upstreams.is_empty() {
+            b.upstreams.add("-", 1);
+        }
+        for &(addr, s) in hit.upstreams {
+            if t.rule.statuses.matches(s) || t.rule.by != Dimension::Upstream {
+                b.upstreams.add(addr, 1);
+            }
+        }
+        b.paths.add(hit.path, 1);
+        if b.first.is_none() {
+            let mut first = LineRef::default();
+            (hit.line)(&mut first);
+            b.first = Some(first);
+        }
+        // The last line reuses its buffer: no allocation per offending line.
+        (hit.line)(state.last.get_or_insert_with(LineRef::default));
+        state.hits += 1;
+    }
+    state.total += 1;
+}
+
+fn alert(
+    text: &str,
+    rule: &Rule,
+    key: &str,
+    state: &KeyState,
+    status: AlertState,
+    now: i64,
+) -> Alert {
+    let episode = state.firing.as_ref();
+    Alert {
+        rule: text.to_string(),
+        state: status,
+        key: (rule.by != Dimension::None).then(|| key.to_string()),
+        window_start: rfc3339(now - rule.window + 1),
+        window_end: rfc3339(now + 1),
+        count: state.hits,
+        total: state.total,
+        rate: state.rate(),
+        peak: episode.map_or(state.hits, |e| e.peak.max(state.hits)),
+        top_upstreams: state.top(|b| &b.upstreams),
+        top_paths: state.top(|b| &b.paths),
+        first_line: episode
+            .and_then(|e| e.first.clone())
+            .or_else(|| state.buckets.iter().find_map(|b| b.first.clone())),
+        last_line: state.last.clone(),
+    }
+}

@@ -1,0 +1,172 @@
+//! Where alerts go: a line of text or JSON on stdout, and `--exec`.
+//!
+//! `--exec CMD` runs `sh -c CMD` per alert with the alert's JSON line on
+//! its stdin (and `LOGSPIKE_RULE`, `LOGSPIKE_STATE`, `LOGSPIKE_KEY` in its
+//! environment). Each command runs on a thread of its own so a slow one
+//! never holds up reading; one that outlives its timeout is killed, and a
+//! failure is reported on stderr. At most [`MAX_RUNNING`] run at once;
+//! alerts beyond that are reported and not run.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::rules::{Alert, AlertState, LineRef};
+
+/// Commands running at once.
+const MAX_RUNNING: usize = 16;
+
+pub fn json(alert: &Alert) -> String {
+    serde_json::to_string(alert).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+/// One line for people.
+pub fn text(alert: &Alert) -> String {
+    let mut s = String::new();
+    let state = match alert.state {
+        AlertState::Firing => "FIRING",
+        AlertState::Resolved => "RESOLVED",
+    };
+    s.push_str(&format!("{state} {}", alert.rule));
+    if let Some(k) = &alert.key {
+        s.push_str(&format!(" [{k}]"));
+    }
+    let window = format!(
+        "{} to {}",
+        alert.window_start.trim_end_matches('Z').replace('T', " "),
+        alert.window_end.trim_end_matches('Z').replace('T', " ")
+    );
+    s.push_str(&format!(": {} of {} requests", alert.count, alert.total));
+    if let Some(r) = alert.rate {
+        s.push_str(&format!(" ({r:.1}%)"));
+    }
+    s.push_str(&format!(" in {window} UTC"));
+    if alert.state == AlertState::Resolved {
+        s.push_str(&format!("; peak {}", alert.peak));
+    }
+    let tops = |label: &str, v: &[super::rules::Top]| -> String {
+        if v.is_empty() {
+            return String::new();
+        }
+        let items: Vec<String> = v
+            .iter()
+            .map(|t| format!("{} ({})", t.key, t.count))
+            .collect();
+        format!("; {label} {}", items.join(", "))
+    };
+    s.push_str(&tops("upstreams", &alert.top_upstreams));
+    s.push_str(&tops("paths", &alert.top_paths));
+    let show = |label: &str, l: &Option<LineRef>| -> String {
+        match l {
+            Some(l) => format!("\n  {label} {}@{}: {}", l.file, l.offset, l.text),
+            None => String::new(),
+        }
+    };
+    s.push_str(&show("first", &alert.first_line));
+    if alert.last_line != alert.first_line {
+        s.push_str(&show("last ", &alert.last_line));
+    }
+    s
+}
+
+/// Runs `--exec` commands without ever blocking the caller.
+pub struct Exec {
+    command: String,
+    timeout: Duration,
+    running: Arc<AtomicUsize>,
+    pub failures: Arc<AtomicU64>,
+}
+
+impl Exec {
+    pub fn new(command: String, timeout: Duration) -> Exec {
+        Exec {
+            command,
+            timeout,
+            running: Arc::new(AtomicUsize::new(0)),
+            failures: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn run(&self, alert: &Alert) {
+        if self.running.load(Ordering::SeqCst) >= MAX_RUNNING {
+            self.failures.fetch_add(1, Ordering::SeqCst);
+            eprintln!(
+                "logspike tail: --exec: {MAX_RUNNING} commands still running; not running it for {} {}",
+                alert.rule,
+                alert.key.as_deref().unwrap_or("")
+            );
+            return;
+        }
+        self.running.fetch_add(1, Ordering::SeqCst);
+        let mut payload = json(alert);
+        payload.push('\n');
+        let command = self.command.clone();
+        let timeout = self.timeout;
+        let running = self.running.clone();
+        let failures = self.failures.clone();
+        let state = match alert.state {
+            AlertState::Firing => "firing",
+            AlertState::Resolved => "resolved",
+        };
+        let env = [
+            ("LOGSPIKE_RULE", alert.rule.clone()),
+            ("LOGSPIKE_STATE", state.to_string()),
+            ("LOGSPIKE_KEY", alert.key.clone().unwrap_or_default()),
+        ];
+        let spawned = std::thread::Builder::new()
+            .name("exec".into())
+            .spawn(move || {
+                if let Err(e) = run_one(&command, &payload, &env, timeout) {
+                    failures.fetch_add(1, Ordering::SeqCst);
+                    eprintln!("logspike tail: --exec `{command}`: {e}");
+                }
+                running.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(e) = spawned {
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            self.failures.fetch_add(1, Ordering::SeqCst);
+            eprintln!("logspike tail: --exec: cannot start a thread: {e}");
+        }
+    }
+}
+
+fn run_one(
+    command: &str,
+    payload: &str,
+    env: &[(&str, String)],
+    timeout: Duration,
+) -> Result<(), String> {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot run it: {e}"))?;
+    // Written from another thread: a command that never reads its stdin
+    // must not block the wait below once the pipe is full.
+    if let Some(mut stdin) = child.stdin.take() {
+        let payload = payload.to_string();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(payload.as_bytes());
+        });
+    }
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(format!("it failed ({status})")),
+            Ok(None) if started.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("still running after {timeout:?}; killed it"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("cannot wait for it: {e}")),
+        }
+    }
+}

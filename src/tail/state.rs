@@ -1,0 +1,167 @@
+//! The `--state` file: where each followed file was left.
+//!
+//! JSON, written to a temporary file in the same directory, flushed to disk
+//! and renamed over the old one, so a crash leaves either the old state or
+//! the new one, never half of one.
+//!
+//! ```json
+//! {"version": 1, "files": [{"path": "/var/log/nginx/access.log",
+//!   "dev": 2049, "ino": 131074, "fingerprint_len": 1024,
+//!   "fingerprint": "8c2f0e31d3a1b7c4", "offset": 1048576}]}
+//! ```
+//!
+//! `offset` is the byte after the last line fully processed.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::follow::{Fingerprint, Identity};
+
+const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The path the file was followed under.
+    pub path: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+    pub fingerprint: Fingerprint,
+    pub offset: u64,
+}
+
+impl Entry {
+    pub fn identity(&self) -> Identity {
+        Identity {
+            dev: self.dev,
+            ino: self.ino,
+        }
+    }
+
+    /// Whether `file` starts with the bytes this entry's file started with.
+    pub fn fingerprint_matches(&self, file: &File) -> bool {
+        use std::os::unix::fs::FileExt;
+        let mut head = vec![0; self.fingerprint.len as usize];
+        let mut done = 0;
+        while done < head.len() {
+            match file.read_at(&mut head[done..], done as u64) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => done += n,
+            }
+        }
+        done == head.len() && Fingerprint::of(&head) == self.fingerprint
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    version: u32,
+    files: Vec<SavedEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedEntry {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    fingerprint_len: u32,
+    /// Hex: a u64 does not survive every JSON reader as a number.
+    fingerprint: String,
+    offset: u64,
+}
+
+/// Reads a state file; a missing file is an empty state.
+pub fn load(path: &Path) -> Result<Vec<Entry>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("reading state file {}: {e}", path.display())),
+    };
+    let saved: Saved =
+        serde_json::from_str(&text).map_err(|e| format!("state file {}: {e}", path.display()))?;
+    if saved.version != VERSION {
+        return Err(format!(
+            "state file {}: version {} (this logspike writes version {VERSION})",
+            path.display(),
+            saved.version
+        ));
+    }
+    saved
+        .files
+        .into_iter()
+        .map(|e| {
+            let hash = u64::from_str_radix(&e.fingerprint, 16).map_err(|_| {
+                format!(
+                    "state file {}: fingerprint `{}` is not hex",
+                    path.display(),
+                    e.fingerprint
+                )
+            })?;
+            Ok(Entry {
+                path: e.path,
+                dev: e.dev,
+                ino: e.ino,
+                fingerprint: Fingerprint {
+                    len: e.fingerprint_len,
+                    hash,
+                },
+                offset: e.offset,
+            })
+        })
+        .collect()
+}
+
+/// Writes the state atomically.
+pub fn save(path: &Path, entries: &[Entry]) -> io::Result<()> {
+    let saved = Saved {
+        version: VERSION,
+        files: entries
+            .iter()
+            .map(|e| SavedEntry {
+                path: e.path.clone(),
+                dev: e.dev,
+                ino: e.ino,
+                fingerprint_len: e.fingerprint.len,
+                fingerprint: format!("{:016x}", e.fingerprint.hash),
+                offset: e.offset,
+            })
+            .collect(),
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".logspike-state")
+        .tempfile_in(dir)?;
+    serde_json::to_writer_pretty(&mut tmp, &saved)?;
+    tmp.write_all(b"\n")?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        assert_eq!(load(&path).unwrap(), vec![]);
+        let entries = vec![Entry {
+            path: "/var/log/a.log".into(),
+            dev: 1,
+            ino: u64::MAX,
+            fingerprint: Fingerprint::of(b"hello\n"),
+            offset: 6,
+        }];
+        save(&path, &entries).unwrap();
+        assert_eq!(load(&path).unwrap(), entries);
+        std::fs::write(&path, "{").unwrap();
+        assert!(load(&path).unwrap_err().contains("state.json"));
+    }
+}
