@@ -6,3 +6,4 @@ mod export;
 mod html;
 mod props;
 mod report;
+mod tail;

@@ -455,11 +455,19 @@ impl Follower {
         let mut w = Watched::new(path, index, first_look, format);
         // Files of this path that the state knows but that no longer sit at
         // it were rotated while we were not running: finish them first.
-        let here = fs::metadata(&w.path).ok().map(|m| Identity::of(&m));
+        // An inode number is reused once its file is deleted (a rotated
+        // file compressed, say): the fingerprint tells files apart.
+        let here = File::open(&w.path)
+            .ok()
+            .and_then(|f| Some((Identity::of(&f.metadata().ok()?), f)));
+        let still_here = |e: &Entry| {
+            here.as_ref()
+                .is_some_and(|(id, f)| *id == e.identity() && e.fingerprint_matches(f))
+        };
         let lost: Vec<Entry> = self
             .known
             .iter()
-            .filter(|e| e.path == w.path && Some(e.identity()) != here)
+            .filter(|e| e.path == w.path && !still_here(e))
             .cloned()
             .collect();
         for entry in lost {

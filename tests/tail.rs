@@ -1,0 +1,533 @@
+//! `logspike tail` as a child process, driven by a writer in the test:
+//! appends, rename rotation (and gzip of the old file), copytruncate,
+//! delete and recreate, stop and restart with `--state`. Every line
+//! written must be counted exactly once, per status. Then alerts: a 503
+//! burst raises one alert naming its upstream and one recovery; a trickle
+//! raises none; `--exec` receives the same JSON; `--metrics` serves
+//! Prometheus text.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Generous: a loaded CI machine may be slow to start a process.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+type Lines = Arc<Mutex<Vec<(Instant, String)>>>;
+
+struct Tail {
+    child: Child,
+    stdout: Lines,
+    stderr: Lines,
+}
+
+fn collect(reader: impl std::io::Read + Send + 'static) -> Lines {
+    let lines: Lines = Arc::default();
+    let sink = lines.clone();
+    thread::spawn(move || {
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push((Instant::now(), line));
+        }
+    });
+    lines
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Tail {
+    fn start(dir: &Path, args: &[&str]) -> Tail {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_logspike"))
+            .arg("tail")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        let tail = Tail {
+            child,
+            stdout,
+            stderr,
+        };
+        wait_until("logspike tail to start following", || {
+            tail.stderr_has("following")
+        });
+        tail
+    }
+
+    fn stderr_has(&self, text: &str) -> bool {
+        self.stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, l)| l.contains(text))
+    }
+
+    fn stdout(&self) -> Vec<(Instant, String)> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    fn stderr_text(&self) -> String {
+        let lines = self.stderr.lock().unwrap();
+        lines
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// SIGTERM, then the counts from the summary it prints on the way out.
+    fn stop(mut self) -> Counts {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "exit status {status}");
+                break;
+            }
+            if start.elapsed() > PATIENCE {
+                let _ = self.child.kill();
+                panic!("tail did not stop on SIGTERM:\n{}", self.stderr_text());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        // The reader threads see the pipes close.
+        wait_until("the summary", || self.stderr_has("stopped;"));
+        let text = self.stderr_text();
+        let summary = text
+            .lines()
+            .find_map(|l| l.split_once("stopped; ").map(|(_, s)| s.to_string()))
+            .unwrap();
+        Counts::parse(&summary)
+    }
+}
+
+/// Lines per status, as written or as counted.
+#[derive(Debug, Default, PartialEq, Eq, Clone)]
+struct Counts(BTreeMap<u16, u64>);
+
+impl Counts {
+    /// `N lines: P parsed, R rejected, L late; status 200=5, 503=2; ...`
+    fn parse(summary: &str) -> Counts {
+        let statuses = summary
+            .split("; ")
+            .find_map(|part| part.strip_prefix("status "))
+            .unwrap_or_else(|| panic!("no statuses in `{summary}`"));
+        let mut map = BTreeMap::new();
+        if statuses != "none" {
+            for pair in statuses.split(", ") {
+                let (s, n) = pair.split_once('=').unwrap();
+                map.insert(s.parse().unwrap(), n.parse().unwrap());
+            }
+        }
+        Counts(map)
+    }
+
+    fn add(&mut self, other: &Counts) {
+        for (s, n) in &other.0 {
+            *self.0.entry(*s).or_default() += n;
+        }
+    }
+}
+
+/// Writes numbered lines in nginx's `upstream` format, stamped now.
+struct Writer {
+    seq: u64,
+    written: Counts,
+}
+
+impl Writer {
+    fn new() -> Writer {
+        Writer {
+            seq: 0,
+            written: Counts::default(),
+        }
+    }
+
+    fn line(&mut self, status: u16, upstream: &str) -> String {
+        self.seq += 1;
+        *self.written.0.entry(status).or_default() += 1;
+        let time = chrono::Utc::now().format("%d/%b/%Y:%H:%M:%S +0000");
+        format!(
+            "10.1.{}.{} - - [{time}] \"GET /api/items/{} HTTP/1.1\" {status} 512 \"-\" \"test/1\" 0.012 {upstream} {status} 0.011 0.001 0.010\n",
+            self.seq / 250 % 250,
+            self.seq % 250,
+            self.seq
+        )
+    }
+
+    /// `n` lines with a status mix, appended in a few writes, one of them
+    /// ending mid-line.
+    fn append(&mut self, path: &Path, n: usize) {
+        let mut text = String::new();
+        for i in 0..n {
+            let status = [200, 200, 200, 404, 503, 500][i % 6];
+            text.push_str(&self.line(status, "10.0.0.1:8080"));
+        }
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        let bytes = text.as_bytes();
+        let cut = bytes.len() / 3 + 7;
+        f.write_all(&bytes[..cut]).unwrap();
+        f.flush().unwrap();
+        thread::sleep(Duration::from_millis(30));
+        f.write_all(&bytes[cut..]).unwrap();
+    }
+}
+
+fn tail_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["access.log", "--format", "nginx-upstream", "--rotate-grace", "1s"];
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn appends_counted_once_with_detection() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let mut w = Writer::new();
+    // Lines there before it starts are not read: it starts at the end.
+    w.append(&log, 50);
+    let before = w.written.clone();
+    let tail = Tail::start(dir.path(), &["access.log"]);
+    for _ in 0..5 {
+        w.append(&log, 200);
+        thread::sleep(Duration::from_millis(50));
+    }
+    let counted = tail.stop();
+    let mut expected = w.written.clone();
+    for (s, n) in before.0 {
+        *expected.0.get_mut(&s).unwrap() -= n;
+    }
+    assert_eq!(counted, expected);
+}
+
+#[test]
+fn rename_rotation_and_gzip_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    File::create(&log).unwrap();
+    let tail = Tail::start(dir.path(), &tail_args(&[]));
+    let mut w = Writer::new();
+    for round in 0..3 {
+        w.append(&log, 300);
+        // Rotate at once: lines not read yet are in the renamed file.
+        let old = dir.path().join(format!("access.log.{round}"));
+        fs::rename(&log, &old).unwrap();
+        w.append(&log, 100);
+        gzip(&old);
+        w.append(&log, 100);
+        thread::sleep(Duration::from_millis(200));
+    }
+    w.append(&log, 100);
+    assert_eq!(tail.stop(), w.written);
+}
+
+fn gzip(path: &Path) {
+    let data = fs::read(path).unwrap();
+    let gz = PathBuf::from(format!("{}.gz", path.display()));
+    let mut enc = flate2::write::GzEncoder::new(File::create(&gz).unwrap(), Default::default());
+    enc.write_all(&data).unwrap();
+    enc.finish().unwrap();
+    fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn copytruncate_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    File::create(&log).unwrap();
+    let tail = Tail::start(dir.path(), &tail_args(&[]));
+    let mut w = Writer::new();
+    for round in 0..3 {
+        w.append(&log, 400);
+        // As logrotate's copytruncate: copy, then truncate in place; the
+        // copy holds lines it may not have read yet.
+        fs::copy(&log, dir.path().join(format!("access.log.{round}"))).unwrap();
+        OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+        // More than was there: the file grows past the old offset at once.
+        w.append(&log, 600);
+        thread::sleep(Duration::from_millis(200));
+    }
+    let counted = tail.stop();
+    assert_eq!(counted, w.written);
+}
+
+#[test]
+fn delete_and_recreate_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    // Not there yet: waited for.
+    let tail = Tail::start(dir.path(), &tail_args(&[]));
+    let mut w = Writer::new();
+    w.append(&log, 200);
+    thread::sleep(Duration::from_millis(300));
+    for _ in 0..2 {
+        w.append(&log, 200);
+        fs::remove_file(&log).unwrap();
+        thread::sleep(Duration::from_millis(300));
+        w.append(&log, 150);
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(tail.stop(), w.written);
+}
+
+#[test]
+fn restart_with_state_between_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    File::create(&log).unwrap();
+    let args = tail_args(&["--state", "state.json"]);
+    let mut w = Writer::new();
+    let mut counted = Counts::default();
+
+    let tail = Tail::start(dir.path(), &args);
+    w.append(&log, 300);
+    counted.add(&tail.stop());
+    assert!(dir.path().join("state.json").exists());
+
+    // While it is down: more lines, a rename rotation, lines in the new file.
+    w.append(&log, 100);
+    fs::rename(&log, dir.path().join("access.log.1")).unwrap();
+    w.append(&log, 120);
+    let tail = Tail::start(dir.path(), &args);
+    w.append(&log, 80);
+    counted.add(&tail.stop());
+
+    // Down again: lines, a rotation, and the rotated file compressed.
+    w.append(&log, 90);
+    fs::rename(dir.path().join("access.log.1"), dir.path().join("access.log.2")).unwrap();
+    fs::rename(&log, dir.path().join("access.log.1")).unwrap();
+    gzip(&dir.path().join("access.log.1"));
+    w.append(&log, 70);
+    let tail = Tail::start(dir.path(), &args);
+    w.append(&log, 60);
+    // Stopped and started again with no change in between: nothing twice.
+    counted.add(&tail.stop());
+    let tail = Tail::start(dir.path(), &args);
+    w.append(&log, 10);
+    counted.add(&tail.stop());
+
+    assert_eq!(counted, w.written);
+}
+
+fn alerts(tail: &Tail) -> Vec<(Instant, serde_json::Value)> {
+    tail.stdout()
+        .into_iter()
+        .map(|(t, l)| (t, serde_json::from_str(&l).unwrap()))
+        .collect()
+}
+
+#[test]
+fn burst_alerts_once_and_recovers_once_trickle_never() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    File::create(&log).unwrap();
+    let tail = Tail::start(
+        dir.path(),
+        &tail_args(&[
+            "--alert",
+            "503 >= 50 in 5s by upstream",
+            "--settle",
+            "2s",
+            "--output",
+            "json",
+            "--exec",
+            "cat >> exec.jsonl",
+        ]),
+    );
+    let mut w = Writer::new();
+    let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+    // A steady trickle: 200s everywhere and a 503 a second from one
+    // upstream, well below the rule.
+    let mut trickle = |w: &mut Writer, f: &mut File, seconds: u32| {
+        for _ in 0..seconds * 4 {
+            let mut text = String::new();
+            for _ in 0..10 {
+                text.push_str(&w.line(200, "10.0.0.1:8080"));
+            }
+            if w.seq % 40 < 10 {
+                text.push_str(&w.line(503, "10.0.0.3:8080"));
+            }
+            f.write_all(text.as_bytes()).unwrap();
+            thread::sleep(Duration::from_millis(250));
+        }
+    };
+    trickle(&mut w, &mut f, 3);
+    assert!(alerts(&tail).is_empty(), "the trickle raised an alert");
+
+    let burst: String = (0..80).map(|_| w.line(503, "10.0.0.2:8080")).collect();
+    f.write_all(burst.as_bytes()).unwrap();
+    let written = Instant::now();
+    wait_until("the alert", || !alerts(&tail).is_empty());
+    let (at, alert) = alerts(&tail).remove(0);
+    let latency = at.duration_since(written);
+    eprintln!("tail: alert {} ms after the burst was written", latency.as_millis());
+    assert!(latency < Duration::from_secs(5), "alert took {latency:?}");
+    assert_eq!(alert["state"], "firing");
+    assert_eq!(alert["key"], "10.0.0.2:8080");
+    assert_eq!(alert["rule"], "503 >= 50 in 5s by upstream");
+    assert!(alert["count"].as_u64().unwrap() >= 50);
+    assert_eq!(alert["top_upstreams"][0]["key"], "10.0.0.2:8080");
+    assert!(alert["first_line"]["text"].as_str().unwrap().contains(" 503 "));
+
+    // The burst leaves the 5 s window, the settle time passes.
+    trickle(&mut w, &mut f, 10);
+    wait_until("the recovery", || alerts(&tail).len() >= 2);
+    thread::sleep(Duration::from_millis(500));
+    let all = alerts(&tail);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1].1["state"], "resolved");
+    assert_eq!(all[1].1["key"], "10.0.0.2:8080");
+    assert_eq!(all[1].1["peak"], 80);
+
+    // --exec got the same JSON, one run per alert.
+    let stdout: Vec<String> = tail.stdout().into_iter().map(|(_, l)| l).collect();
+    wait_until("the exec output", || {
+        fs::read_to_string(dir.path().join("exec.jsonl"))
+            .is_ok_and(|t| t.lines().count() == 2)
+    });
+    let exec = fs::read_to_string(dir.path().join("exec.jsonl")).unwrap();
+    let mut exec: Vec<&str> = exec.lines().collect();
+    exec.sort_unstable();
+    let mut expected: Vec<&str> = stdout.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(exec, expected);
+    assert_eq!(tail.stop(), w.written);
+}
+
+#[test]
+fn hanging_exec_does_not_stall() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    File::create(&log).unwrap();
+    let tail = Tail::start(
+        dir.path(),
+        &tail_args(&[
+            "--alert",
+            "503 >= 20 in 10s by upstream",
+            "--output",
+            "json",
+            "--exec",
+            "sleep 600",
+        ]),
+    );
+    let mut w = Writer::new();
+    let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+    for (i, upstream) in ["10.0.0.5:80", "10.0.0.6:80", "10.0.0.7:80"].iter().enumerate() {
+        let burst: String = (0..30).map(|_| w.line(503, upstream)).collect();
+        f.write_all(burst.as_bytes()).unwrap();
+        wait_until("an alert per burst", || alerts(&tail).len() > i);
+    }
+    w.append(&log, 100);
+    let keys: Vec<String> = alerts(&tail)
+        .iter()
+        .map(|(_, a)| a["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys, ["10.0.0.5:80", "10.0.0.6:80", "10.0.0.7:80"]);
+    assert_eq!(tail.stop(), w.written);
+}
+
+#[test]
+fn metrics_answer_a_real_http_client() {
+    let python = Command::new("python3")
+        .args(["-c", "import prometheus_client.parser"])
+        .status();
+    if !python.is_ok_and(|s| s.success()) {
+        eprintln!("skipping: python3 with prometheus_client (pip install prometheus-client) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    File::create(&log).unwrap();
+    let tail = Tail::start(
+        dir.path(),
+        &tail_args(&["--metrics", "127.0.0.1:0", "--alert", "503 >= 80 in 30s by upstream"]),
+    );
+    let url = {
+        let text = tail.stderr_text();
+        let at = text.find("http://").unwrap();
+        text[at..].split_whitespace().next().unwrap().to_string()
+    };
+    let mut w = Writer::new();
+    // 50 503s from one upstream (below the rule), then 100 from another.
+    w.append(&log, 300);
+    let burst: String = (0..100).map(|_| w.line(503, "10.0.0.9:80")).collect();
+    OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(burst.as_bytes())
+        .unwrap();
+    let total: u64 = w.written.0.values().sum();
+    // The official client library's parser reads what urllib fetched.
+    let script = r#"
+import sys, time, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+url, want = sys.argv[1], int(sys.argv[2])
+deadline = time.time() + 30
+while True:
+    with urllib.request.urlopen(url) as r:
+        ctype = r.headers["Content-Type"]
+        text = r.read().decode()
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            key = s.name + "{" + ",".join(f"{k}={v}" for k, v in sorted(s.labels.items())) + "}"
+            values[key] = s.value
+    got = sum(v for k, v in values.items() if k.startswith("logspike_requests_total{"))
+    active = [k for k in values if k.startswith("logspike_alert_active{")]
+    if got == want and active or time.time() > deadline:
+        break
+    time.sleep(0.1)
+assert ctype.startswith("text/plain"), ctype
+assert got == want, (got, want)
+assert values["logspike_upstream_5xx_total{upstream=10.0.0.9:80}"] == 100, values
+assert active == ["logspike_alert_active{key=10.0.0.9:80,rule=503 >= 80 in 30s by upstream}"], active
+print("ok", len(values), "samples")
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &url, &total.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(tail.stop(), w.written);
+}
+
+#[test]
+fn bad_rule_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_logspike"))
+        .args(["tail", "x.log", "--alert", "503 >= lots in 30s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`lots` is not a count"), "{err}");
+}
