@@ -115,7 +115,10 @@ impl Tail {
         let text = self.stderr_text();
         let summary = text
             .lines()
-            .find_map(|l| l.split_once("stopped; ").map(|(_, s)| s.to_string()))
+            .find_map(|l| {
+                l.split_once("logspike tail: stopped; ")
+                    .map(|(_, s)| s.to_string())
+            })
             .unwrap();
         Counts::parse(&summary)
     }
@@ -198,7 +201,13 @@ impl Writer {
 }
 
 fn tail_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["access.log", "--format", "nginx-upstream", "--rotate-grace", "1s"];
+    let mut v = vec![
+        "access.log",
+        "--format",
+        "nginx-upstream",
+        "--rotate-grace",
+        "1s",
+    ];
     v.extend_from_slice(extra);
     v
 }
@@ -266,7 +275,12 @@ fn copytruncate_counted_once() {
         // As logrotate's copytruncate: copy, then truncate in place; the
         // copy holds lines it may not have read yet.
         fs::copy(&log, dir.path().join(format!("access.log.{round}"))).unwrap();
-        OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&log)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
         // More than was there: the file grows past the old offset at once.
         w.append(&log, 600);
         thread::sleep(Duration::from_millis(200));
@@ -318,7 +332,11 @@ fn restart_with_state_between_rotations() {
 
     // Down again: lines, a rotation, and the rotated file compressed.
     w.append(&log, 90);
-    fs::rename(dir.path().join("access.log.1"), dir.path().join("access.log.2")).unwrap();
+    fs::rename(
+        dir.path().join("access.log.1"),
+        dir.path().join("access.log.2"),
+    )
+    .unwrap();
     fs::rename(&log, dir.path().join("access.log.1")).unwrap();
     gzip(&dir.path().join("access.log.1"));
     w.append(&log, 70);
@@ -384,14 +402,20 @@ fn burst_alerts_once_and_recovers_once_trickle_never() {
     wait_until("the alert", || !alerts(&tail).is_empty());
     let (at, alert) = alerts(&tail).remove(0);
     let latency = at.duration_since(written);
-    eprintln!("tail: alert {} ms after the burst was written", latency.as_millis());
+    eprintln!(
+        "tail: alert {} ms after the burst was written",
+        latency.as_millis()
+    );
     assert!(latency < Duration::from_secs(5), "alert took {latency:?}");
     assert_eq!(alert["state"], "firing");
     assert_eq!(alert["key"], "10.0.0.2:8080");
     assert_eq!(alert["rule"], "503 >= 50 in 5s by upstream");
     assert!(alert["count"].as_u64().unwrap() >= 50);
     assert_eq!(alert["top_upstreams"][0]["key"], "10.0.0.2:8080");
-    assert!(alert["first_line"]["text"].as_str().unwrap().contains(" 503 "));
+    assert!(alert["first_line"]["text"]
+        .as_str()
+        .unwrap()
+        .contains(" 503 "));
 
     // The burst leaves the 5 s window, the settle time passes.
     trickle(&mut w, &mut f, 10);
@@ -406,8 +430,7 @@ fn burst_alerts_once_and_recovers_once_trickle_never() {
     // --exec got the same JSON, one run per alert.
     let stdout: Vec<String> = tail.stdout().into_iter().map(|(_, l)| l).collect();
     wait_until("the exec output", || {
-        fs::read_to_string(dir.path().join("exec.jsonl"))
-            .is_ok_and(|t| t.lines().count() == 2)
+        fs::read_to_string(dir.path().join("exec.jsonl")).is_ok_and(|t| t.lines().count() == 2)
     });
     let exec = fs::read_to_string(dir.path().join("exec.jsonl")).unwrap();
     let mut exec: Vec<&str> = exec.lines().collect();
@@ -436,7 +459,10 @@ fn hanging_exec_does_not_stall() {
     );
     let mut w = Writer::new();
     let mut f = OpenOptions::new().append(true).open(&log).unwrap();
-    for (i, upstream) in ["10.0.0.5:80", "10.0.0.6:80", "10.0.0.7:80"].iter().enumerate() {
+    for (i, upstream) in ["10.0.0.5:80", "10.0.0.6:80", "10.0.0.7:80"]
+        .iter()
+        .enumerate()
+    {
         let burst: String = (0..30).map(|_| w.line(503, upstream)).collect();
         f.write_all(burst.as_bytes()).unwrap();
         wait_until("an alert per burst", || alerts(&tail).len() > i);
@@ -464,7 +490,12 @@ fn metrics_answer_a_real_http_client() {
     File::create(&log).unwrap();
     let tail = Tail::start(
         dir.path(),
-        &tail_args(&["--metrics", "127.0.0.1:0", "--alert", "503 >= 80 in 30s by upstream"]),
+        &tail_args(&[
+            "--metrics",
+            "127.0.0.1:0",
+            "--alert",
+            "503 >= 80 in 30s by upstream",
+        ]),
     );
     let url = {
         let text = tail.stderr_text();

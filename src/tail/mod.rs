@@ -560,6 +560,9 @@ pub fn run(
             }
         }
     }
+    if let Some(x) = &exec {
+        x.shutdown();
+    }
     Ok(engine.summary)
 }
 

@@ -671,3 +671,163 @@ fn alert(
         last_line: state.last.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fill(l: &mut LineRef) {
+        l.file.clear();
+        l.file.push_str("a.log");
+        l.text.clear();
+        l.text.push_str("line");
+    }
+
+    fn hit(rules: &mut Rules, second: i64, status: u16, upstream: &str, now: i64) {
+        let ups = [(upstream, status)];
+        rules.add(
+            &Hit {
+                second,
+                status,
+                upstreams: &ups,
+                path: "/p",
+                line: &fill,
+            },
+            now,
+        );
+    }
+
+    #[test]
+    fn parses_and_prints_rules() {
+        for (text, shown) in [
+            ("503 >= 50 in 30s", "503 >= 50 in 30s"),
+            ("5xx >= 100 in 1m by path", "5xx >= 100 in 1m by path"),
+            (
+                "5xx rate > 5% over 1m min 100",
+                "5xx rate > 5% over 1m min 100",
+            ),
+            ("503>=50 in 90s by upstream", "503 >= 50 in 90s by upstream"),
+            (
+                "5XX RATE >= 2.5% OVER 2m",
+                "5xx rate >= 2.5% over 2m min 20",
+            ),
+        ] {
+            let rule = Rule::parse(text).unwrap();
+            assert_eq!(rule.to_string(), shown);
+            assert_eq!(Rule::parse(shown).unwrap(), rule);
+        }
+        for (text, why) in [
+            ("503 >= fifty in 30s", "`fifty` is not a count"),
+            ("5xx >= 5 in", "expected a duration at the end"),
+            ("5xx >= 5 in 0s", "from 1s to 24h"),
+            ("700 >= 5 in 1m", "not a status"),
+            ("5xx rate > 120% over 1m", "not a percentage"),
+            ("5xx >= 5 in 1m by host", "not `host`"),
+            ("5xx >= 5 in 1m min 3", "unexpected `min`"),
+            ("503 = 5 in 1m", "expected `>=` or `>`"),
+        ] {
+            let err = Rule::parse(text).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
+        for text in DEFAULT_RULES {
+            Rule::parse(text).unwrap();
+        }
+    }
+
+    #[test]
+    fn fires_once_and_resolves_once_after_settling() {
+        let rule = Rule::parse("503 >= 5 in 10s by upstream").unwrap();
+        let mut rules = Rules::new(vec![rule], 3);
+        let mut events = Vec::new();
+        for s in 100..200 {
+            // A burst at 110..=112 from `b`; a trickle of one 503 every
+            // third second from `c` (4 in 10 s at most).
+            if (110..=112).contains(&s) {
+                for _ in 0..4 {
+                    hit(&mut rules, s, 503, "b", s);
+                }
+            }
+            if s % 3 == 0 {
+                hit(&mut rules, s, 503, "c", s);
+            }
+            hit(&mut rules, s, 200, "b", s);
+            events.extend(rules.tick(s));
+        }
+        let shown: Vec<(AlertState, Option<&str>, i64)> = events
+            .iter()
+            .map(|a| {
+                let end = chrono::DateTime::parse_from_rfc3339(&a.window_end).unwrap();
+                (a.state, a.key.as_deref(), end.timestamp() - 1)
+            })
+            .collect();
+        // Fires the second the fifth 503 arrives; from 121 the window holds
+        // only 112's four, below the rule, and it stays so for 3 s.
+        assert_eq!(
+            shown,
+            vec![
+                (AlertState::Firing, Some("b"), 111),
+                (AlertState::Resolved, Some("b"), 124)
+            ]
+        );
+        assert_eq!(events[0].count, 8);
+        assert_eq!(events[1].peak, 12);
+        assert_eq!(events[0].top_upstreams[0].key, "b");
+        assert_eq!(events[0].first_line.as_ref().unwrap().file, "a.log");
+    }
+
+    #[test]
+    fn hovering_at_the_threshold_does_not_flap() {
+        let rule = Rule::parse("5xx >= 10 in 5s").unwrap();
+        let mut rules = Rules::new(vec![rule], 5);
+        let mut events = Vec::new();
+        // 2 a second is exactly 10 per 5 s; every sixth second has one
+        // fewer: each window that holds it (5 in a row) dips just below.
+        for s in 0..60 {
+            let n = if s % 6 == 3 { 1 } else { 2 };
+            for _ in 0..n {
+                hit(&mut rules, s, 500, "a", s);
+            }
+            events.extend(rules.tick(s));
+        }
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].state, AlertState::Firing);
+    }
+
+    #[test]
+    fn rate_needs_its_minimum_of_requests() {
+        let rule = Rule::parse("5xx rate > 5% over 1m min 100").unwrap();
+        let mut rules = Rules::new(vec![rule], 1);
+        // A quiet night: one request, and it failed: 100%, but 1 < 100.
+        hit(&mut rules, 10, 503, "a", 10);
+        assert!(rules.tick(10).is_empty());
+        for i in 0..95 {
+            hit(&mut rules, 20, if i < 5 { 500 } else { 200 }, "a", 20);
+        }
+        // 101 requests, 7 errors: 6.9% > 5%.
+        hit(&mut rules, 21, 502, "a", 21);
+        hit(&mut rules, 21, 200, "a", 21);
+        hit(&mut rules, 21, 200, "a", 21);
+        hit(&mut rules, 21, 200, "a", 21);
+        hit(&mut rules, 21, 200, "a", 21);
+        let events = rules.tick(21);
+        assert_eq!(events.len(), 1);
+        assert_eq!((events[0].count, events[0].total), (7, 101));
+        assert!((events[0].rate.unwrap() - 6.93).abs() < 0.01);
+        assert_eq!(events[0].key, None);
+    }
+
+    #[test]
+    fn late_lines_count_in_their_own_second() {
+        let rule = Rule::parse("503 >= 3 in 10s").unwrap();
+        let mut rules = Rules::new(vec![rule], 1);
+        hit(&mut rules, 50, 503, "a", 50);
+        hit(&mut rules, 50, 503, "a", 50);
+        // Written late, stamped earlier but within the window: counts.
+        hit(&mut rules, 45, 503, "a", 50);
+        assert_eq!(rules.tick(50).len(), 1);
+        // Stamped before the window: counts nowhere.
+        let mut rules = Rules::new(vec![Rule::parse("503 >= 1 in 10s").unwrap()], 1);
+        hit(&mut rules, 40, 503, "a", 50);
+        assert!(rules.tick(50).is_empty());
+    }
+}

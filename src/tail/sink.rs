@@ -9,7 +9,7 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,6 +77,8 @@ pub struct Exec {
     timeout: Duration,
     running: Arc<AtomicUsize>,
     pub failures: Arc<AtomicU64>,
+    /// Set when logspike stops: commands still running are killed.
+    quit: Arc<AtomicBool>,
 }
 
 impl Exec {
@@ -86,6 +88,17 @@ impl Exec {
             timeout,
             running: Arc::new(AtomicUsize::new(0)),
             failures: Arc::new(AtomicU64::new(0)),
+            quit: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Kills the commands still running (they would outlive logspike) and
+    /// waits a moment for their threads to see it.
+    pub fn shutdown(&self) {
+        self.quit.store(true, Ordering::SeqCst);
+        let start = Instant::now();
+        while self.running.load(Ordering::SeqCst) > 0 && start.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -106,6 +119,7 @@ impl Exec {
         let timeout = self.timeout;
         let running = self.running.clone();
         let failures = self.failures.clone();
+        let quit = self.quit.clone();
         let state = match alert.state {
             AlertState::Firing => "firing",
             AlertState::Resolved => "resolved",
@@ -118,7 +132,7 @@ impl Exec {
         let spawned = std::thread::Builder::new()
             .name("exec".into())
             .spawn(move || {
-                if let Err(e) = run_one(&command, &payload, &env, timeout) {
+                if let Err(e) = run_one(&command, &payload, &env, timeout, &quit) {
                     failures.fetch_add(1, Ordering::SeqCst);
                     eprintln!("logspike tail: --exec `{command}`: {e}");
                 }
@@ -137,8 +151,12 @@ fn run_one(
     payload: &str,
     env: &[(&str, String)],
     timeout: Duration,
+    quit: &AtomicBool,
 ) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
     let mut child = Command::new("sh")
+        // A group of its own, so a timeout kills what the shell started too.
+        .process_group(0)
         .arg("-c")
         .arg(command)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -161,12 +179,27 @@ fn run_one(
             Ok(Some(status)) if status.success() => return Ok(()),
             Ok(Some(status)) => return Err(format!("it failed ({status})")),
             Ok(None) if started.elapsed() >= timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
+                kill_group(&mut child);
                 return Err(format!("still running after {timeout:?}; killed it"));
+            }
+            Ok(None) if quit.load(Ordering::SeqCst) => {
+                kill_group(&mut child);
+                return Err("still running when logspike stopped; killed it".into());
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(format!("cannot wait for it: {e}")),
         }
     }
+}
+
+fn kill_group(child: &mut std::process::Child) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals the process group the
+        // child leads (made with `process_group(0)`); it touches no memory.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
