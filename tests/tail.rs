@@ -380,7 +380,7 @@ fn burst_alerts_once_and_recovers_once_trickle_never() {
     let mut f = OpenOptions::new().append(true).open(&log).unwrap();
     // A steady trickle: 200s everywhere and a 503 a second from one
     // upstream, well below the rule.
-    let mut trickle = |w: &mut Writer, f: &mut File, seconds: u32| {
+    let trickle = |w: &mut Writer, f: &mut File, seconds: u32| {
         for _ in 0..seconds * 4 {
             let mut text = String::new();
             for _ in 0..10 {
