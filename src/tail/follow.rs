@@ -170,6 +170,7 @@ impl Cursor {
             ino: self.id.ino,
             fingerprint: self.fingerprint,
             offset: self.offset,
+            closed: false,
         }
     }
 
@@ -365,6 +366,8 @@ pub struct Watched {
     first_look: bool,
     /// The last error reported, so one fault is reported once.
     error: Option<String>,
+    /// Said when it was added, shown at the first look.
+    notes: Vec<String>,
     /// Compressed rotated files to finish, found at startup or on a
     /// copytruncate: read once, from the offset given.
     streams: Vec<(PathBuf, u64)>,
@@ -381,6 +384,7 @@ impl Watched {
             grammars: None,
             first_look,
             error: None,
+            notes: Vec::new(),
             streams: Vec::new(),
         }
     }
@@ -473,11 +477,30 @@ impl Follower {
         for entry in lost {
             match find_rotated(&w.path, &entry, None) {
                 Some(Found::Plain(mut c)) => {
+                    if !entry.closed {
+                        w.notes.push(format!(
+                            "{}: finishing {} (rotated while stopped) from byte {}",
+                            w.path.display(),
+                            c.name,
+                            entry.offset
+                        ));
+                    }
                     c.offset = entry.offset;
                     w.draining.push(*c);
                 }
                 Some(Found::Compressed(p)) => w.streams.push((p, entry.offset)),
+                None if !entry.closed => w.notes.push(format!(
+                    "{}: the file followed there before (inode {}) is gone, and no rotated \
+                     file beside it starts with its lines; lines written to it after byte {} \
+                     were not read",
+                    w.path.display(),
+                    entry.ino,
+                    entry.offset
+                )),
                 None => {}
+            }
+            if let Some(k) = self.known.iter_mut().find(|k| **k == entry) {
+                k.closed = true;
             }
         }
         self.watched.push(w);
@@ -526,11 +549,15 @@ impl Follower {
     fn poll_one(&mut self, i: usize, sink: &mut dyn LineSink) -> usize {
         let mut total = 0;
         let format = self.watched[i].format.clone();
+        for note in std::mem::take(&mut self.watched[i].notes) {
+            sink.note(note);
+        }
         // Compressed leftovers first: they are older than anything open.
         let streams = std::mem::take(&mut self.watched[i].streams);
         for (path, offset) in streams {
             let w = &mut self.watched[i];
             match read_stream(&path, offset, w.index, &mut w.grammars, &format, sink) {
+                Ok(0) => {}
                 Ok(n) => {
                     total += n as usize;
                     sink.note(format!(
@@ -570,7 +597,8 @@ impl Follower {
             }
             w.draining = keep;
         }
-        for e in closed {
+        for mut e in closed {
+            e.closed = true;
             self.remember(e);
         }
 

@@ -7,7 +7,7 @@
 //! ```json
 //! {"version": 1, "files": [{"path": "/var/log/nginx/access.log",
 //!   "dev": 2049, "ino": 131074, "fingerprint_len": 1024,
-//!   "fingerprint": "8c2f0e31d3a1b7c4", "offset": 1048576}]}
+//!   "fingerprint": "8c2f0e31d3a1b7c4", "offset": 1048576, "closed": false}]}
 //! ```
 //!
 //! `offset` is the byte after the last line fully processed.
@@ -30,6 +30,9 @@ pub struct Entry {
     pub ino: u64,
     pub fingerprint: Fingerprint,
     pub offset: u64,
+    /// Read to its end and closed (a rotated file); otherwise it was open
+    /// and may have grown since.
+    pub closed: bool,
 }
 
 impl Entry {
@@ -70,6 +73,8 @@ struct SavedEntry {
     /// Hex: a u64 does not survive every JSON reader as a number.
     fingerprint: String,
     offset: u64,
+    #[serde(default)]
+    closed: bool,
 }
 
 /// Reads a state file; a missing file is an empty state.
@@ -108,6 +113,7 @@ pub fn load(path: &Path) -> Result<Vec<Entry>, String> {
                     hash,
                 },
                 offset: e.offset,
+                closed: e.closed,
             })
         })
         .collect()
@@ -126,6 +132,7 @@ pub fn save(path: &Path, entries: &[Entry]) -> io::Result<()> {
                 fingerprint_len: e.fingerprint.len,
                 fingerprint: format!("{:016x}", e.fingerprint.hash),
                 offset: e.offset,
+                closed: e.closed,
             })
             .collect(),
     };
@@ -158,6 +165,7 @@ mod tests {
             ino: u64::MAX,
             fingerprint: Fingerprint::of(b"hello\n"),
             offset: 6,
+            closed: false,
         }];
         save(&path, &entries).unwrap();
         assert_eq!(load(&path).unwrap(), entries);
