@@ -92,7 +92,11 @@ impl Tail {
     }
 
     /// SIGTERM, then the counts from the summary it prints on the way out.
-    fn stop(mut self) -> Counts {
+    fn stop(self) -> Counts {
+        self.stop_with_summary().0
+    }
+
+    fn stop_with_summary(mut self) -> (Counts, String) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -120,7 +124,7 @@ impl Tail {
                     .map(|(_, s)| s.to_string())
             })
             .unwrap();
-        Counts::parse(&summary)
+        (Counts::parse(&summary), summary)
     }
 }
 
@@ -561,4 +565,42 @@ fn bad_rule_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("`lots` is not a count"), "{err}");
+}
+
+#[test]
+fn ugly_lines_are_counted_never_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    File::create(&log).unwrap();
+    let tail = Tail::start(dir.path(), &tail_args(&[]));
+    let mut w = Writer::new();
+    let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+    let good = w.line(200, "10.0.0.1:80");
+    let crlf = w.line(503, "10.0.0.1:80").replace('\n', "\r\n");
+    f.write_all(good.as_bytes()).unwrap();
+    f.write_all(crlf.as_bytes()).unwrap();
+    f.write_all(b"\x00\x01\x02 binary junk \xff\xfe\n").unwrap();
+    f.write_all(b"not a log line at all\n").unwrap();
+    // A line over the 1 MiB limit, written in pieces.
+    let huge = vec![b'x'; 3 << 20];
+    for piece in huge.chunks(700_000) {
+        f.write_all(piece).unwrap();
+        thread::sleep(Duration::from_millis(20));
+    }
+    f.write_all(b"\n\n").unwrap();
+    let after = w.line(404, "10.0.0.1:80");
+    f.write_all(after.as_bytes()).unwrap();
+    // A last line without its newline is held, not counted.
+    f.write_all(w.line(500, "10.0.0.1:80").trim_end().as_bytes())
+        .unwrap();
+    w.written.0.remove(&500);
+    thread::sleep(Duration::from_millis(300));
+    let (counted, summary) = tail.stop_with_summary();
+    assert_eq!(counted, w.written);
+    // Rejected: junk, a line that is no log line, the huge line. The blank
+    // line is a line, neither parsed nor rejected.
+    assert!(
+        summary.starts_with("7 lines: 3 parsed, 3 rejected"),
+        "{summary}"
+    );
 }
