@@ -100,7 +100,7 @@ def main():
                 n = written + i
                 s = 200 if n % 5000 else 503
                 parts.append(template.format(a=n >> 16 & 255, b=n >> 8 & 255, c=n & 255,
-                                             t=t, n=n, s=s, u=n % 4))
+                                             t=t, n=n, s=s, u=n // 5000 % 4 if s == 503 else n % 4))
             if tick == args.seconds * 50:
                 parts.extend(template.format(a=9, b=9, c=9, t=t, n=0, s=503, u=9)
                              for _ in range(300))
