@@ -96,9 +96,13 @@ impl Tail {
         self.stop_with_summary().0
     }
 
-    fn stop_with_summary(mut self) -> (Counts, String) {
+    fn stop_with_summary(self) -> (Counts, String) {
+        self.stop_by("-TERM")
+    }
+
+    fn stop_by(mut self, signal: &str) -> (Counts, String) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
@@ -332,7 +336,8 @@ fn restart_with_state_between_rotations() {
     w.append(&log, 120);
     let tail = Tail::start(dir.path(), &args);
     w.append(&log, 80);
-    counted.add(&tail.stop());
+    // Ctrl-C saves the state as SIGTERM does.
+    counted.add(&tail.stop_by("-INT").0);
 
     // Down again: lines, a rotation, and the rotated file compressed.
     w.append(&log, 90);
@@ -603,4 +608,83 @@ fn ugly_lines_are_counted_never_fatal() {
         summary.starts_with("7 lines: 3 parsed, 3 rejected"),
         "{summary}"
     );
+}
+
+#[test]
+fn polling_fallback_follows_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    File::create(&log).unwrap();
+    let tail = Tail::start(dir.path(), &tail_args(&["--poll", "50ms"]));
+    assert!(tail.stderr_has("polling every"));
+    let mut w = Writer::new();
+    for round in 0..2 {
+        w.append(&log, 300);
+        fs::rename(&log, dir.path().join(format!("access.log.{round}"))).unwrap();
+        w.append(&log, 100);
+        thread::sleep(Duration::from_millis(150));
+    }
+    assert_eq!(tail.stop(), w.written);
+}
+
+#[test]
+fn globs_follow_files_with_their_own_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    let nginx = logs.join("shop.log");
+    let apache = logs.join("blog.log");
+    let mut w = Writer::new();
+    w.append(&nginx, 20);
+    let before = w.written.clone();
+    // Apache `common`: no upstream, another time layout of the same kind.
+    let mut written_apache = Counts::default();
+    let apache_lines = |n: usize, counts: &mut Counts| -> String {
+        let time = chrono::Utc::now().format("%d/%b/%Y:%H:%M:%S +0000");
+        (0..n)
+            .map(|i| {
+                let status = if i % 4 == 0 { 500 } else { 200 };
+                *counts.0.entry(status).or_default() += 1;
+                format!(
+                    "192.0.2.{} - bob [{time}] \"GET /post/{i} HTTP/1.0\" {status} 2326\n",
+                    i % 200
+                )
+            })
+            .collect()
+    };
+    fs::write(&apache, apache_lines(5, &mut Counts::default())).unwrap();
+    let tail = Tail::start(dir.path(), &["logs/*.log", "--rotate-grace", "1s"]);
+    w.append(&nginx, 200);
+    let text = apache_lines(120, &mut written_apache);
+    OpenOptions::new()
+        .append(true)
+        .open(&apache)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    // A file that appears later is read from its start.
+    let late = logs.join("late.log");
+    w.append(&late, 60);
+    // Compressed rotated files beside them are not followed.
+    gzip_copy(&nginx, &logs.join("shop.log.1.gz"));
+    thread::sleep(Duration::from_millis(1200));
+    w.append(&late, 40);
+    thread::sleep(Duration::from_millis(300));
+    let stderr = tail.stderr_text();
+    let counted = tail.stop();
+    let mut expected = w.written.clone();
+    for (s, n) in before.0 {
+        *expected.0.get_mut(&s).unwrap() -= n;
+    }
+    expected.add(&written_apache);
+    assert_eq!(counted, expected, "{stderr}");
+    assert!(stderr.contains("format apache-common"), "{stderr}");
+    assert!(stderr.contains("format nginx-upstream"), "{stderr}");
+}
+
+fn gzip_copy(from: &Path, to: &Path) {
+    let data = fs::read(from).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(File::create(to).unwrap(), Default::default());
+    enc.write_all(&data).unwrap();
+    enc.finish().unwrap();
 }
