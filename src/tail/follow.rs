@@ -338,7 +338,14 @@ impl Cursor {
         // hold off the alert check for long.
         let mut total = 0;
         while total < 16 * READ_BYTES {
-            let n = self.read(file_index, READ_BYTES, sink)?;
+            // Asking the size first reads no more than is there: the buffer
+            // is not zeroed a megabyte at a time for a few new lines.
+            let size = self.file.metadata()?.len();
+            let want = size.saturating_sub(self.read_pos()).min(READ_BYTES as u64) as usize;
+            if want == 0 {
+                break;
+            }
+            let n = self.read(file_index, want, sink)?;
             if n == 0 {
                 break;
             }
