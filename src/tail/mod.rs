@@ -183,8 +183,7 @@ impl LineSink for Handler<'_> {
                 }
                 let mut ups: [(&str, u16); MAX_ATTEMPTS] = [("", 0); MAX_ATTEMPTS];
                 let mut n = 0;
-                let attempts: Vec<_> = r.upstreams().collect();
-                for a in &attempts {
+                for a in r.upstreams() {
                     let Some(addr) = a.addr else { continue };
                     let addr = std::str::from_utf8(addr).unwrap_or("(not UTF-8)");
                     let code = a.status.unwrap_or(0);
