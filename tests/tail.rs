@@ -688,3 +688,35 @@ fn gzip_copy(from: &Path, to: &Path) {
     enc.write_all(&data).unwrap();
     enc.finish().unwrap();
 }
+
+#[test]
+fn from_start_reads_what_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let mut w = Writer::new();
+    w.append(&log, 250);
+    let tail = Tail::start(dir.path(), &tail_args(&["--from-start"]));
+    w.append(&log, 50);
+    assert_eq!(tail.stop(), w.written);
+}
+
+#[test]
+fn unfollowable_path_is_reported_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    // A named pipe where the log should be: reported, not fatal, and not
+    // opened (a read would block).
+    let made = Command::new("mkfifo").arg(&log).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipping: mkfifo is not available");
+        return;
+    }
+    let tail = Tail::start(dir.path(), &tail_args(&[]));
+    wait_until("the report", || tail.stderr_has("not a regular file"));
+    fs::remove_file(&log).unwrap();
+    let mut w = Writer::new();
+    w.append(&log, 40);
+    wait_until("the recovery", || tail.stderr_has("readable again"));
+    w.append(&log, 40);
+    assert_eq!(tail.stop(), w.written);
+}

@@ -89,6 +89,17 @@ impl Fingerprint {
     }
 }
 
+/// Opens for reading without blocking: a named pipe put where a log was
+/// expected would otherwise hang the open until a writer appears. Regular
+/// files ignore the flag.
+fn open_nonblocking(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
 fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
@@ -141,8 +152,11 @@ pub struct Cursor {
 
 impl Cursor {
     fn open(path: &Path) -> io::Result<(Cursor, fs::Metadata)> {
-        let file = File::open(path)?;
+        let file = open_nonblocking(path)?;
         let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::other("not a regular file"));
+        }
         let mut head = vec![0; FINGERPRINT_BYTES];
         let n = read_full_at(&file, &mut head, 0)?;
         head.truncate(n);
@@ -468,8 +482,9 @@ impl Follower {
         // it were rotated while we were not running: finish them first.
         // An inode number is reused once its file is deleted (a rotated
         // file compressed, say): the fingerprint tells files apart.
-        let here = File::open(&w.path)
+        let here = open_nonblocking(&w.path)
             .ok()
+            .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))
             .and_then(|f| Some((Identity::of(&f.metadata().ok()?), f)));
         let still_here = |e: &Entry| {
             here.as_ref()
