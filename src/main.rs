@@ -349,24 +349,7 @@ fn parse_duration_ms(text: &str) -> std::result::Result<u64, String> {
 
 /// `90s`, `5m`, `1h`, `1d` -> microseconds.
 fn parse_duration(text: &str) -> std::result::Result<i64, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: i64 = number
-        .parse()
-        .map_err(|_| format!("`{text}`: a window is a number and a unit, like 10s, 5m, 1h"))?;
-    let seconds = match unit {
-        "s" | "" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("`{text}`: the unit is s, m, h or d")),
-    };
-    if n <= 0 {
-        return Err(format!("`{text}`: a window must be longer than zero"));
-    }
-    Ok(n * seconds * 1_000_000)
+    logspike::text::parse_duration(text).map(|s| s * 1_000_000)
 }
 
 /// `UTC`, `Z`, `+01:00`, `-0530` -> seconds east of UTC.

@@ -670,6 +670,9 @@ impl Follower {
         }
 
         let w = &mut self.watched[i];
+        // Only what a file held at the very first look is skipped; a file
+        // that appears (or becomes readable) later is read from its start.
+        w.first_look = false;
         if let Some(c) = w.current.as_mut() {
             match c.read_all(w.index, &mut w.grammars, &format, sink) {
                 Ok(n) => {

@@ -145,6 +145,27 @@ struct Engine {
     notes: Vec<String>,
 }
 
+impl Engine {
+    /// Counts a rejected line; the first few per file are shown.
+    fn reject(&mut self, m: &mut Metrics, file: usize, describe: impl FnOnce() -> String) {
+        self.summary.rejected += 1;
+        m.rejected += 1;
+        if self.rejects.len() <= file {
+            self.rejects.resize(file + 1, 0);
+        }
+        self.rejects[file] += 1;
+        let n = self.rejects[file];
+        if n <= SHOW_REJECTS {
+            let more = if n == SHOW_REJECTS {
+                " (further rejections of this file are only counted)"
+            } else {
+                ""
+            };
+            self.notes.push(format!("{}{more}", describe()));
+        }
+    }
+}
+
 /// The engine and the metrics, locked for one poll.
 struct Handler<'a> {
     engine: &'a mut Engine,
@@ -230,23 +251,14 @@ impl LineSink for Handler<'_> {
                 );
             }
             Outcome::Rejected(reject) => {
-                e.summary.rejected += 1;
-                m.rejected += 1;
-                if e.rejects.len() <= file {
-                    e.rejects.resize(file + 1, 0);
-                }
-                e.rejects[file] += 1;
-                if e.rejects[file] <= SHOW_REJECTS {
-                    e.notes.push(format!(
-                        "{name}@{offset}: rejected: {}{}",
+                e.reject(m, file, || {
+                    let text = strip_eol(line);
+                    format!(
+                        "{name}@{offset}: rejected: {}\n  | {}",
                         parser.describe(&reject, line),
-                        if e.rejects[file] == SHOW_REJECTS {
-                            " (further rejections of this file are only counted)"
-                        } else {
-                            ""
-                        }
-                    ));
-                }
+                        crate::text::escape_bytes(&text[..text.len().min(300)])
+                    )
+                });
             }
             Outcome::Directive | Outcome::Blank => {}
         }
@@ -254,20 +266,13 @@ impl LineSink for Handler<'_> {
 
     fn too_long(&mut self, file: usize, name: &Arc<str>, offset: u64) {
         self.engine.summary.lines += 1;
-        self.engine.summary.rejected += 1;
         self.metrics.lines += 1;
-        self.metrics.rejected += 1;
-        let e = &mut *self.engine;
-        if e.rejects.len() <= file {
-            e.rejects.resize(file + 1, 0);
-        }
-        e.rejects[file] += 1;
-        if e.rejects[file] <= SHOW_REJECTS {
-            e.notes.push(format!(
+        self.engine.reject(self.metrics, file, || {
+            format!(
                 "{name}@{offset}: rejected: longer than {} bytes",
                 crate::parse::MAX_LINE
-            ));
-        }
+            )
+        });
     }
 
     fn note(&mut self, message: String) {

@@ -174,23 +174,10 @@ fn tokens(text: &str) -> Vec<&str> {
 }
 
 fn parse_duration(text: &str) -> Result<i64, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (n, unit) = text.split_at(split);
-    let n: i64 = n
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 30s, 1m or 1h"))?;
-    let size = match unit {
-        "s" | "" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err(format!("`{text}`: the unit is s, m or h")),
-    };
-    if n <= 0 || n * size > 86_400 {
-        return Err(format!("`{text}`: a window is from 1s to 24h"));
+    match crate::text::parse_duration(text)? {
+        s if s <= 86_400 => Ok(s),
+        _ => Err(format!("`{text}`: a window is from 1s to 24h")),
     }
-    Ok(n * size)
 }
 
 impl Rule {
@@ -719,7 +706,8 @@ mod tests {
         for (text, why) in [
             ("503 >= fifty in 30s", "`fifty` is not a count"),
             ("5xx >= 5 in", "expected a duration at the end"),
-            ("5xx >= 5 in 0s", "from 1s to 24h"),
+            ("5xx >= 5 in 0s", "longer than zero"),
+            ("5xx >= 5 in 2d", "from 1s to 24h"),
             ("700 >= 5 in 1m", "not a status"),
             ("5xx rate > 120% over 1m", "not a percentage"),
             ("5xx >= 5 in 1m by host", "not `host`"),

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::rules::{Alert, AlertState, LineRef};
+use crate::text::escape_bytes;
 
 /// Commands running at once.
 const MAX_RUNNING: usize = 16;
@@ -30,8 +31,11 @@ pub fn text(alert: &Alert) -> String {
         AlertState::Resolved => "RESOLVED",
     };
     s.push_str(&format!("{state} {}", alert.rule));
+    // Keys, paths and lines come from the log: escaped, so a hostile line
+    // cannot repaint the terminal.
+    let safe = |t: &str| escape_bytes(t.as_bytes());
     if let Some(k) = &alert.key {
-        s.push_str(&format!(" [{k}]"));
+        s.push_str(&format!(" [{}]", safe(k)));
     }
     let window = format!(
         "{} to {}",
@@ -60,7 +64,12 @@ pub fn text(alert: &Alert) -> String {
     s.push_str(&tops("paths", &alert.top_paths));
     let show = |label: &str, l: &Option<LineRef>| -> String {
         match l {
-            Some(l) => format!("\n  {label} {}@{}: {}", l.file, l.offset, l.text),
+            Some(l) => format!(
+                "\n  {label} {}@{}: {}",
+                safe(&l.file),
+                l.offset,
+                safe(&l.text)
+            ),
             None => String::new(),
         }
     };
