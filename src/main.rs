@@ -69,7 +69,7 @@ struct TailArgs {
     /// upstream`, `502 >= 50 in 30s by path`, `5xx rate > 5% over 1m min 100`.
     #[arg(long = "alert", value_name = "RULE")]
     alerts: Vec<String>,
-    /// Seconds (of log time) a firing alert's window must keep to its rule
+    /// How long (in log time) a firing alert's window must keep to its rule
     /// before the recovery is raised.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     settle: i64,
