@@ -720,3 +720,45 @@ fn unfollowable_path_is_reported_and_retried() {
     w.append(&log, 40);
     assert_eq!(tail.stop(), w.written);
 }
+
+#[test]
+fn copytruncate_unread_lines_come_from_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    File::create(&log).unwrap();
+    // Polling once a second: the rotation happens before it looks again,
+    // so the lines written before it are only in the copy.
+    let tail = Tail::start(dir.path(), &tail_args(&["--poll", "1s"]));
+    let mut w = Writer::new();
+    // Read once first: a truncation is seen by the file shrinking or its
+    // first bytes changing, and a file seen empty has no first bytes.
+    w.append(&log, 10);
+    thread::sleep(Duration::from_millis(1500));
+    for round in 0..2 {
+        w.append(&log, 300);
+        let copy = dir.path().join(format!("access.log.{round}"));
+        fs::copy(&log, &copy).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&log)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        if round == 1 {
+            // logrotate's `compress` without `delaycompress`.
+            gzip(&copy);
+        }
+        w.append(&log, 100);
+        thread::sleep(Duration::from_millis(1500));
+    }
+    let stderr = tail.stderr_text();
+    assert_eq!(tail.stop(), w.written, "{stderr}");
+    assert!(
+        stderr.contains("from its copy ./access.log.0\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("from its copy ./access.log.1.gz"),
+        "{stderr}"
+    );
+}

@@ -762,18 +762,33 @@ impl Follower {
             Some(Found::Plain(mut copy)) => {
                 copy.offset = entry.offset;
                 copy.parser = c.parser.take();
-                copy.name = c.name.clone();
+                if copy.parser.is_none() {
+                    copy.parser = w.grammars.as_deref().map(LineParser::new);
+                }
+                let mut taken = 0;
                 while let Ok(n) = copy.read(w.index, READ_BYTES, sink) {
                     if n == 0 {
                         break;
                     }
+                    taken += n;
+                }
+                if taken > 0 {
+                    sink.note(format!(
+                        "{}: read {taken} bytes it had not read yet from its copy {}",
+                        w.path.display(),
+                        copy.name
+                    ));
                 }
             }
             Some(Found::Compressed(p)) => {
-                if let Err(e) =
-                    read_stream(&p, entry.offset, w.index, &mut w.grammars, &format, sink)
-                {
-                    sink.note(format!("{}: {e}", p.display()));
+                match read_stream(&p, entry.offset, w.index, &mut w.grammars, &format, sink) {
+                    Ok(0) => {}
+                    Ok(n) => sink.note(format!(
+                        "{}: read {n} bytes it had not read yet from its copy {}",
+                        w.path.display(),
+                        p.display()
+                    )),
+                    Err(e) => sink.note(format!("{}: {e}", p.display())),
                 }
             }
             None => {}
