@@ -49,7 +49,8 @@ enum Command {
 #[derive(Args)]
 struct TailArgs {
     /// Files, globs (quoted, so the shell leaves them: 'logs/*.log') or
-    /// directories to follow. A path that does not exist yet is waited for.
+    /// directories to follow; `-` for standard input (a pipe, read until it
+    /// closes). A path that does not exist yet is waited for.
     #[arg(required = true, value_name = "PATHS")]
     paths: Vec<PathBuf>,
     #[command(flatten)]

@@ -762,3 +762,62 @@ fn copytruncate_unread_lines_come_from_the_copy() {
         "{stderr}"
     );
 }
+
+#[test]
+fn standard_input_until_the_pipe_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logspike"))
+        .args([
+            "tail",
+            "-",
+            "--alert",
+            "503 >= 40 in 1m",
+            "--output",
+            "json",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut w = Writer::new();
+    let mut text = String::new();
+    for i in 0..300 {
+        text.push_str(&w.line(if i % 5 == 0 { 503 } else { 200 }, "10.0.0.1:80"));
+    }
+    text.push_str("junk\n");
+    // The last line of the pipe has no newline: it still counts.
+    text.push_str(w.line(404, "10.0.0.1:80").trim_end());
+    let mut stdin = child.stdin.take().unwrap();
+    let bytes = text.into_bytes();
+    for piece in bytes.chunks(5000) {
+        stdin.write_all(piece).unwrap();
+        thread::sleep(Duration::from_millis(5));
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary = stderr
+        .lines()
+        .find_map(|l| l.split_once("logspike tail: stopped; ").map(|(_, s)| s))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(Counts::parse(summary), w.written);
+    assert!(
+        summary.starts_with("302 lines: 301 parsed, 1 rejected"),
+        "{summary}"
+    );
+    assert!(
+        stderr.contains("<stdin>: format nginx-upstream"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let alerts: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(alerts.len(), 1, "{stdout}");
+    assert_eq!(alerts[0]["state"], "firing");
+    assert_eq!(alerts[0]["first_line"]["file"], "<stdin>");
+}

@@ -245,26 +245,7 @@ impl Cursor {
                         // Not one complete line yet: wait for it.
                         return Ok(false);
                     }
-                    match detect::detect(&head, candidates) {
-                        Some(d) => {
-                            sink.note(format!(
-                                "{}: format {} ({})",
-                                self.name,
-                                crate::check::grammar_names(&d.grammars).join(" + "),
-                                d.reason
-                            ));
-                            Some(d.grammars)
-                        }
-                        None => {
-                            let first = candidates.first().cloned();
-                            sink.note(format!(
-                                "{}: no known format parses its first lines; they are counted \
-                                 as rejected (name one with --format or --log-format)",
-                                self.name
-                            ));
-                            Some(first.into_iter().collect())
-                        }
-                    }
+                    Some(choose(&self.name, &head, candidates, sink))
                 }
             };
         }
@@ -371,6 +352,33 @@ impl Cursor {
             self.grow_fingerprint()?;
         }
         Ok(total)
+    }
+}
+
+/// Detects the grammars of `name` from its first bytes, saying which and
+/// why; falls back to the first candidate (its lines are then rejected).
+pub fn choose(
+    name: &str,
+    head: &[u8],
+    candidates: &[Arc<Grammar>],
+    sink: &mut dyn LineSink,
+) -> Vec<Arc<Grammar>> {
+    match detect::detect(head, candidates) {
+        Some(d) => {
+            sink.note(format!(
+                "{name}: format {} ({})",
+                crate::check::grammar_names(&d.grammars).join(" + "),
+                d.reason
+            ));
+            d.grammars
+        }
+        None => {
+            sink.note(format!(
+                "{name}: no known format parses its first lines; they are counted \
+                 as rejected (name one with --format or --log-format)"
+            ));
+            candidates.first().cloned().into_iter().collect()
+        }
     }
 }
 

@@ -141,7 +141,8 @@ struct Engine {
     summary: Summary,
     paths: PathNormalizer,
     path_buf: Vec<u8>,
-    rejects: Vec<u64>,
+    /// Rejected lines per file index.
+    rejects: crate::analysis::HashMap<usize, u64>,
     notes: Vec<String>,
 }
 
@@ -150,11 +151,11 @@ impl Engine {
     fn reject(&mut self, m: &mut Metrics, file: usize, describe: impl FnOnce() -> String) {
         self.summary.rejected += 1;
         m.rejected += 1;
-        if self.rejects.len() <= file {
-            self.rejects.resize(file + 1, 0);
-        }
-        self.rejects[file] += 1;
-        let n = self.rejects[file];
+        let n = {
+            let n = self.rejects.entry(file).or_default();
+            *n += 1;
+            *n
+        };
         if n <= SHOW_REJECTS {
             let more = if n == SHOW_REJECTS {
                 " (further rejections of this file are only counted)"
@@ -343,6 +344,145 @@ fn expand(patterns: &[PathBuf]) -> Vec<PathBuf> {
 enum Wake {
     Fs,
     Stop,
+    /// Complete lines from standard input.
+    Stdin(Vec<u8>),
+    /// Standard input ended (or failed: the message says how).
+    StdinEnd(Option<String>),
+}
+
+/// The file index of standard input in counts and notes.
+const STDIN: usize = usize::MAX;
+
+/// Standard input (`-`): a pipe, read by a thread of its own and handed
+/// over in chunks of complete lines. It has no identity and no state: it
+/// is read from where the pipe is, and ends when the pipe closes.
+struct StdinSource {
+    name: Arc<str>,
+    format: FormatChoice,
+    parser: Option<LineParser>,
+    chunks: std::collections::VecDeque<Vec<u8>>,
+    offset: u64,
+    ended: bool,
+}
+
+impl StdinSource {
+    fn feed(&mut self, sink: &mut dyn LineSink) -> usize {
+        let mut total = 0;
+        while let Some(chunk) = self.chunks.pop_front() {
+            let parser = match &mut self.parser {
+                Some(p) => p,
+                None => {
+                    let grammars = match &self.format {
+                        FormatChoice::Fixed(g) => vec![g.clone()],
+                        FormatChoice::Detect(c) => follow::choose(&self.name, &chunk, c, sink),
+                    };
+                    if grammars.is_empty() {
+                        return total;
+                    }
+                    self.parser.insert(LineParser::new(&grammars))
+                }
+            };
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', &chunk) {
+                sink.line(
+                    STDIN,
+                    &self.name,
+                    parser,
+                    &chunk[start..=end],
+                    self.offset + start as u64,
+                );
+                start = end + 1;
+            }
+            if start < chunk.len() {
+                // The last line of a pipe that closed without a newline.
+                sink.line(
+                    STDIN,
+                    &self.name,
+                    parser,
+                    &chunk[start..],
+                    self.offset + start as u64,
+                );
+            }
+            self.offset += chunk.len() as u64;
+            total += chunk.len();
+        }
+        total
+    }
+}
+
+/// Reads standard input on a thread, sending complete lines. A line over
+/// the limit is sent cut (the parser rejects it as too long) and the rest
+/// of it dropped.
+fn read_stdin(tx: mpsc::Sender<Wake>) {
+    use std::io::Read;
+    let spawned = std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+            let mut block = vec![0u8; 1 << 16];
+            let mut skipping = false;
+            loop {
+                let n = match stdin.read(&mut block) {
+                    Ok(0) => {
+                        if !buf.is_empty() && !skipping {
+                            let _ = tx.send(Wake::Stdin(std::mem::take(&mut buf)));
+                        }
+                        let _ = tx.send(Wake::StdinEnd(None));
+                        return;
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let _ = tx.send(Wake::StdinEnd(Some(e.to_string())));
+                        return;
+                    }
+                };
+                let mut data = &block[..n];
+                if skipping {
+                    match memchr::memchr(b'\n', data) {
+                        Some(i) => {
+                            skipping = false;
+                            data = &data[i + 1..];
+                        }
+                        None => continue,
+                    }
+                }
+                buf.extend_from_slice(data);
+                if let Some(i) = memchr::memrchr(b'\n', &buf) {
+                    let rest = buf.split_off(i + 1);
+                    let _ = tx.send(Wake::Stdin(std::mem::replace(&mut buf, rest)));
+                } else if buf.len() > crate::parse::MAX_LINE {
+                    buf.push(b'\n');
+                    let _ = tx.send(Wake::Stdin(std::mem::take(&mut buf)));
+                    skipping = true;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("logspike tail: cannot read standard input: {e}");
+    }
+}
+
+/// Handles one message from the channel.
+fn take(wake: Wake, stdin: &mut Option<StdinSource>, stop: &AtomicBool) {
+    match wake {
+        Wake::Fs => {}
+        Wake::Stop => stop.store(true, Ordering::SeqCst),
+        Wake::Stdin(chunk) => {
+            if let Some(s) = stdin.as_mut() {
+                s.chunks.push_back(chunk);
+            }
+        }
+        Wake::StdinEnd(error) => {
+            if let Some(e) = error {
+                eprintln!("logspike tail: reading standard input: {e}");
+            }
+            if let Some(s) = stdin.as_mut() {
+                s.ended = true;
+            }
+        }
+    }
 }
 
 /// Follows until SIGINT or SIGTERM (or `stop` is set), writing alerts to
@@ -411,6 +551,7 @@ pub fn run(
         let mut d: Vec<PathBuf> = options
             .paths
             .iter()
+            .filter(|p| *p != Path::new("-"))
             .map(|p| if p.is_dir() { p.clone() } else { watch_dir(p) })
             .collect();
         d.sort();
@@ -427,9 +568,30 @@ pub fn run(
         summary: Summary::default(),
         paths: options.paths_normalizer.clone(),
         path_buf: Vec::new(),
-        rejects: Vec::new(),
+        rejects: Default::default(),
         notes: Vec::new(),
     };
+    let dash = Path::new("-");
+    let only_stdin = options.paths.iter().all(|p| p == dash);
+    let mut stdin = if options.paths.iter().any(|p| p == dash) {
+        read_stdin(tx.clone());
+        Some(StdinSource {
+            name: "<stdin>".into(),
+            format: options.format.clone(),
+            parser: None,
+            chunks: Default::default(),
+            offset: 0,
+            ended: false,
+        })
+    } else {
+        None
+    };
+    let patterns: Vec<PathBuf> = options
+        .paths
+        .iter()
+        .filter(|p| *p != dash)
+        .cloned()
+        .collect();
     let mut follower = Follower::new(
         follow::Options {
             from_start: options.from_start,
@@ -439,7 +601,7 @@ pub fn run(
         },
         saved,
     );
-    for p in expand(&options.paths) {
+    for p in expand(&patterns) {
         follower.add(p, true);
     }
 
@@ -467,7 +629,7 @@ pub fn run(
         }
         if last_expand.elapsed() >= Duration::from_millis(500) {
             last_expand = Instant::now();
-            for p in expand(&options.paths) {
+            for p in expand(&patterns) {
                 follower.add(p, false);
             }
         }
@@ -479,7 +641,11 @@ pub fn run(
                 engine: &mut engine,
                 metrics: &mut m,
             };
-            follower.poll(&mut handler)
+            let mut read = follower.poll(&mut handler);
+            if let Some(s) = stdin.as_mut() {
+                read += s.feed(&mut handler);
+            }
+            read
         };
         for note in engine.notes.drain(..) {
             eprintln!("logspike tail: {note}");
@@ -487,8 +653,13 @@ pub fn run(
         if !announced {
             announced = true;
             eprintln!(
-                "logspike tail: following {} file(s) ({}); rules: {}",
+                "logspike tail: following {} file(s){} ({}); rules: {}",
                 follower.watched.len(),
+                if stdin.is_some() {
+                    " and standard input"
+                } else {
+                    ""
+                },
                 if watcher.is_some() {
                     "inotify".to_string()
                 } else {
@@ -548,20 +719,34 @@ pub fn run(
         if stopping {
             break;
         }
+        if stdin
+            .as_ref()
+            .is_some_and(|s| s.ended && s.chunks.is_empty())
+            && only_stdin
+        {
+            // Nothing but a pipe to follow, and it closed.
+            if let Some(path) = &options.state {
+                if let Err(e) = state::save(path, &follower.entries()) {
+                    eprintln!("logspike tail: writing state file {}: {e}", path.display());
+                }
+            }
+            break;
+        }
         if read > 0 {
             // More may be waiting: look again before sleeping.
-            while rx.try_recv().is_ok() {}
+            while let Ok(w) = rx.try_recv() {
+                take(w, &mut stdin, &stop);
+            }
             continue;
         }
         match rx.recv_timeout(wait) {
-            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(w) => take(w, &mut stdin, &stop),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         // Many events arrive for one write burst; one look serves them all.
         while let Ok(w) = rx.try_recv() {
-            if matches!(w, Wake::Stop) {
-                stop.store(true, Ordering::SeqCst);
-            }
+            take(w, &mut stdin, &stop);
         }
     }
     if let Some(x) = &exec {
