@@ -821,3 +821,34 @@ fn standard_input_until_the_pipe_closes() {
     assert_eq!(alerts[0]["state"], "firing");
     assert_eq!(alerts[0]["first_line"]["file"], "<stdin>");
 }
+
+#[test]
+fn directory_removed_and_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    let log = logs.join("access.log");
+    File::create(&log).unwrap();
+    let tail = Tail::start(
+        dir.path(),
+        &[
+            "logs/access.log",
+            "--format",
+            "nginx-upstream",
+            "--rotate-grace",
+            "1s",
+        ],
+    );
+    let mut w = Writer::new();
+    w.append(&log, 100);
+    thread::sleep(Duration::from_millis(300));
+    fs::remove_dir_all(&logs).unwrap();
+    thread::sleep(Duration::from_millis(300));
+    fs::create_dir(&logs).unwrap();
+    w.append(&log, 100);
+    // Watched again: new lines arrive by event, not only by the poll.
+    thread::sleep(Duration::from_millis(1200));
+    w.append(&log, 50);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(tail.stop(), w.written);
+}

@@ -341,6 +341,53 @@ fn expand(patterns: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
+/// Directories watched, by identity: one deleted and made again needs a
+/// new watch. Failures are reported once.
+#[derive(Default)]
+struct WatchedDirs {
+    watching: Vec<(PathBuf, (u64, u64))>,
+    failed: Vec<PathBuf>,
+}
+
+fn dir_identity(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir)
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Watches the directories not watched yet (or made again since); the
+/// poll interval covers them meanwhile.
+fn watch_dirs(watcher: &mut notify::RecommendedWatcher, dirs: &[PathBuf], state: &mut WatchedDirs) {
+    use notify::Watcher;
+    state.watching.retain(|(d, id)| {
+        let same = dir_identity(d) == Some(*id);
+        if !same {
+            let _ = watcher.unwatch(d);
+        }
+        same
+    });
+    for d in dirs {
+        if state.watching.iter().any(|(w, _)| w == d) {
+            continue;
+        }
+        let Some(id) = dir_identity(d) else { continue };
+        match watcher.watch(d, notify::RecursiveMode::NonRecursive) {
+            Ok(()) => state.watching.push((d.clone(), id)),
+            Err(e) => {
+                if !state.failed.contains(d) {
+                    eprintln!(
+                        "logspike tail: cannot watch {}: {e}; polling it",
+                        d.display()
+                    );
+                    state.failed.push(d.clone());
+                }
+            }
+        }
+    }
+}
+
 enum Wake {
     Fs,
     Stop,
@@ -546,7 +593,7 @@ pub fn run(
         (Some(_), None) => Duration::from_millis(500),
         (None, None) => Duration::from_millis(250),
     };
-    let mut watched_dirs: Vec<PathBuf> = Vec::new();
+    let mut watched_dirs = WatchedDirs::default();
     let dirs: Vec<PathBuf> = {
         let mut d: Vec<PathBuf> = options
             .paths
@@ -605,30 +652,20 @@ pub fn run(
         follower.add(p, true);
     }
 
+    if let Some(w) = watcher.as_mut() {
+        watch_dirs(w, &dirs, &mut watched_dirs);
+    }
     let mut last_expand = Instant::now();
     let mut last_save = Instant::now();
     let mut saved_entries = follower.entries();
     let mut announced = false;
     loop {
         let stopping = stop.load(Ordering::SeqCst);
-        if let Some(w) = watcher.as_mut() {
-            for d in &dirs {
-                if !watched_dirs.contains(d) && d.is_dir() {
-                    use notify::Watcher;
-                    match w.watch(d, notify::RecursiveMode::NonRecursive) {
-                        Ok(()) => watched_dirs.push(d.clone()),
-                        Err(e) => {
-                            eprintln!(
-                                "logspike tail: cannot watch {}: {e}; polling it",
-                                d.display()
-                            )
-                        }
-                    }
-                }
-            }
-        }
         if last_expand.elapsed() >= Duration::from_millis(500) {
             last_expand = Instant::now();
+            if let Some(w) = watcher.as_mut() {
+                watch_dirs(w, &dirs, &mut watched_dirs);
+            }
             for p in expand(&patterns) {
                 follower.add(p, false);
             }
