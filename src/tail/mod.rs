@@ -144,6 +144,8 @@ struct Engine {
     /// Rejected lines per file index.
     rejects: crate::analysis::HashMap<usize, u64>,
     notes: Vec<String>,
+    /// Alerts raised while reading, sent once the read is done.
+    alerts: Vec<Alert>,
 }
 
 impl Engine {
@@ -200,7 +202,15 @@ impl LineSink for Handler<'_> {
                     .map(|t| t.micros.div_euclid(1_000_000))
                     .filter(|&s| s <= wall + FUTURE_SLACK);
                 if let Some(s) = second {
+                    // Each second of log time is judged when the next one
+                    // begins, so a burst inside a large read (a replay, a
+                    // catch-up after a restart) is not slid past unseen.
+                    let before = e.clock.now();
                     e.clock.see(s);
+                    if let Some(b) = before.filter(|&b| e.clock.now().is_some_and(|a| a > b)) {
+                        let alerts = e.rules.tick(b);
+                        e.alerts.extend(alerts);
+                    }
                     m.log_time = Some(m.log_time.map_or(s, |t| t.max(s)));
                 }
                 let mut ups: [(&str, u16); MAX_ATTEMPTS] = [("", 0); MAX_ATTEMPTS];
@@ -617,6 +627,7 @@ pub fn run(
         path_buf: Vec::new(),
         rejects: Default::default(),
         notes: Vec::new(),
+        alerts: Vec::new(),
     };
     let dash = Path::new("-");
     let only_stdin = options.paths.iter().all(|p| p == dash);
@@ -711,8 +722,11 @@ pub fn run(
             );
         }
 
+        let mut alerts = std::mem::take(&mut engine.alerts);
         if let Some(now) = engine.clock.now() {
-            let alerts = engine.rules.tick(now);
+            alerts.extend(engine.rules.tick(now));
+        }
+        {
             if !alerts.is_empty() {
                 emit(
                     &alerts,
