@@ -314,6 +314,11 @@ impl Cursor {
             done = self.pending.len();
         }
         self.pending.drain(..done);
+        // A catch-up read leaves a megabyte of capacity; with many files
+        // followed that adds up, so it goes back once the file is quiet.
+        if self.pending.capacity() > 256 * 1024 && self.pending.len() < 64 * 1024 {
+            self.pending.shrink_to(64 * 1024);
+        }
         self.offset += done as u64;
         Ok(n)
     }
