@@ -487,13 +487,6 @@ fn hanging_exec_does_not_stall() {
 
 #[test]
 fn metrics_answer_a_real_http_client() {
-    let python = Command::new("python3")
-        .args(["-c", "import prometheus_client.parser"])
-        .status();
-    if !python.is_ok_and(|s| s.success()) {
-        eprintln!("skipping: python3 with prometheus_client (pip install prometheus-client) is not installed");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
     File::create(&log).unwrap();
@@ -522,6 +515,47 @@ fn metrics_answer_a_real_http_client() {
         .write_all(burst.as_bytes())
         .unwrap();
     let total: u64 = w.written.0.values().sum();
+
+    // A plain HTTP/1.1 exchange first, checked line by line against the
+    // exposition format's grammar.
+    let sample = regex::Regex::new(
+        r#"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?[0-9.e+]+$"#,
+    )
+    .unwrap();
+    wait_until("the metrics to count every line", || {
+        let body = http_get(&url);
+        body.contains(&format!(
+            "logspike_lines_total{{result=\"parsed\"}} {total}"
+        )) && body.contains("logspike_alert_active{")
+    });
+    let response = http_get(&url);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    for line in body.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# ") {
+            assert!(
+                rest.starts_with("HELP ") || rest.starts_with("TYPE "),
+                "{line}"
+            );
+        } else {
+            assert!(sample.is_match(line), "not a sample line: {line}");
+        }
+    }
+    assert!(body.contains("logspike_upstream_5xx_total{upstream=\"10.0.0.9:80\"} 100"));
+
+    let python = Command::new("python3")
+        .args(["-c", "import prometheus_client.parser"])
+        .status();
+    if !python.is_ok_and(|s| s.success()) {
+        eprintln!("skipping the prometheus_client check: python3 with prometheus_client (pip install prometheus-client) is not installed");
+        assert_eq!(tail.stop(), w.written);
+        return;
+    }
     // The official client library's parser reads what urllib fetched.
     let script = r#"
 import sys, time, urllib.request
@@ -901,4 +935,20 @@ fn replay_from_start_agrees_with_the_report() {
     let keyed: Vec<&serde_json::Value> = all.iter().filter(|a| !a["key"].is_null()).collect();
     assert_eq!(keyed.len(), 2);
     assert!(keyed.iter().all(|a| a["key"] == "10.0.1.12:8080"));
+}
+
+/// GET over a TCP connection, the whole response as text.
+fn http_get(url: &str) -> String {
+    use std::io::Read;
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
 }
