@@ -952,3 +952,58 @@ fn http_get(url: &str) -> String {
     stream.read_to_string(&mut response).unwrap();
     response
 }
+
+/// A restart in the middle of a burst: the alert is not raised again, and
+/// the one recovery comes from the second run.
+#[test]
+fn restart_during_a_burst_alerts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    File::create(&log).unwrap();
+    let args = tail_args(&[
+        "--state",
+        "state.json",
+        "--alert",
+        "503 >= 50 in 5s by upstream",
+        "--settle",
+        "1s",
+        "--output",
+        "json",
+    ]);
+    let mut w = Writer::new();
+    let tail = Tail::start(dir.path(), &args);
+    let burst: String = (0..60).map(|_| w.line(503, "10.0.0.2:8080")).collect();
+    OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(burst.as_bytes())
+        .unwrap();
+    wait_until("the alert", || !alerts(&tail).is_empty());
+    let first: Vec<serde_json::Value> = alerts(&tail).into_iter().map(|(_, a)| a).collect();
+    let mut counted = tail.stop();
+
+    let tail = Tail::start(dir.path(), &args);
+    // The burst goes on, then stops; a trickle of 200s carries the clock.
+    let more: String = (0..30).map(|_| w.line(503, "10.0.0.2:8080")).collect();
+    OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(more.as_bytes())
+        .unwrap();
+    wait_until("the recovery", || {
+        w.append(&log, 6);
+        thread::sleep(Duration::from_millis(250));
+        !alerts(&tail).is_empty()
+    });
+    let second: Vec<serde_json::Value> = alerts(&tail).into_iter().map(|(_, a)| a).collect();
+    counted.add(&tail.stop());
+    assert_eq!(counted, w.written);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0]["state"], "firing");
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(second[0]["state"], "resolved");
+    assert_eq!(second[0]["key"], "10.0.0.2:8080");
+    assert_eq!(second[0]["peak"], 90);
+}

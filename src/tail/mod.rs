@@ -351,6 +351,14 @@ fn expand(patterns: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
+fn current_state(follower: &Follower, engine: &Engine) -> state::State {
+    state::State {
+        files: follower.entries(),
+        clock: engine.clock.newest.map(|(s, _)| s),
+        alerts: engine.rules.snapshot(),
+    }
+}
+
 /// Directories watched, by identity: one deleted and made again needs a
 /// new watch. Failures are reported once.
 #[derive(Default)]
@@ -551,7 +559,7 @@ pub fn run(
 ) -> Result<Summary, String> {
     let saved = match &options.state {
         Some(p) => state::load(p)?,
-        None => Vec::new(),
+        None => state::State::default(),
     };
     let (tx, rx) = mpsc::channel::<Wake>();
     {
@@ -616,12 +624,17 @@ pub fn run(
         d
     };
 
-    let rules = Rules::new(options.rules.clone(), options.settle);
+    let mut rules = Rules::new(options.rules.clone(), options.settle);
+    rules.restore(saved.alerts);
+    let mut clock = Clock::default();
+    if let Some(second) = saved.clock {
+        clock.see(second);
+    }
     let longest_window = options.rules.iter().map(|r| r.window).max().unwrap_or(60);
     let mut engine = Engine {
         rules,
         longest_window,
-        clock: Clock::default(),
+        clock,
         summary: Summary::default(),
         paths: options.paths_normalizer.clone(),
         path_buf: Vec::new(),
@@ -657,7 +670,7 @@ pub fn run(
             format_for: options.format_for.clone(),
             grace: options.grace,
         },
-        saved,
+        saved.files,
     );
     for p in expand(&patterns) {
         follower.add(p, true);
@@ -668,7 +681,14 @@ pub fn run(
     }
     let mut last_expand = Instant::now();
     let mut last_save = Instant::now();
-    let mut saved_entries = follower.entries();
+    let mut saved_state = current_state(&follower, &engine);
+    // Alerts firing when the last run stopped are firing still.
+    metrics.lock().unwrap_or_else(|p| p.into_inner()).active = engine
+        .rules
+        .active()
+        .into_iter()
+        .map(|(r, k)| (r.to_string(), k.to_string()))
+        .collect();
     let mut announced = false;
     loop {
         let stopping = stop.load(Ordering::SeqCst);
@@ -756,12 +776,12 @@ pub fn run(
 
         if let Some(path) = &options.state {
             if stopping || last_save.elapsed() >= options.state_every {
-                let entries = follower.entries();
-                if entries != saved_entries || stopping {
-                    if let Err(e) = state::save(path, &entries) {
+                let state = current_state(&follower, &engine);
+                if state != saved_state || stopping {
+                    if let Err(e) = state::save(path, &state) {
                         eprintln!("logspike tail: writing state file {}: {e}", path.display());
                     } else {
-                        saved_entries = entries;
+                        saved_state = state;
                     }
                 }
                 last_save = Instant::now();
@@ -777,7 +797,7 @@ pub fn run(
         {
             // Nothing but a pipe to follow, and it closed.
             if let Some(path) = &options.state {
-                if let Err(e) = state::save(path, &follower.entries()) {
+                if let Err(e) = state::save(path, &current_state(&follower, &engine)) {
                     eprintln!("logspike tail: writing state file {}: {e}", path.display());
                 }
             }

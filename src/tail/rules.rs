@@ -304,7 +304,7 @@ impl Rule {
 }
 
 /// Where an offending line was read.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LineRef {
     pub file: String,
     /// Byte offset of the line in that file.
@@ -476,6 +476,25 @@ struct Tracker {
     keys: HashMap<String, KeyState>,
 }
 
+/// One key's window and alert, as kept in the state file so a restart
+/// neither forgets a burst in progress nor announces it twice. Per-second
+/// top lists are not kept: after a restart they cover new lines only.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedKey {
+    pub rule: String,
+    pub key: String,
+    /// `[second, matching, all]` per second of the window.
+    pub buckets: Vec<(i64, u64, u64)>,
+    pub firing: Option<SavedEpisode>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedEpisode {
+    pub peak: u64,
+    pub calm_since: Option<i64>,
+    pub first_line: Option<LineRef>,
+}
+
 /// All rules, fed line by line and ticked on log time.
 pub struct Rules {
     trackers: Vec<Tracker>,
@@ -582,6 +601,57 @@ impl Rules {
             });
         }
         out
+    }
+
+    /// Every key's window and alert state, to save.
+    pub fn snapshot(&self) -> Vec<SavedKey> {
+        let mut out = Vec::new();
+        for t in &self.trackers {
+            for (key, state) in &t.keys {
+                out.push(SavedKey {
+                    rule: t.text.clone(),
+                    key: key.clone(),
+                    buckets: state
+                        .buckets
+                        .iter()
+                        .map(|b| (b.second, b.hits, b.total))
+                        .collect(),
+                    firing: state.firing.as_ref().map(|e| SavedEpisode {
+                        peak: e.peak,
+                        calm_since: e.calm_since,
+                        first_line: e.first.clone(),
+                    }),
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.rule, &a.key).cmp(&(&b.rule, &b.key)));
+        out
+    }
+
+    /// Takes back saved windows and alerts, for the rules that are still
+    /// the same (by their text); others are dropped.
+    pub fn restore(&mut self, saved: Vec<SavedKey>) {
+        for s in saved {
+            let Some(t) = self.trackers.iter_mut().find(|t| t.text == s.rule) else {
+                continue;
+            };
+            let state = key_state(&mut t.keys, &s.key);
+            for (second, hits, total) in s.buckets {
+                if let Some(b) = state.bucket(second) {
+                    b.hits += hits;
+                    b.total += total;
+                }
+                state.hits += hits;
+                state.total += total;
+            }
+            if let Some(e) = s.firing {
+                state.firing = Some(Episode {
+                    first: e.first_line,
+                    peak: e.peak,
+                    calm_since: e.calm_since,
+                });
+            }
+        }
     }
 
     /// Keys firing now, per rule text.

@@ -10,7 +10,10 @@
 //!   "fingerprint": "8c2f0e31d3a1b7c4", "offset": 1048576, "closed": false}]}
 //! ```
 //!
-//! `offset` is the byte after the last line fully processed.
+//! `offset` is the byte after the last line fully processed. `clock` (the
+//! newest log second read) and `alerts` (each rule key's per-second counts
+//! and whether it is firing) let a restart carry on a burst in progress
+//! without announcing it again.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -19,6 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::follow::{Fingerprint, Identity};
+use super::rules::SavedKey;
 
 const VERSION: u32 = 1;
 
@@ -62,6 +66,19 @@ impl Entry {
 struct Saved {
     version: u32,
     files: Vec<SavedEntry>,
+    /// The rules' clock: the newest log second read.
+    #[serde(default)]
+    clock: Option<i64>,
+    #[serde(default)]
+    alerts: Vec<SavedKey>,
+}
+
+/// Everything a restart takes back.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct State {
+    pub files: Vec<Entry>,
+    pub clock: Option<i64>,
+    pub alerts: Vec<SavedKey>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -78,10 +95,10 @@ struct SavedEntry {
 }
 
 /// Reads a state file; a missing file is an empty state.
-pub fn load(path: &Path) -> Result<Vec<Entry>, String> {
+pub fn load(path: &Path) -> Result<State, String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::default()),
         Err(e) => return Err(format!("reading state file {}: {e}", path.display())),
     };
     let saved: Saved =
@@ -93,7 +110,7 @@ pub fn load(path: &Path) -> Result<Vec<Entry>, String> {
             saved.version
         ));
     }
-    saved
+    let files = saved
         .files
         .into_iter()
         .map(|e| {
@@ -116,14 +133,22 @@ pub fn load(path: &Path) -> Result<Vec<Entry>, String> {
                 closed: e.closed,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(State {
+        files,
+        clock: saved.clock,
+        alerts: saved.alerts,
+    })
 }
 
 /// Writes the state atomically.
-pub fn save(path: &Path, entries: &[Entry]) -> io::Result<()> {
+pub fn save(path: &Path, state: &State) -> io::Result<()> {
     let saved = Saved {
         version: VERSION,
-        files: entries
+        clock: state.clock,
+        alerts: state.alerts.clone(),
+        files: state
+            .files
             .iter()
             .map(|e| SavedEntry {
                 path: e.path.clone(),
@@ -158,8 +183,8 @@ mod tests {
     fn round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
-        assert_eq!(load(&path).unwrap(), vec![]);
-        let entries = vec![Entry {
+        assert_eq!(load(&path).unwrap(), State::default());
+        let files = vec![Entry {
             path: "/var/log/a.log".into(),
             dev: 1,
             ino: u64::MAX,
@@ -167,8 +192,18 @@ mod tests {
             offset: 6,
             closed: false,
         }];
-        save(&path, &entries).unwrap();
-        assert_eq!(load(&path).unwrap(), entries);
+        let state = State {
+            files,
+            clock: Some(1_800_000_000),
+            alerts: vec![SavedKey {
+                rule: "503 >= 5 in 30s".into(),
+                key: String::new(),
+                buckets: vec![(1_799_999_990, 6, 9)],
+                firing: None,
+            }],
+        };
+        save(&path, &state).unwrap();
+        assert_eq!(load(&path).unwrap(), state);
         std::fs::write(&path, "{").unwrap();
         assert!(load(&path).unwrap_err().contains("state.json"));
     }
