@@ -1007,3 +1007,35 @@ fn restart_during_a_burst_alerts_once() {
     assert_eq!(second[0]["key"], "10.0.0.2:8080");
     assert_eq!(second[0]["peak"], 90);
 }
+
+/// An IIS file followed from its end: its columns come from the last
+/// `#Fields:` line before that point, not from a guess by value count.
+#[test]
+fn iis_from_the_middle_uses_the_last_fields_line() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs/iis/u_ex261128.log");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("u_ex261128.log");
+    fs::copy(&sample, &log).unwrap();
+    let text = fs::read_to_string(&sample).unwrap();
+    // The sample switches to a 20-column layout part way; its last lines
+    // are in that layout, which no built-in layout has.
+    let tail_lines: Vec<&str> = text.lines().rev().take(50).collect();
+    assert!(tail_lines.iter().all(|l| !l.starts_with('#')));
+    let mut expected = Counts::default();
+    for l in &tail_lines {
+        let status: u16 = l.split(' ').nth(14).unwrap().parse().unwrap();
+        *expected.0.entry(status).or_default() += 1;
+    }
+    let tail = Tail::start(dir.path(), &["u_ex261128.log"]);
+    let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+    for l in tail_lines.iter().rev() {
+        writeln!(f, "{l}").unwrap();
+    }
+    thread::sleep(Duration::from_millis(300));
+    let (counted, summary) = tail.stop_with_summary();
+    assert!(
+        summary.starts_with("50 lines: 50 parsed, 0 rejected"),
+        "{summary}"
+    );
+    assert_eq!(counted, expected);
+}

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use crate::check::FormatChoice;
 use crate::detect;
-use crate::grammar::Grammar;
+use crate::grammar::{Grammar, Syntax};
 use crate::input::{self, Compression};
 use crate::parse::{LineParser, MAX_LINE};
 
@@ -251,11 +251,54 @@ impl Cursor {
         }
         match grammars.as_deref() {
             Some(g) if !g.is_empty() => {
-                self.parser = Some(LineParser::new(g));
+                let mut parser = LineParser::new(g);
+                if self.offset > 0 && g[0].syntax == Syntax::W3c {
+                    self.prime_w3c(&mut parser, sink);
+                }
+                self.parser = Some(parser);
                 Ok(true)
             }
             _ => Ok(false),
         }
+    }
+
+    /// An IIS file read from the middle: its columns are those of the last
+    /// `#Fields:` line before that point, found by reading backwards.
+    fn prime_w3c(&self, parser: &mut LineParser, sink: &mut dyn LineSink) {
+        const BLOCK: u64 = 1 << 16;
+        const MOST: u64 = 1 << 30;
+        let finder = memchr::memmem::FinderRev::new(b"\n#Fields:");
+        let mut end = self.offset;
+        let mut buf = vec![0u8; (BLOCK + 16) as usize];
+        while end > 0 && self.offset - end < MOST {
+            let start = end.saturating_sub(BLOCK);
+            // Overlap so a directive cut by the block edge is still seen.
+            let len = ((end - start) as usize + 16).min((self.offset - start) as usize);
+            let Ok(n) = read_full_at(&self.file, &mut buf[..len], start) else {
+                return;
+            };
+            let block = &buf[..n];
+            let at = finder
+                .rfind(block)
+                .map(|i| i + 1)
+                .or_else(|| (start == 0 && block.starts_with(b"#Fields:")).then_some(0));
+            if let Some(i) = at {
+                let mut line = vec![0u8; 64 * 1024];
+                let from = start + i as u64;
+                let Ok(n) = read_full_at(&self.file, &mut line, from) else {
+                    return;
+                };
+                let line = &line[..n];
+                let line = &line[..memchr::memchr(b'\n', line).unwrap_or(line.len())];
+                let _ = parser.parse(line);
+                return;
+            }
+            end = start;
+        }
+        sink.note(format!(
+            "{}: no #Fields line before byte {}; its columns are guessed from their count",
+            self.name, self.offset
+        ));
     }
 
     /// Reads up to [`READ_BYTES`] and hands on the complete lines.
@@ -895,7 +938,6 @@ fn read_stream(
 ) -> Result<u64, String> {
     let opened = input::open_path(path).map_err(|e| e.to_string())?;
     let mut reader = opened.reader;
-    io::copy(&mut (&mut reader).take(skip), &mut io::sink()).map_err(|e| e.to_string())?;
     let name: Arc<str> = path.display().to_string().into();
     if grammars.is_none() {
         *grammars = match format {
@@ -914,17 +956,23 @@ fn read_stream(
     let mut offset = skip;
     loop {
         match lines.next_line() {
-            Ok(Some(line)) => {
-                let at = skip + line.offset;
-                if line.too_long.is_some() {
-                    sink.too_long(index, &name, at);
-                } else {
-                    sink.line(index, &name, &mut parser, line.bytes, at);
+            // Lines before `skip` were handed on before; only an IIS
+            // `#Fields:` among them matters, for the columns after it.
+            Ok(Some(line)) if line.offset < skip => {
+                if line.bytes.starts_with(b"#") {
+                    let _ = parser.parse(line.bytes);
                 }
-                offset = skip + lines.offset();
+            }
+            Ok(Some(line)) => {
+                if line.too_long.is_some() {
+                    sink.too_long(index, &name, line.offset);
+                } else {
+                    sink.line(index, &name, &mut parser, line.bytes, line.offset);
+                }
+                offset = lines.offset();
             }
             Ok(None) => break,
-            Err(e) => return Err(format!("at byte {offset}: {e}")),
+            Err(e) => return Err(format!("at byte {}: {e}", lines.offset())),
         }
     }
     Ok(offset - skip)
