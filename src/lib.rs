@@ -4,7 +4,10 @@
 //! [`input`] (open, decompress) → [`framing`] (complete lines) →
 //! [`grammar`] (format strings → field plans) and [`detect`] (which plan fits
 //! a file) → [`parse`] (one line → a typed record) → [`check`] (counts per
-//! file) → [`output`] (what a person reads).
+//! file) → [`analysis`] (windows, keys, spikes) → [`report`], [`output`]
+//! and [`export`] (what a person or an analytics engine reads). [`tail`]
+//! follows live files along the same path: lines → records → alert windows
+//! → alerts and metrics.
 //!
 //! ```
 //! use logspike::grammar::builtin::Registry;
