@@ -4,7 +4,7 @@
 //! its stdin (and `LOGSPIKE_RULE`, `LOGSPIKE_STATE`, `LOGSPIKE_KEY` in its
 //! environment). Each command runs on a thread of its own so a slow one
 //! never holds up reading; one that outlives its timeout is killed, and a
-//! failure is reported on stderr. At most [`MAX_RUNNING`] run at once;
+//! failure is reported on stderr. At most 16 run at once;
 //! alerts beyond that are reported and not run.
 
 use std::io::Write;
