@@ -428,7 +428,7 @@ impl KeyState {
     }
 
     fn rate(&self) -> Option<f64> {
-        (self.total > 0).then(|| self.hits as f64 * 100.0 / self.total as f64)
+        (self.total > 0).then(|| self.hits as f64 / self.total as f64)
     }
 }
 
@@ -459,7 +459,8 @@ pub struct Alert {
     pub count: u64,
     /// All responses in the window (of the key, for a split rule).
     pub total: u64,
-    /// `count` as a percentage of `total`; null when the window is empty.
+    /// `count / total`, from 0 to 1 (as `error_rate` in the report's JSON);
+    /// null when the window is empty.
     pub rate: Option<f64>,
     /// The most matching responses one window of this alert held.
     pub peak: u64,
@@ -870,7 +871,7 @@ mod tests {
         let events = rules.tick(21);
         assert_eq!(events.len(), 1);
         assert_eq!((events[0].count, events[0].total), (7, 101));
-        assert!((events[0].rate.unwrap() - 6.93).abs() < 0.01);
+        assert!((events[0].rate.unwrap() - 0.0693).abs() < 0.0001);
         assert_eq!(events[0].key, None);
     }
 

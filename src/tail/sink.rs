@@ -44,7 +44,7 @@ pub fn text(alert: &Alert) -> String {
     );
     s.push_str(&format!(": {} of {} requests", alert.count, alert.total));
     if let Some(r) = alert.rate {
-        s.push_str(&format!(" ({r:.1}%)"));
+        s.push_str(&format!(" ({:.1}%)", r * 100.0));
     }
     s.push_str(&format!(" in {window} UTC"));
     if alert.state == AlertState::Resolved {
