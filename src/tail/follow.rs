@@ -188,9 +188,8 @@ impl Cursor {
         }
     }
 
-    /// Moves to the start of the line that holds `offset`... or rather,
-    /// just after the last newline at or before `end`, so that a line being
-    /// written when following starts is read whole once complete.
+    /// Moves to just after the last newline before `end`, so that a line
+    /// being written when following starts is read whole once complete.
     fn seek_to_line_after(&mut self, end: u64) -> io::Result<()> {
         let mut pos = end;
         let mut buf = vec![0; 64 * 1024];
