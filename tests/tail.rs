@@ -48,7 +48,21 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 
 impl Tail {
     fn start(dir: &Path, args: &[&str]) -> Tail {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_logspike"))
+        Tail::start_as(dir, &[], args)
+    }
+
+    /// Runs it under `prefix` (a command that runs another, like setpriv).
+    fn start_as(dir: &Path, prefix: &[&str], args: &[&str]) -> Tail {
+        let bin = env!("CARGO_BIN_EXE_logspike");
+        let mut command = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = command
             .arg("tail")
             .args(args)
             .current_dir(dir)
@@ -1038,4 +1052,56 @@ fn iis_from_the_middle_uses_the_last_fields_line() {
         "{summary}"
     );
     assert_eq!(counted, expected);
+}
+
+/// A new log the reader may not open (the server made it with the wrong
+/// mode): reported, retried, and read whole once it may. Runs logspike as
+/// `nobody` through setpriv, so it needs root; skipped otherwise.
+#[test]
+fn unreadable_new_file_is_reported_and_retried() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = Command::new("id").arg("-u").output().ok();
+    let is_root = root.is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+    if !is_root || !setpriv {
+        eprintln!("skipping: needs root and setpriv to run logspike as another user");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let log = dir.path().join("access.log");
+    File::create(&log).unwrap();
+    fs::set_permissions(&log, fs::Permissions::from_mode(0o644)).unwrap();
+    let tail = Tail::start_as(
+        dir.path(),
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ],
+        &tail_args(&[]),
+    );
+    let mut w = Writer::new();
+    w.append(&log, 100);
+    thread::sleep(Duration::from_millis(200));
+    fs::rename(&log, dir.path().join("access.log.1")).unwrap();
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Made unreadable for others from its first moment.
+        OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(&log)
+            .unwrap();
+    }
+    w.append(&log, 80);
+    wait_until("the report", || tail.stderr_has("Permission denied"));
+    w.append(&log, 20);
+    fs::set_permissions(&log, fs::Permissions::from_mode(0o644)).unwrap();
+    wait_until("the recovery", || tail.stderr_has("readable again"));
+    w.append(&log, 30);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(tail.stop(), w.written);
 }
