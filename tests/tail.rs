@@ -149,6 +149,16 @@ impl Tail {
     }
 }
 
+/// A test that fails part way must not leave its child following files.
+impl Drop for Tail {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Lines per status, as written or as counted.
 #[derive(Debug, Default, PartialEq, Eq, Clone)]
 struct Counts(BTreeMap<u16, u64>);
