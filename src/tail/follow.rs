@@ -643,10 +643,9 @@ impl Follower {
                         path.display()
                     ));
                 }
-                Err(e) => sink.note(format!(
-                    "{}: {e}; lines in it after byte {offset} are lost",
-                    path.display()
-                )),
+                // The lines before the damage were handed on; the error
+                // says where reading stopped.
+                Err(e) => sink.note(format!("{}: {e}; the rest of it is lost", path.display())),
             }
         }
 

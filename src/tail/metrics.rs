@@ -195,7 +195,9 @@ fn status_label(code: u16) -> String {
     }
 }
 
-/// Label values escape backslash, double quote and newline.
+/// Label values escape backslash, double quote and newline, as the format
+/// says; other control characters (a NUL from a hostile log line) are
+/// written as the text `\xNN`, which some parsers would otherwise refuse.
 fn escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
@@ -203,6 +205,9 @@ fn escape(value: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\\\x{:02X}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
@@ -257,10 +262,12 @@ mod tests {
         m.requests.insert(503, 2);
         m.upstream("a\"b", 503);
         m.active.push(("503 >= 1 in 1s".into(), "x\\y".into()));
+        m.active.push(("503 >= 1 in 1s".into(), "nul\0".into()));
         let text = m.render();
         assert!(text.contains("logspike_requests_total{status=\"503\"} 2"));
         assert!(text.contains("upstream=\"a\\\"b\",status=\"503\"} 1"));
         assert!(text.contains("logspike_upstream_5xx_total{upstream=\"a\\\"b\"} 1"));
         assert!(text.contains("key=\"x\\\\y\"} 1"));
+        assert!(text.contains("key=\"nul\\\\x00\"} 1"), "{text}");
     }
 }

@@ -56,7 +56,7 @@ pub fn text(alert: &Alert) -> String {
         }
         let items: Vec<String> = v
             .iter()
-            .map(|t| format!("{} ({})", t.key, t.count))
+            .map(|t| format!("{} ({})", safe(&t.key), t.count))
             .collect();
         format!("; {label} {}", items.join(", "))
     };
@@ -211,4 +211,47 @@ fn kill_group(child: &mut std::process::Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tail::rules::Top;
+
+    #[test]
+    fn text_escapes_what_comes_from_the_log() {
+        let hostile = "/a\u{1b}[2J\0b";
+        let line = LineRef {
+            file: "x.log".into(),
+            offset: 0,
+            text: format!("GET {hostile}"),
+        };
+        let alert = Alert {
+            rule: "503 >= 1 in 1m by path".into(),
+            state: AlertState::Firing,
+            key: Some(hostile.into()),
+            window_start: "2026-11-29T00:00:00Z".into(),
+            window_end: "2026-11-29T00:01:00Z".into(),
+            count: 1,
+            total: 1,
+            rate: Some(1.0),
+            peak: 1,
+            top_upstreams: vec![Top {
+                key: hostile.into(),
+                count: 1,
+            }],
+            top_paths: vec![Top {
+                key: hostile.into(),
+                count: 1,
+            }],
+            first_line: Some(line.clone()),
+            last_line: Some(line),
+        };
+        let shown = text(&alert);
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "{shown:?}"
+        );
+        assert_eq!(shown.matches("\\x1B").count(), 4, "{shown}");
+    }
 }
