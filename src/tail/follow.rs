@@ -81,8 +81,15 @@ impl Fingerprint {
         }
     }
 
+    /// Of the first [`FINGERPRINT_BYTES`] of `file` (fewer if shorter).
+    fn of_file(file: &File) -> io::Result<Fingerprint> {
+        let mut head = vec![0; FINGERPRINT_BYTES];
+        let n = read_full_at(file, &mut head, 0)?;
+        Ok(Fingerprint::of(&head[..n]))
+    }
+
     /// Whether `file` still starts with the bytes this was taken from.
-    fn matches_file(&self, file: &File) -> io::Result<bool> {
+    pub fn matches_file(&self, file: &File) -> io::Result<bool> {
         let mut head = vec![0; self.len as usize];
         let n = read_full_at(file, &mut head, 0)?;
         Ok(n == head.len() && Fingerprint::of(&head) == *self)
@@ -98,6 +105,12 @@ fn open_nonblocking(path: &Path) -> io::Result<File> {
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
+}
+
+/// Whether the file starts like gzip, zstd or bzip2.
+fn is_compressed(file: &File) -> bool {
+    let mut head = [0u8; 8];
+    read_full_at(file, &mut head, 0).is_ok() && Compression::sniff(&head) != Compression::None
 }
 
 fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
@@ -157,15 +170,13 @@ impl Cursor {
         if !meta.is_file() {
             return Err(io::Error::other("not a regular file"));
         }
-        let mut head = vec![0; FINGERPRINT_BYTES];
-        let n = read_full_at(&file, &mut head, 0)?;
-        head.truncate(n);
+        let fingerprint = Fingerprint::of_file(&file)?;
         Ok((
             Cursor {
                 name: path.display().to_string().into(),
                 file,
                 id: Identity::of(&meta),
-                fingerprint: Fingerprint::of(&head),
+                fingerprint,
                 offset: 0,
                 pending: Vec::new(),
                 overflow: false,
@@ -215,9 +226,7 @@ impl Cursor {
         if (self.fingerprint.len as usize) < FINGERPRINT_BYTES
             && self.size > u64::from(self.fingerprint.len)
         {
-            let mut head = vec![0; FINGERPRINT_BYTES];
-            let n = read_full_at(&self.file, &mut head, 0)?;
-            self.fingerprint = Fingerprint::of(&head[..n]);
+            self.fingerprint = Fingerprint::of_file(&self.file)?;
         }
         Ok(())
     }
@@ -731,17 +740,9 @@ impl Follower {
             match c.read_all(w.index, &mut w.grammars, &format, sink) {
                 Ok(n) => {
                     total += n;
-                    if w.error.take().is_some() {
-                        sink.note(format!("{}: readable again", w.path.display()));
-                    }
+                    w.recovered(sink);
                 }
-                Err(e) => {
-                    let text = format!("{}: cannot read: {e}", w.path.display());
-                    if w.error.as_deref() != Some(text.as_str()) {
-                        sink.note(format!("{text} (retrying)"));
-                        w.error = Some(text);
-                    }
-                }
+                Err(e) => w.report(sink, "cannot read", &e),
             }
         }
         total
@@ -757,12 +758,8 @@ impl Follower {
             }
         };
         self.watched[i].recovered(sink);
-        // Sniffing compression needs the head; a compressed file at a
-        // followed path is not a live log.
-        let mut head = [0u8; 8];
-        if read_full_at(&c.file, &mut head, 0).is_ok()
-            && Compression::sniff(&head) != Compression::None
-        {
+        // A compressed file at a followed path is not a live log.
+        if is_compressed(&c.file) {
             let e = io::Error::other("compressed; only plain files are followed");
             self.watched[i].report(sink, "skipped", &e);
             return;
@@ -852,9 +849,7 @@ impl Follower {
         c.pending.clear();
         c.overflow = false;
         c.parser = None;
-        let mut head = vec![0; FINGERPRINT_BYTES];
-        let n = read_full_at(&c.file, &mut head, 0).unwrap_or(0);
-        c.fingerprint = Fingerprint::of(&head[..n]);
+        c.fingerprint = Fingerprint::of_file(&c.file).unwrap_or_else(|_| Fingerprint::of(&[]));
     }
 }
 
@@ -893,10 +888,7 @@ fn find_rotated(path: &Path, entry: &Entry, not: Option<Identity>) -> Option<Fou
         let Ok((c, _)) = Cursor::open(p) else {
             continue;
         };
-        let mut head = [0u8; 8];
-        let compressed = read_full_at(&c.file, &mut head, 0).is_ok()
-            && Compression::sniff(&head) != Compression::None;
-        if compressed {
+        if is_compressed(&c.file) {
             if stream_head_matches(p, &entry.fingerprint) {
                 return Some(Found::Compressed(p.clone()));
             }

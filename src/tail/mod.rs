@@ -122,10 +122,15 @@ struct Clock {
 }
 
 impl Clock {
-    fn see(&mut self, second: i64) {
-        if self.newest.is_none_or(|(s, _)| second > s) {
-            self.newest = Some((second, Instant::now()));
+    /// Takes a line's second; returns the time the clock showed before when
+    /// this second moves it on (that second is then complete).
+    fn see(&mut self, second: i64) -> Option<i64> {
+        if self.newest.is_some_and(|(s, _)| second <= s) {
+            return None;
         }
+        let before = self.now();
+        self.newest = Some((second, Instant::now()));
+        before.filter(|&b| second > b)
     }
 
     fn now(&self) -> Option<i64> {
@@ -138,6 +143,8 @@ struct Engine {
     rules: Rules,
     longest_window: i64,
     clock: Clock,
+    /// The wall clock in Unix seconds, read once per look at the files.
+    wall: i64,
     summary: Summary,
     paths: PathNormalizer,
     path_buf: Vec<u8>,
@@ -196,19 +203,16 @@ impl LineSink for Handler<'_> {
                 let status = r.status().unwrap_or(0);
                 *e.summary.statuses.entry(status).or_default() += 1;
                 *m.requests.entry(status).or_default() += 1;
-                let wall = wall_seconds();
                 let second = r
                     .time()
                     .map(|t| t.micros.div_euclid(1_000_000))
-                    .filter(|&s| s <= wall + FUTURE_SLACK);
+                    .filter(|&s| s <= e.wall + FUTURE_SLACK);
                 if let Some(s) = second {
                     // Each second of log time is judged when the next one
                     // begins, so a burst inside a large read (a replay, a
                     // catch-up after a restart) is not slid past unseen.
-                    let before = e.clock.now();
-                    e.clock.see(s);
-                    if let Some(b) = before.filter(|&b| e.clock.now().is_some_and(|a| a > b)) {
-                        let alerts = e.rules.tick(b);
+                    if let Some(done) = e.clock.see(s) {
+                        let alerts = e.rules.tick(done);
                         e.alerts.extend(alerts);
                     }
                     m.log_time = Some(m.log_time.map_or(s, |t| t.max(s)));
@@ -635,6 +639,7 @@ pub fn run(
         rules,
         longest_window,
         clock,
+        wall: wall_seconds(),
         summary: Summary::default(),
         paths: options.paths_normalizer.clone(),
         path_buf: Vec::new(),
@@ -683,12 +688,7 @@ pub fn run(
     let mut last_save = Instant::now();
     let mut saved_state = current_state(&follower, &engine);
     // Alerts firing when the last run stopped are firing still.
-    metrics.lock().unwrap_or_else(|p| p.into_inner()).active = engine
-        .rules
-        .active()
-        .into_iter()
-        .map(|(r, k)| (r.to_string(), k.to_string()))
-        .collect();
+    metrics.lock().unwrap_or_else(|p| p.into_inner()).active = engine.rules.active();
     let mut announced = false;
     loop {
         let stopping = stop.load(Ordering::SeqCst);
@@ -702,6 +702,7 @@ pub fn run(
             }
         }
 
+        engine.wall = wall_seconds();
         let read = {
             let mut m = metrics.lock().unwrap_or_else(|p| p.into_inner());
             m.files = follower.watched.len();
@@ -761,12 +762,7 @@ pub fn run(
                         *m.fired.entry(a.rule.clone()).or_default() += 1;
                     }
                 }
-                m.active = engine
-                    .rules
-                    .active()
-                    .into_iter()
-                    .map(|(r, k)| (r.to_string(), k.to_string()))
-                    .collect();
+                m.active = engine.rules.active();
             }
         }
         if let Some(x) = &exec {

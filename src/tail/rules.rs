@@ -655,16 +655,16 @@ impl Rules {
         }
     }
 
-    /// Keys firing now, per rule text.
-    pub fn active(&self) -> Vec<(&str, &str)> {
-        let mut v: Vec<(&str, &str)> = self
+    /// Keys firing now: (rule text, key), sorted.
+    pub fn active(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
             .trackers
             .iter()
             .flat_map(|t| {
                 t.keys
                     .iter()
                     .filter(|(_, s)| s.firing.is_some())
-                    .map(|(k, _)| (t.text.as_str(), k.as_str()))
+                    .map(|(k, _)| (t.text.clone(), k.clone()))
             })
             .collect();
         v.sort_unstable();

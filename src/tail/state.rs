@@ -49,16 +49,7 @@ impl Entry {
 
     /// Whether `file` starts with the bytes this entry's file started with.
     pub fn fingerprint_matches(&self, file: &File) -> bool {
-        use std::os::unix::fs::FileExt;
-        let mut head = vec![0; self.fingerprint.len as usize];
-        let mut done = 0;
-        while done < head.len() {
-            match file.read_at(&mut head[done..], done as u64) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => done += n,
-            }
-        }
-        done == head.len() && Fingerprint::of(&head) == self.fingerprint
+        self.fingerprint.matches_file(file).unwrap_or(false)
     }
 }
 
