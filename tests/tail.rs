@@ -374,6 +374,9 @@ fn restart_with_state_between_rotations() {
     )
     .unwrap();
     fs::rename(&log, dir.path().join("access.log.1")).unwrap();
+    // A second link keeps the gzipped file's inode taken, so the new log
+    // cannot reuse its number (which would hide the old position).
+    fs::hard_link(dir.path().join("access.log.1"), dir.path().join("held")).unwrap();
     gzip(&dir.path().join("access.log.1"));
     w.append(&log, 70);
     let tail = Tail::start(dir.path(), &args);

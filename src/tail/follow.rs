@@ -585,9 +585,11 @@ impl Follower {
                 )),
                 None => {}
             }
-            if let Some(k) = self.known.iter_mut().find(|k| **k == entry) {
-                k.closed = true;
-            }
+            // Dealt with: a file found again is read through its cursor or
+            // stream (a cursor is remembered anew when it closes), a lost
+            // one was reported. Keeping the old position would make the
+            // next restart read the same rest again.
+            self.known.retain(|k| *k != entry);
         }
         self.watched.push(w);
         index
