@@ -46,6 +46,41 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// The summary line `logspike tail` prints on stderr when it stops.
+fn summary_in(stderr: &str) -> Option<String> {
+    stderr.lines().find_map(|l| {
+        l.split_once("logspike tail: stopped; ")
+            .map(|(_, s)| s.to_string())
+    })
+}
+
+/// A temporary directory with an empty `access.log` in it.
+fn new_log() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    File::create(&log).unwrap();
+    (dir, log)
+}
+
+fn append_text(path: &Path, text: &str) {
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
+/// As logrotate's copytruncate does after its copy.
+fn truncate(path: &Path) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
 impl Tail {
     fn start(dir: &Path, args: &[&str]) -> Tail {
         Tail::start_as(dir, &[], args)
@@ -138,13 +173,7 @@ impl Tail {
         // The reader threads see the pipes close.
         wait_until("the summary", || self.stderr_has("stopped;"));
         let text = self.stderr_text();
-        let summary = text
-            .lines()
-            .find_map(|l| {
-                l.split_once("logspike tail: stopped; ")
-                    .map(|(_, s)| s.to_string())
-            })
-            .unwrap();
+        let summary = summary_in(&text).unwrap();
         (Counts::parse(&summary), summary)
     }
 }
@@ -270,9 +299,7 @@ fn appends_counted_once_with_detection() {
 
 #[test]
 fn rename_rotation_and_gzip_counted_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    File::create(&log).unwrap();
+    let (dir, log) = new_log();
     let tail = Tail::start(dir.path(), &tail_args(&[]));
     let mut w = Writer::new();
     for round in 0..3 {
@@ -289,20 +316,15 @@ fn rename_rotation_and_gzip_counted_once() {
     assert_eq!(tail.stop(), w.written);
 }
 
+/// As `gzip FILE`: FILE.gz written, FILE removed.
 fn gzip(path: &Path) {
-    let data = fs::read(path).unwrap();
-    let gz = PathBuf::from(format!("{}.gz", path.display()));
-    let mut enc = flate2::write::GzEncoder::new(File::create(&gz).unwrap(), Default::default());
-    enc.write_all(&data).unwrap();
-    enc.finish().unwrap();
+    gzip_copy(path, &PathBuf::from(format!("{}.gz", path.display())));
     fs::remove_file(path).unwrap();
 }
 
 #[test]
 fn copytruncate_counted_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    File::create(&log).unwrap();
+    let (dir, log) = new_log();
     let tail = Tail::start(dir.path(), &tail_args(&[]));
     let mut w = Writer::new();
     for round in 0..3 {
@@ -310,12 +332,7 @@ fn copytruncate_counted_once() {
         // As logrotate's copytruncate: copy, then truncate in place; the
         // copy holds lines it may not have read yet.
         fs::copy(&log, dir.path().join(format!("access.log.{round}"))).unwrap();
-        OpenOptions::new()
-            .write(true)
-            .open(&log)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        truncate(&log);
         // More than was there: the file grows past the old offset at once.
         w.append(&log, 600);
         thread::sleep(Duration::from_millis(200));
@@ -345,9 +362,7 @@ fn delete_and_recreate_counted_once() {
 
 #[test]
 fn restart_with_state_between_rotations() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    File::create(&log).unwrap();
+    let (dir, log) = new_log();
     let args = tail_args(&["--state", "state.json"]);
     let mut w = Writer::new();
     let mut counted = Counts::default();
@@ -399,9 +414,7 @@ fn alerts(tail: &Tail) -> Vec<(Instant, serde_json::Value)> {
 
 #[test]
 fn burst_alerts_once_and_recovers_once_trickle_never() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    File::create(&log).unwrap();
+    let (dir, log) = new_log();
     let tail = Tail::start(
         dir.path(),
         &tail_args(&[
@@ -482,9 +495,7 @@ fn burst_alerts_once_and_recovers_once_trickle_never() {
 
 #[test]
 fn hanging_exec_does_not_stall() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    File::create(&log).unwrap();
+    let (dir, log) = new_log();
     let tail = Tail::start(
         dir.path(),
         &tail_args(&[
@@ -517,9 +528,7 @@ fn hanging_exec_does_not_stall() {
 
 #[test]
 fn metrics_answer_a_real_http_client() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    File::create(&log).unwrap();
+    let (dir, log) = new_log();
     let tail = Tail::start(
         dir.path(),
         &tail_args(&[
@@ -538,12 +547,7 @@ fn metrics_answer_a_real_http_client() {
     // 50 503s from one upstream (below the rule), then 100 from another.
     w.append(&log, 300);
     let burst: String = (0..100).map(|_| w.line(503, "10.0.0.9:80")).collect();
-    OpenOptions::new()
-        .append(true)
-        .open(&log)
-        .unwrap()
-        .write_all(burst.as_bytes())
-        .unwrap();
+    append_text(&log, &burst);
     let total: u64 = w.written.0.values().sum();
 
     // A plain HTTP/1.1 exchange first, checked line by line against the
@@ -638,9 +642,7 @@ fn bad_rule_is_a_usage_error() {
 
 #[test]
 fn ugly_lines_are_counted_never_fatal() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    File::create(&log).unwrap();
+    let (dir, log) = new_log();
     let tail = Tail::start(dir.path(), &tail_args(&[]));
     let mut w = Writer::new();
     let mut f = OpenOptions::new().append(true).open(&log).unwrap();
@@ -676,9 +678,7 @@ fn ugly_lines_are_counted_never_fatal() {
 
 #[test]
 fn polling_fallback_follows_rotation() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    File::create(&log).unwrap();
+    let (dir, log) = new_log();
     let tail = Tail::start(dir.path(), &tail_args(&["--poll", "50ms"]));
     assert!(tail.stderr_has("polling every"));
     let mut w = Writer::new();
@@ -720,12 +720,7 @@ fn globs_follow_files_with_their_own_formats() {
     let tail = Tail::start(dir.path(), &["logs/*.log", "--rotate-grace", "1s"]);
     w.append(&nginx, 200);
     let text = apache_lines(120, &mut written_apache);
-    OpenOptions::new()
-        .append(true)
-        .open(&apache)
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
+    append_text(&apache, &text);
     // A file that appears later is read from its start.
     let late = logs.join("late.log");
     w.append(&late, 60);
@@ -787,9 +782,7 @@ fn unfollowable_path_is_reported_and_retried() {
 
 #[test]
 fn copytruncate_unread_lines_come_from_the_copy() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    File::create(&log).unwrap();
+    let (dir, log) = new_log();
     // Polling once a second: the rotation happens before it looks again,
     // so the lines written before it are only in the copy.
     let tail = Tail::start(dir.path(), &tail_args(&["--poll", "1s"]));
@@ -802,12 +795,7 @@ fn copytruncate_unread_lines_come_from_the_copy() {
         w.append(&log, 300);
         let copy = dir.path().join(format!("access.log.{round}"));
         fs::copy(&log, &copy).unwrap();
-        OpenOptions::new()
-            .write(true)
-            .open(&log)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        truncate(&log);
         if round == 1 {
             // logrotate's `compress` without `delaycompress`.
             gzip(&copy);
@@ -863,11 +851,8 @@ fn standard_input_until_the_pipe_closes() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let summary = stderr
-        .lines()
-        .find_map(|l| l.split_once("logspike tail: stopped; ").map(|(_, s)| s))
-        .unwrap_or_else(|| panic!("{stderr}"));
-    assert_eq!(Counts::parse(summary), w.written);
+    let summary = summary_in(&stderr).unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(Counts::parse(&summary), w.written);
     assert!(
         summary.starts_with("302 lines: 301 parsed, 1 rejected"),
         "{summary}"
@@ -987,9 +972,7 @@ fn http_get(url: &str) -> String {
 /// the one recovery comes from the second run.
 #[test]
 fn restart_during_a_burst_alerts_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    File::create(&log).unwrap();
+    let (dir, log) = new_log();
     let args = tail_args(&[
         "--state",
         "state.json",
@@ -1003,12 +986,7 @@ fn restart_during_a_burst_alerts_once() {
     let mut w = Writer::new();
     let tail = Tail::start(dir.path(), &args);
     let burst: String = (0..60).map(|_| w.line(503, "10.0.0.2:8080")).collect();
-    OpenOptions::new()
-        .append(true)
-        .open(&log)
-        .unwrap()
-        .write_all(burst.as_bytes())
-        .unwrap();
+    append_text(&log, &burst);
     wait_until("the alert", || !alerts(&tail).is_empty());
     let first: Vec<serde_json::Value> = alerts(&tail).into_iter().map(|(_, a)| a).collect();
     let mut counted = tail.stop();
@@ -1016,12 +994,7 @@ fn restart_during_a_burst_alerts_once() {
     let tail = Tail::start(dir.path(), &args);
     // The burst goes on, then stops; a trickle of 200s carries the clock.
     let more: String = (0..30).map(|_| w.line(503, "10.0.0.2:8080")).collect();
-    OpenOptions::new()
-        .append(true)
-        .open(&log)
-        .unwrap()
-        .write_all(more.as_bytes())
-        .unwrap();
+    append_text(&log, &more);
     wait_until("the recovery", || {
         w.append(&log, 6);
         thread::sleep(Duration::from_millis(250));
