@@ -151,15 +151,17 @@ struct ReportArgs {
     /// Rows in each top table.
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
-    /// Fewest 5xx in a window for it to be abnormal.
+    /// Fewest 5xx an incident holds.
     #[arg(long, value_name = "N", default_value_t = 10)]
     min_5xx: u64,
-    /// How many robust deviations above the baseline make a window abnormal.
-    #[arg(long, value_name = "X", default_value_t = 5.0)]
-    threshold: f64,
-    /// Windows of history the baseline is taken from.
-    #[arg(long, value_name = "N", default_value_t = 30)]
-    baseline: usize,
+    /// An incident's 5xx rate is at least this multiple of its series'
+    /// baseline rate.
+    #[arg(long, value_name = "X", default_value_t = 2.0, value_parser = positive)]
+    min_lift: f64,
+    /// Chance of a false alarm in a whole report of noise (lower: only
+    /// stronger incidents).
+    #[arg(long, value_name = "P", default_value_t = 0.01, value_parser = probability)]
+    false_alarm: f64,
     /// Exit with status 1 when an incident was found.
     #[arg(long)]
     fail_on_incident: bool,
@@ -354,6 +356,20 @@ fn parse_duration(text: &str) -> std::result::Result<i64, String> {
 }
 
 /// `UTC`, `Z`, `+01:00`, `-0530` -> seconds east of UTC.
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("`{text}` is not a positive number")),
+    }
+}
+
+fn probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x > 0.0 && x < 1.0 => Ok(x),
+        _ => Err(format!("`{text}` is not a probability between 0 and 1")),
+    }
+}
+
 fn parse_offset(text: &str) -> std::result::Result<i32, String> {
     if matches!(text, "UTC" | "utc" | "Z" | "z") {
         return Ok(0);
@@ -576,8 +592,8 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
             ..analysis::Config::default()
         },
         spikes: SpikeConfig {
-            baseline: args.baseline,
-            threshold: args.threshold,
+            min_lift: args.min_lift,
+            false_alarm: args.false_alarm,
             min_errors: args.min_5xx,
             ..SpikeConfig::default()
         },

@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::analysis::spikes::{self, SpikeConfig};
-use crate::analysis::{self, Aggregate, Statuses, Table};
+use crate::analysis::spikes::{self, Incident, SpikeConfig};
+use crate::analysis::{self, Aggregate, Dim, Statuses, Table};
 use crate::check::{scan_source, CheckOptions, FileCheck};
 use crate::input::Source;
 use crate::parse::Timestamp;
 
 /// The JSON schema version; bump on any incompatible change.
-pub const SCHEMA: &str = "logspike.report/1";
+pub const SCHEMA: &str = "logspike.report/2";
 
 pub struct ReportOptions {
     pub analysis: analysis::Config,
@@ -44,6 +44,8 @@ pub struct Report {
     pub summary: Summary,
     pub windows: Vec<WindowRow>,
     pub incidents: Vec<IncidentRow>,
+    /// How the incident finder saw each dimension.
+    pub detection: Vec<DimensionDetection>,
     pub upstreams: Vec<UpstreamRow>,
     pub upstreams_other: Rest,
     pub paths: Vec<PathRow>,
@@ -114,19 +116,65 @@ pub struct ErrorPlace {
 }
 
 #[derive(Debug, Serialize)]
+pub struct Scope {
+    /// `site`, `upstream`, `path` or `host`.
+    pub dimension: &'static str,
+    /// The upstream, paths or host; empty for the site.
+    pub keys: Vec<String>,
+    /// In words: `upstream 10.0.0.3:8080`, `paths /a, /b`, `site-wide`.
+    pub label: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SeriesRef {
+    pub dimension: &'static str,
+    pub key: String,
+}
+
+#[derive(Debug, Serialize)]
 pub struct IncidentRow {
+    /// `errors` (more 5xx than the baseline explains) or `traffic_drop`.
+    pub kind: &'static str,
+    pub scope: Scope,
+    /// First abnormal error, to the second.
     pub start: String,
+    /// The second after the last abnormal error.
     pub end: String,
+    pub duration_seconds: f64,
+    /// The busiest `peak_window_seconds` and its 5xx.
     pub peak: String,
     pub peak_5xx: u64,
+    pub peak_window_seconds: f64,
+    /// 5xx clients saw, in scope.
     pub total_5xx: u64,
+    /// 5xx answers of upstream attempts in scope (upstream or site scope).
+    pub upstream_5xx: Option<u64>,
+    /// Requests in scope (attempts, for an upstream scope).
     pub requests: u64,
+    /// The judged rate in scope: 5xx attempts per attempt for an upstream,
+    /// 5xx per request otherwise.
     pub error_rate: f64,
-    /// 5xx codes and counts.
+    /// The same rate outside incidents.
+    pub baseline_rate: f64,
+    /// Traffic drops: the requests the baseline expected.
+    pub expected_requests: Option<f64>,
+    /// 5xx codes and counts in scope.
     pub status: BTreeMap<String, u64>,
     pub upstreams: Vec<Share>,
     pub paths: Vec<Share>,
     pub first_error: Option<ErrorPlace>,
+    /// Every series found abnormal in this event.
+    pub series: Vec<SeriesRef>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DimensionDetection {
+    pub dimension: &'static str,
+    /// Bucket size the finder judged this dimension at.
+    pub resolution_seconds: f64,
+    pub series: usize,
+    /// Requests (attempts) of keys beyond the key cap: judged in no series.
+    pub untracked: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -265,7 +313,7 @@ pub fn build(sources: &[Source], check: &mut CheckOptions, options: &ReportOptio
 pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOptions) -> Report {
     let size = aggregate.display_window(options.target_windows);
     let timeline = analysis::contiguous(&aggregate.windows, size);
-    let incidents = spikes::incidents(&timeline, size, &options.spikes);
+    let incidents = spikes::incidents(&aggregate.series, &options.spikes);
     let file_name = |index: u32| {
         checks
             .get(index as usize)
@@ -316,24 +364,17 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
             .collect(),
         incidents: incidents
             .iter()
-            .map(|inc| {
-                let attempts_5xx: u64 = inc.upstreams.iter().map(|(_, n)| n).sum();
-                IncidentRow {
-                    start: rfc3339(inc.start),
-                    end: rfc3339(inc.end),
-                    peak: rfc3339(inc.peak),
-                    peak_5xx: inc.peak_errors,
-                    total_5xx: inc.errors,
-                    requests: inc.requests,
-                    error_rate: inc.error_rate(),
-                    status: status_map(&inc.status),
-                    upstreams: shares(&inc.upstreams, attempts_5xx, top),
-                    paths: shares(&inc.paths, inc.errors, top),
-                    first_error: inc.first_error.map(|p| ErrorPlace {
-                        file: file_name(p.file),
-                        line: p.line,
-                        time: rfc3339(p.time),
-                    }),
+            .map(|inc| incident_row(inc, top, &file_name))
+            .collect(),
+        detection: [Dim::Site, Dim::Upstream, Dim::Path, Dim::Host]
+            .into_iter()
+            .map(|dim| {
+                let series = aggregate.series.get(dim);
+                DimensionDetection {
+                    dimension: dim.name(),
+                    resolution_seconds: series.granularity as f64 / 1e6,
+                    series: series.keys(),
+                    untracked: series.untracked,
                 }
             })
             .collect(),
@@ -379,6 +420,47 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
                     .map(|s| format!("{}:{}:{}: {}", c.name, s.line, s.column, s.reason))
                     .collect(),
                 error: c.error.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn incident_row(inc: &Incident, top: usize, file_name: &dyn Fn(u32) -> String) -> IncidentRow {
+    let attempts_5xx: u64 = inc.upstreams.iter().map(|(_, n)| n).sum();
+    let path_5xx: u64 = inc.paths.iter().map(|(_, n)| n).sum();
+    IncidentRow {
+        kind: inc.kind.name(),
+        scope: Scope {
+            dimension: inc.dim.name(),
+            keys: inc.keys.clone(),
+            label: inc.scope(),
+        },
+        start: rfc3339(inc.start),
+        end: rfc3339(inc.end),
+        duration_seconds: (inc.end - inc.start) as f64 / 1e6,
+        peak: rfc3339(inc.peak),
+        peak_5xx: inc.peak_errors,
+        peak_window_seconds: inc.peak_size as f64 / 1e6,
+        total_5xx: inc.errors,
+        upstream_5xx: inc.upstream_errors,
+        requests: inc.requests,
+        error_rate: inc.error_rate,
+        baseline_rate: inc.baseline_rate,
+        expected_requests: inc.expected_requests,
+        status: status_map(&inc.status),
+        upstreams: shares(&inc.upstreams, attempts_5xx, top),
+        paths: shares(&inc.paths, path_5xx, top),
+        first_error: inc.first_error.map(|p| ErrorPlace {
+            file: file_name(p.file),
+            line: p.line,
+            time: rfc3339(p.time),
+        }),
+        series: inc
+            .series
+            .iter()
+            .map(|(dim, key)| SeriesRef {
+                dimension: dim.name(),
+                key: key.clone(),
             })
             .collect(),
     }

@@ -262,7 +262,7 @@ fn exact_counts_on_every_input_path() {
     ];
     for (name, args, path) in cases {
         let json = report(&args, &[path]);
-        assert_eq!(json["schema"], "logspike.report/1");
+        assert_eq!(json["schema"], "logspike.report/2");
         for w in json["windows"].as_array().unwrap() {
             let classes: u64 = w["classes"]
                 .as_object()

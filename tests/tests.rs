@@ -6,4 +6,5 @@ mod export;
 mod html;
 mod props;
 mod report;
+mod scenarios;
 mod tail;

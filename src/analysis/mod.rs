@@ -17,6 +17,7 @@
 //! keys beyond that are counted under "other".
 
 pub mod paths;
+pub mod series;
 pub mod spikes;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use sketches_ddsketch::DDSketch;
 
 use crate::parse::{Record, Timestamp};
 pub use paths::{PathNormalizer, PathRule};
+pub use series::{Dim, SeriesSet};
 
 /// Hash maps keyed by text from logs: foldhash is several times faster
 /// than the standard SipHash on short keys and keeps a random seed, so
@@ -48,22 +50,8 @@ pub const LADDER: [i64; 9] = [
 ];
 /// A partial with more windows than this coarsens to the next step.
 const MAX_WINDOWS: usize = 5000;
-/// Most distinct upstreams or paths a window tracks 5xx for; the rest are
-/// counted under [`OTHER`].
-const WINDOW_KEYS: usize = 1000;
 /// The key for counts beyond a cap.
 pub const OTHER: &str = "(other)";
-
-/// Adds to a capped per-window counter.
-fn count_capped(map: &mut HashMap<String, u64>, key: &str, n: u64) {
-    if let Some(v) = map.get_mut(key) {
-        *v += n;
-    } else if map.len() < WINDOW_KEYS {
-        map.insert(key.to_string(), n);
-    } else {
-        *map.entry(OTHER.to_string()).or_default() += n;
-    }
-}
 
 /// What to aggregate and how.
 #[derive(Debug, Clone)]
@@ -198,24 +186,6 @@ pub struct Window {
     pub request_time: Sketch,
     /// Each upstream attempt's response time in seconds.
     pub upstream_time: Sketch,
-    /// 5xx attempts per upstream.
-    pub errors_by_upstream: HashMap<String, u64>,
-    /// 5xx requests per normalized path.
-    pub errors_by_path: HashMap<String, u64>,
-    pub first_error: Option<Place>,
-}
-
-fn merge_counts(into: &mut HashMap<String, u64>, from: &HashMap<String, u64>) {
-    for (k, &n) in from {
-        count_capped(into, k, n);
-    }
-}
-
-fn min_place(a: Option<Place>, b: Option<Place>) -> Option<Place> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 impl Window {
@@ -225,9 +195,6 @@ impl Window {
         self.bytes += other.bytes;
         self.request_time.merge(&other.request_time);
         self.upstream_time.merge(&other.upstream_time);
-        merge_counts(&mut self.errors_by_upstream, &other.errors_by_upstream);
-        merge_counts(&mut self.errors_by_path, &other.errors_by_path);
-        self.first_error = min_place(self.first_error, other.first_error);
     }
 
     pub fn errors(&self) -> u64 {
@@ -340,6 +307,8 @@ pub struct Aggregate {
     pub filtered: u64,
     pub first_time: Option<Timestamp>,
     pub last_time: Option<Timestamp>,
+    /// Per-series counts at a fine resolution, for the incident finder.
+    pub series: SeriesSet,
     path_buf: Vec<u8>,
 }
 
@@ -370,6 +339,7 @@ impl Aggregate {
             filtered: 0,
             first_time: None,
             last_time: None,
+            series: SeriesSet::new(config.max_keys),
             path_buf: Vec::new(),
         }
     }
@@ -414,10 +384,16 @@ impl Aggregate {
         if let Some(method) = request.method {
             self.methods.add(&text(method), status);
         }
-        if let Some(host) = record.host() {
-            self.hosts.add(&host.to_string_lossy(), status);
+        let host = record.host().map(|h| h.to_string_lossy());
+        if let Some(host) = &host {
+            self.hosts.add(host, status);
         }
 
+        let place = time.map(|t| Place {
+            time: t.micros,
+            file,
+            line,
+        });
         let mut window = match time {
             Some(t) => {
                 let start = t.micros.div_euclid(self.granularity) * self.granularity;
@@ -435,14 +411,12 @@ impl Aggregate {
             if let Some(rt) = record.request_time() {
                 w.request_time.add(rt);
             }
-            if (500..=599).contains(&status) {
-                count_capped(&mut w.errors_by_path, &path, 1);
-                let place = Place {
-                    time: time.map_or(0, |t| t.micros),
-                    file,
-                    line,
-                };
-                w.first_error = min_place(w.first_error, Some(place));
+        }
+        if let Some(place) = place {
+            self.series.site.add_site(place, status);
+            self.series.paths.add(&path, place, status, status);
+            if let Some(host) = &host {
+                self.series.hosts.add(host, place, status, status);
             }
         }
         for attempt in record.upstreams() {
@@ -454,9 +428,9 @@ impl Aggregate {
                 if let Some(t) = attempt.response_time {
                     w.upstream_time.add(t);
                 }
-                if (500..=599).contains(&code) {
-                    count_capped(&mut w.errors_by_upstream, &addr, 1);
-                }
+            }
+            if let Some(place) = place {
+                self.series.upstreams.add(&addr, place, code, status);
             }
         }
         self.path_buf = path_buf;
@@ -508,6 +482,7 @@ impl Aggregate {
         self.filtered += other.filtered;
         self.first_time = self.first_time.into_iter().chain(other.first_time).min();
         self.last_time = self.last_time.into_iter().chain(other.last_time).max();
+        self.series.merge(other.series);
         // Two partials of different hours can hold twice the windows.
         self.bound_windows();
     }
@@ -620,9 +595,12 @@ mod tests {
         let minute = rollup(&agg.windows, 60 * SECOND);
         let w = minute.values().next().unwrap();
         assert_eq!(w.requests, 2);
-        assert_eq!(w.errors_by_upstream["u1:80"], 2);
-        assert_eq!(w.errors_by_path["/a/:id"], 1);
-        assert_eq!(w.first_error.unwrap().line, 2);
+        let ups = agg.series.upstreams.tracks();
+        assert_eq!(ups[0].key, "u1:80");
+        assert_eq!(ups[0].total(), (2, 2, 1), "attempts, 5xx, 5xx clients saw");
+        let paths = agg.series.paths.tracks();
+        assert_eq!((paths[0].key, paths[0].total()), ("/a/:id", (2, 1, 1)));
+        assert_eq!(paths[0].errors(1).unwrap().first.line, 2);
     }
 
     #[test]
@@ -652,14 +630,19 @@ mod tests {
             a.merge(b);
             assert_eq!(a.requests, whole.requests);
             assert_eq!(a.status, whole.status);
+            for dim in [Dim::Site, Dim::Upstream, Dim::Path, Dim::Host] {
+                assert_eq!(
+                    a.series.get(dim).digest(),
+                    whole.series.get(dim).digest(),
+                    "{dim:?} split at {split}"
+                );
+            }
             let size = 60 * SECOND;
             let left = rollup(&a.windows, size);
             let right = rollup(&whole.windows, size);
             assert_eq!(left.len(), right.len());
             for ((s1, w1), (s2, w2)) in left.iter().zip(&right) {
                 assert_eq!((s1, w1.requests, &w1.status), (s2, w2.requests, &w2.status));
-                assert_eq!(w1.errors_by_upstream, w2.errors_by_upstream);
-                assert_eq!(w1.first_error, w2.first_error);
                 assert_eq!(w1.request_time.count(), w2.request_time.count());
             }
         }

@@ -117,7 +117,7 @@ fn timeline(r: &Report) -> String {
     );
     // Incident shading first, under the bars.
     for inc in &r.incidents {
-        let first = r.windows.iter().position(|w| w.start >= inc.start);
+        let first = r.windows.iter().rposition(|w| w.start <= inc.start);
         let last = r.windows.iter().rposition(|w| w.start < inc.end);
         if let (Some(a), Some(b)) = (first, last) {
             let _ = write!(

@@ -175,6 +175,162 @@ fn pct(rate: f64) -> String {
     format!("{:.1}%", rate * 100.0)
 }
 
+/// For each window of the report, whether it overlaps an incident.
+/// Times are RFC 3339 UTC strings of one layout, which order as times.
+pub fn incident_windows(r: &crate::report::Report) -> Vec<bool> {
+    let mut marked = vec![false; r.windows.len()];
+    for inc in &r.incidents {
+        // The window holding the start, through the last one starting
+        // before the end.
+        let first = r
+            .windows
+            .iter()
+            .rposition(|w| w.start.as_str() <= inc.start.as_str())
+            .unwrap_or(0);
+        for (i, w) in r.windows.iter().enumerate().skip(first) {
+            if w.start.as_str() >= inc.end.as_str() {
+                break;
+            }
+            marked[i] = true;
+        }
+    }
+    marked
+}
+
+/// A rate as a percentage, with more digits below 1%.
+fn pct_fine(rate: f64) -> String {
+    if rate > 0.0 && rate < 0.01 {
+        format!("{:.2}%", rate * 100.0)
+    } else {
+        pct(rate)
+    }
+}
+
+/// `4m 0s`, `1h 2m`, `35s`.
+fn duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        s if s >= 86_400 => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+        s if s >= 3600 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{}m {}s", s / 60, s % 60),
+        s => format!("{s}s"),
+    }
+}
+
+fn write_incident(
+    out: &mut dyn Write,
+    i: usize,
+    inc: &crate::report::IncidentRow,
+    style: &Style,
+) -> io::Result<()> {
+    let when = |t: &str| style.when(t);
+    let what = if inc.kind == "traffic_drop" {
+        "traffic drop".to_string()
+    } else {
+        crate::text::escape_bytes(inc.scope.label.as_bytes())
+    };
+    let head = format!(
+        "{:>3}. {what}  {} .. {} ({})",
+        i + 1,
+        when(&inc.start),
+        when(&inc.end),
+        duration(inc.duration_seconds)
+    );
+    writeln!(out, "{}", style.red(&head))?;
+    if inc.kind == "traffic_drop" {
+        writeln!(
+            out,
+            "     {} requests where {} were expected ({} of normal)",
+            thousands(inc.requests),
+            thousands(inc.expected_requests.unwrap_or(0.0).round() as u64),
+            pct(inc.requests as f64 / inc.expected_requests.unwrap_or(1.0).max(1.0)),
+        )?;
+        return Ok(());
+    }
+    let codes: Vec<String> = inc
+        .status
+        .iter()
+        .map(|(c, n)| format!("{c} x{}", thousands(*n)))
+        .collect();
+    let judged = if inc.scope.dimension == "upstream" {
+        format!(
+            "{} of {} attempts failed ({}; baseline {}); clients saw {} 5xx",
+            thousands(inc.upstream_5xx.unwrap_or(0)),
+            thousands(inc.requests),
+            pct(inc.error_rate),
+            pct_fine(inc.baseline_rate),
+            thousands(inc.total_5xx),
+        )
+    } else {
+        let attempts = match inc.upstream_5xx {
+            Some(n) if n > 0 => format!("; {} 5xx upstream attempts", thousands(n)),
+            _ => String::new(),
+        };
+        format!(
+            "{} 5xx of {} requests ({}; baseline {}){attempts}",
+            thousands(inc.total_5xx),
+            thousands(inc.requests),
+            pct(inc.error_rate),
+            pct_fine(inc.baseline_rate),
+        )
+    };
+    writeln!(out, "     {judged}")?;
+    writeln!(
+        out,
+        "     codes      {}; peak {} per {} at {}",
+        codes.join(", "),
+        thousands(inc.peak_5xx),
+        window_label(inc.peak_window_seconds),
+        when(&inc.peak)
+    )?;
+    let list = |rows: &[crate::report::Share]| {
+        rows.iter()
+            .take(3)
+            .map(|s| {
+                format!(
+                    "{} {} ({})",
+                    crate::text::escape_bytes(s.key.as_bytes()),
+                    thousands(s.count),
+                    pct(s.share)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !inc.upstreams.is_empty() {
+        writeln!(out, "     upstreams  {}", list(&inc.upstreams))?;
+    }
+    if !inc.paths.is_empty() {
+        writeln!(out, "     paths      {}", list(&inc.paths))?;
+    }
+    let broke: Vec<String> = inc
+        .series
+        .iter()
+        .filter(|s| s.dimension != "site")
+        .take(6)
+        .map(|s| {
+            format!(
+                "{} {}",
+                s.dimension,
+                crate::text::escape_bytes(s.key.as_bytes())
+            )
+        })
+        .collect();
+    if !broke.is_empty() {
+        let more = inc.series.iter().filter(|s| s.dimension != "site").count() - broke.len();
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        writeln!(out, "     broke      {}{more}", broke.join(", "))?;
+    }
+    if let Some(p) = &inc.first_error {
+        writeln!(out, "     first 5xx  {}:{}", p.file, p.line)?;
+    }
+    Ok(())
+}
+
 fn window_label(seconds: f64) -> String {
     let s = seconds as u64;
     match s {
@@ -251,22 +407,19 @@ pub fn write_report(
         thousands(max)
     )?;
     const BARS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    // Windows inside an incident are marked in red.
-    let in_incident = |start: &str| {
-        r.incidents
-            .iter()
-            .any(|i| i.start.as_str() <= start && start < i.end.as_str())
-    };
-    for row in r.windows.chunks(60) {
+    // Windows that overlap an incident are marked in red.
+    let marked = incident_windows(r);
+    for (n, row) in r.windows.chunks(60).enumerate() {
         let marks: String = row
             .iter()
-            .map(|w| {
+            .enumerate()
+            .map(|(i, w)| {
                 let mark = if w.errors_5xx == 0 || max == 0 {
                     '·'
                 } else {
                     BARS[(1 + (w.errors_5xx * 7).div_ceil(max) as usize).min(8)]
                 };
-                if in_incident(&w.start) {
+                if marked[n * 60 + i] {
                     style.red(&mark.to_string())
                 } else {
                     mark.to_string()
@@ -280,55 +433,13 @@ pub fn write_report(
     if r.incidents.is_empty() {
         writeln!(
             out,
-            "No incidents: no window's 5xx stood out from the windows before it."
+            "No incidents: no series' 5xx stood out from its baseline, and traffic never dropped."
         )?;
     } else {
         writeln!(out, "{}", style.bold("Incidents"))?;
     }
     for (i, inc) in r.incidents.iter().enumerate() {
-        let head = format!(
-            "{:>3}. {} .. {}  {} 5xx of {} requests ({}),",
-            i + 1,
-            when(&inc.start),
-            when(&inc.end),
-            thousands(inc.total_5xx),
-            thousands(inc.requests),
-            pct(inc.error_rate),
-        );
-        writeln!(
-            out,
-            "{} peak {} at {}",
-            style.red(&head),
-            thousands(inc.peak_5xx),
-            when(&inc.peak)
-        )?;
-        let codes: Vec<String> = inc
-            .status
-            .iter()
-            .map(|(c, n)| format!("{c} x{}", thousands(*n)))
-            .collect();
-        writeln!(out, "     codes      {}", codes.join(", "))?;
-        let list = |rows: &[crate::report::Share]| {
-            rows.iter()
-                .take(3)
-                .map(|s| {
-                    format!(
-                        "{} {} ({})",
-                        crate::text::escape_bytes(s.key.as_bytes()),
-                        thousands(s.count),
-                        pct(s.share)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        if !inc.upstreams.is_empty() {
-            writeln!(out, "     upstreams  {}", list(&inc.upstreams))?;
-        }
-        writeln!(out, "     paths      {}", list(&inc.paths))?;
-        if let Some(p) = &inc.first_error {
-            writeln!(out, "     first 5xx  {}:{}", p.file, p.line)?;
-        }
+        write_incident(out, i, inc, &style)?;
     }
 
     if !r.upstreams.is_empty() {
