@@ -313,7 +313,7 @@ pub fn build(sources: &[Source], check: &mut CheckOptions, options: &ReportOptio
 pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOptions) -> Report {
     let size = aggregate.display_window(options.target_windows);
     let timeline = analysis::contiguous(&aggregate.windows, size);
-    let incidents = spikes::incidents(&aggregate.series, &options.spikes);
+    let incidents = spikes::incidents(aggregate, &options.spikes);
     let file_name = |index: u32| {
         checks
             .get(index as usize)
@@ -373,7 +373,7 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
                 DimensionDetection {
                     dimension: dim.name(),
                     resolution_seconds: series.granularity as f64 / 1e6,
-                    series: series.keys(),
+                    series: aggregate.names(dim).len(),
                     untracked: series.untracked,
                 }
             })

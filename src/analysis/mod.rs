@@ -202,10 +202,14 @@ impl Window {
     }
 }
 
-/// Status counts per key, with a bounded number of keys.
+/// Status counts per key, with a bounded number of keys. Each key has a
+/// small id (its order of arrival in this partial), which the series of
+/// the incident finder use instead of the key's text.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
-    pub entries: HashMap<String, Statuses>,
+    index: HashMap<String, u32>,
+    keys: Vec<String>,
+    stats: Vec<Statuses>,
     /// Requests (or attempts) whose key arrived after the table was full.
     pub other: Statuses,
     max_keys: usize,
@@ -219,42 +223,89 @@ impl Table {
         }
     }
 
+    /// Counts one status for `key`; its id, or `None` when the table was
+    /// full and the count went to [`Table::other`].
     #[inline]
-    fn add(&mut self, key: &str, status: u16) {
-        if let Some(entry) = self.entries.get_mut(key) {
-            entry.add(status, 1);
-        } else if self.entries.len() < self.max_keys {
-            self.entries
-                .entry(key.to_string())
-                .or_default()
-                .add(status, 1);
+    fn add(&mut self, key: &str, status: u16) -> Option<u32> {
+        if let Some(&id) = self.index.get(key) {
+            self.stats[id as usize].add(status, 1);
+            Some(id)
+        } else if self.keys.len() < self.max_keys {
+            let id = self.keys.len() as u32;
+            self.index.insert(key.to_string(), id);
+            self.keys.push(key.to_string());
+            let mut s = Statuses::default();
+            s.add(status, 1);
+            self.stats.push(s);
+            Some(id)
         } else {
             self.other.add(status, 1);
+            None
         }
     }
 
-    fn merge(&mut self, other: &Table) {
-        for (k, v) in &other.entries {
-            let full = self.entries.len() >= self.max_keys;
-            match self.entries.get_mut(k) {
-                Some(mine) => mine.merge(v),
+    /// Adds another partial's counts; returns, for each of its ids, the
+    /// id the key has here (`None`: the table was full, counted as other).
+    fn merge(&mut self, other: &Table) -> Vec<Option<u32>> {
+        let mut map = Vec::with_capacity(other.keys.len());
+        for (k, v) in other.keys.iter().zip(&other.stats) {
+            match self.index.get(k) {
+                Some(&id) => {
+                    self.stats[id as usize].merge(v);
+                    map.push(Some(id));
+                }
                 // The cap holds across merges too, so that many workers
                 // cannot add up to many times the keys.
-                None if full => self.other.merge(v),
+                None if self.keys.len() >= self.max_keys => {
+                    self.other.merge(v);
+                    map.push(None);
+                }
                 None => {
-                    self.entries.insert(k.clone(), v.clone());
+                    let id = self.keys.len() as u32;
+                    self.index.insert(k.clone(), id);
+                    self.keys.push(k.clone());
+                    self.stats.push(v.clone());
+                    map.push(Some(id));
                 }
             }
         }
         self.other.merge(&other.other);
+        map
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Statuses> {
+        self.index.get(key).map(|&id| &self.stats[id as usize])
+    }
+
+    /// The key of an id.
+    pub fn key(&self, id: u32) -> &str {
+        &self.keys[id as usize]
+    }
+
+    /// Every key, by id.
+    pub fn keys(&self) -> &[String] {
+        &self.keys
+    }
+
+    /// Keys and their counts, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Statuses)> {
+        self.keys.iter().map(String::as_str).zip(&self.stats)
     }
 
     /// Keys by 5xx count, then by total, then by name; at most `n`.
     pub fn top(&self, n: usize) -> Vec<(&str, &Statuses)> {
         let mut rows: Vec<_> = self
-            .entries
             .iter()
-            .map(|(k, v)| (std::cmp::Reverse((v.errors(), v.total())), k.as_str(), v))
+            .map(|(k, v)| (std::cmp::Reverse((v.errors(), v.total())), k, v))
             .collect();
         type Row<'t> = (std::cmp::Reverse<(u64, u64)>, &'t str, &'t Statuses);
         fn order(a: &Row, b: &Row) -> std::cmp::Ordering {
@@ -273,8 +324,8 @@ impl Table {
         let shown: std::collections::HashSet<&str> =
             self.top(n).into_iter().map(|(k, _)| k).collect();
         let mut out = (0, self.other.total(), self.other.errors());
-        for (k, v) in &self.entries {
-            if !shown.contains(k.as_str()) {
+        for (k, v) in self.iter() {
+            if !shown.contains(k) {
                 out.0 += 1;
                 out.1 += v.total();
                 out.2 += v.errors();
@@ -339,7 +390,7 @@ impl Aggregate {
             filtered: 0,
             first_time: None,
             last_time: None,
-            series: SeriesSet::new(config.max_keys),
+            series: SeriesSet::new(),
             path_buf: Vec::new(),
         }
     }
@@ -380,14 +431,13 @@ impl Aggregate {
             }
         }
         let path = text(&path_buf);
-        self.paths.add(&path, status);
+        let path_id = self.paths.add(&path, status);
         if let Some(method) = request.method {
             self.methods.add(&text(method), status);
         }
-        let host = record.host().map(|h| h.to_string_lossy());
-        if let Some(host) = &host {
-            self.hosts.add(host, status);
-        }
+        let host_id = record
+            .host()
+            .and_then(|h| self.hosts.add(&h.to_string_lossy(), status));
 
         let place = time.map(|t| Place {
             time: t.micros,
@@ -413,28 +463,37 @@ impl Aggregate {
             }
         }
         if let Some(place) = place {
-            self.series.site.add_site(place, status);
-            self.series.paths.add(&path, place, status, status);
-            if let Some(host) = &host {
-                self.series.hosts.add(host, place, status, status);
+            self.series.site.add(Some(0), place, status, status);
+            self.series.paths.add(path_id, place, status, status);
+            if host_id.is_some() {
+                self.series.hosts.add(host_id, place, status, status);
             }
         }
         for attempt in record.upstreams() {
             let Some(addr) = attempt.addr else { continue };
-            let addr = text(addr);
             let code = attempt.status.unwrap_or(0);
-            self.upstreams.add(&addr, code);
+            let id = self.upstreams.add(&text(addr), code);
             if let Some(w) = window.as_deref_mut() {
                 if let Some(t) = attempt.response_time {
                     w.upstream_time.add(t);
                 }
             }
             if let Some(place) = place {
-                self.series.upstreams.add(&addr, place, code, status);
+                self.series.upstreams.add(id, place, code, status);
             }
         }
         self.path_buf = path_buf;
         self.bound_windows();
+    }
+
+    /// The keys of a dimension's series, by id.
+    pub fn names(&self, dim: Dim) -> &[String] {
+        match dim {
+            Dim::Site => &series::SITE_KEY,
+            Dim::Upstream => self.upstreams.keys(),
+            Dim::Path => self.paths.keys(),
+            Dim::Host => self.hosts.keys(),
+        }
     }
 
     /// Coarsens until at most [`MAX_WINDOWS`] windows are held (unless the
@@ -474,15 +533,18 @@ impl Aggregate {
         self.requests += other.requests;
         self.bytes += other.bytes;
         self.status.merge(&other.status);
-        self.upstreams.merge(&other.upstreams);
-        self.paths.merge(&other.paths);
-        self.hosts.merge(&other.hosts);
+        let maps = [
+            vec![Some(0)],
+            self.upstreams.merge(&other.upstreams),
+            self.paths.merge(&other.paths),
+            self.hosts.merge(&other.hosts),
+        ];
         self.methods.merge(&other.methods);
         self.untimed += other.untimed;
         self.filtered += other.filtered;
         self.first_time = self.first_time.into_iter().chain(other.first_time).min();
         self.last_time = self.last_time.into_iter().chain(other.last_time).max();
-        self.series.merge(other.series);
+        self.series.merge(other.series, &maps);
         // Two partials of different hours can hold twice the windows.
         self.bound_windows();
     }
@@ -583,22 +645,31 @@ mod tests {
         let agg = aggregate(&refs, &Config::default());
         assert_eq!(agg.requests, 3);
         assert_eq!(
-            agg.upstreams.entries["u1:80"].iter().collect::<Vec<_>>(),
+            agg.upstreams
+                .get("u1:80")
+                .unwrap()
+                .iter()
+                .collect::<Vec<_>>(),
             [(502, 2)]
         );
         assert_eq!(
-            agg.upstreams.entries["u2:80"].iter().collect::<Vec<_>>(),
+            agg.upstreams
+                .get("u2:80")
+                .unwrap()
+                .iter()
+                .collect::<Vec<_>>(),
             [(200, 2)]
         );
-        assert_eq!(agg.paths.entries["/a/:id"].total(), 2);
+        assert_eq!(agg.paths.get("/a/:id").unwrap().total(), 2);
         assert_eq!(agg.status.errors(), 1);
         let minute = rollup(&agg.windows, 60 * SECOND);
         let w = minute.values().next().unwrap();
         assert_eq!(w.requests, 2);
-        let ups = agg.series.upstreams.tracks();
+        let sealed = agg.series.sealed();
+        let ups = sealed.upstreams.tracks(agg.names(Dim::Upstream));
         assert_eq!(ups[0].key, "u1:80");
         assert_eq!(ups[0].total(), (2, 2, 1), "attempts, 5xx, 5xx clients saw");
-        let paths = agg.series.paths.tracks();
+        let paths = sealed.paths.tracks(agg.names(Dim::Path));
         assert_eq!((paths[0].key, paths[0].total()), ("/a/:id", (2, 1, 1)));
         assert_eq!(paths[0].errors(1).unwrap().first.line, 2);
     }
@@ -632,8 +703,8 @@ mod tests {
             assert_eq!(a.status, whole.status);
             for dim in [Dim::Site, Dim::Upstream, Dim::Path, Dim::Host] {
                 assert_eq!(
-                    a.series.get(dim).digest(),
-                    whole.series.get(dim).digest(),
+                    a.series.get(dim).digest(a.names(dim)),
+                    whole.series.get(dim).digest(whole.names(dim)),
                     "{dim:?} split at {split}"
                 );
             }
@@ -685,7 +756,7 @@ mod tests {
             let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
             total.merge(aggregate(&refs, &config));
         }
-        assert_eq!(total.paths.entries.len(), 10);
+        assert_eq!(total.paths.len(), 10);
         assert_eq!(total.paths.other.total(), 90);
         assert_eq!(total.requests, 100);
     }

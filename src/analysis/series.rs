@@ -56,48 +56,115 @@ impl Cell {
     }
 }
 
-/// The 5xx of one bucket of one series.
+/// The 5xx codes counted apart; any other 5xx code is rare and kept in a
+/// small map beside.
+const CODES: [u16; 4] = [500, 502, 503, 504];
+
+/// The 5xx of one bucket of one series: where the first was, when the
+/// last was, and their codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    pub first: Place,
+    /// Time of the last 5xx (UTC microseconds).
+    pub last: i64,
+    codes: [u32; 4],
+    /// 5xx with a code not in [`CODES`].
+    others: u32,
+}
+
+impl Default for Fault {
+    fn default() -> Fault {
+        Fault {
+            first: Place {
+                time: i64::MAX,
+                file: u32::MAX,
+                line: u64::MAX,
+            },
+            last: i64::MIN,
+            codes: [0; 4],
+            others: 0,
+        }
+    }
+}
+
+impl Fault {
+    fn is_empty(&self) -> bool {
+        self.last == i64::MIN
+    }
+
+    fn merge(&mut self, other: &Fault) {
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+        for (a, b) in self.codes.iter_mut().zip(other.codes) {
+            *a = a.saturating_add(b);
+        }
+        self.others = self.others.saturating_add(other.others);
+    }
+}
+
+/// The 5xx of one bucket, for reading.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Errors {
     pub first: Place,
-    /// Time of the last 5xx (UTC microseconds).
     pub last: i64,
     pub codes: Statuses,
 }
 
-impl Errors {
-    fn merge(&mut self, other: &Errors) {
-        self.first = self.first.min(other.first);
-        self.last = self.last.max(other.last);
-        self.codes.merge(&other.codes);
-    }
+#[derive(Debug, Clone, Copy)]
+struct FaultEntry {
+    id: u32,
+    bucket: i64,
+    fault: Fault,
+}
+
+/// One cell in storage: a key's id, its bucket and counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    id: u32,
+    bucket: i64,
+    cell: Cell,
 }
 
 /// The series of one dimension.
+///
+/// Records arrive mostly in time order, so the counts of the bucket being
+/// filled sit in a dense vector indexed by key id (no hashing per line);
+/// when the bucket changes they are appended to `cold`, which is sorted
+/// and summed now and then, and always before it is read or merged.
 #[derive(Debug, Clone)]
 pub struct Series {
     pub dim: Dim,
     /// Bucket size in microseconds.
     pub granularity: i64,
     max_cells: usize,
-    max_keys: usize,
-    ids: HashMap<String, u32>,
-    names: Vec<String>,
-    cells: HashMap<(u32, i64), Cell>,
-    errors: HashMap<(u32, i64), Errors>,
+    current: i64,
+    hot: Vec<Cell>,
+    touched: Vec<u32>,
+    cold: Vec<Entry>,
+    /// `cold[..compacted]` is sorted by id and bucket, one entry each.
+    compacted: usize,
+    /// The 5xx of the bucket being filled, by id, and of the others, kept
+    /// as the counts are (`faults` beside `cold`).
+    hot_faults: Vec<Fault>,
+    faults: Vec<FaultEntry>,
+    /// Codes outside [`CODES`], by id and bucket.
+    rare: HashMap<(u32, i64), Statuses>,
     /// Requests (attempts) of keys beyond the key cap: in no series.
     pub untracked: u64,
 }
 
-/// Most cells a dimension holds before it coarsens. About 32 bytes each:
-/// some 10 MB per dimension and partial at the cap.
-const MAX_CELLS: usize = 300_000;
+/// Most cells a dimension holds before it coarsens: 24 bytes each (and
+/// 72 for one with 5xx), some 5 to 20 MB per dimension and partial at
+/// the cap.
+const MAX_CELLS: usize = 200_000;
 /// The site's series holds one cell per bucket: 20,000 one-second buckets
 /// cover five and a half hours, one-minute buckets two weeks.
 const MAX_SITE_BUCKETS: usize = 20_000;
+/// The name of the site's only key.
+pub static SITE_KEY: [String; 1] = [String::new()];
 
 impl Series {
-    pub fn new(dim: Dim, max_keys: usize) -> Series {
+    pub fn new(dim: Dim) -> Series {
         Series {
             dim,
             granularity: LADDER[0],
@@ -106,80 +173,112 @@ impl Series {
             } else {
                 MAX_CELLS
             },
-            max_keys: if dim == Dim::Site { 1 } else { max_keys },
-            ids: HashMap::default(),
-            names: Vec::new(),
-            cells: HashMap::default(),
-            errors: HashMap::default(),
+            current: i64::MIN,
+            hot: Vec::new(),
+            touched: Vec::new(),
+            cold: Vec::new(),
+            compacted: 0,
+            hot_faults: Vec::new(),
+            faults: Vec::new(),
+            rare: HashMap::default(),
             untracked: 0,
         }
     }
 
-    fn id(&mut self, key: &str) -> Option<u32> {
-        if let Some(&id) = self.ids.get(key) {
-            return Some(id);
-        }
-        if self.names.len() >= self.max_keys {
-            return None;
-        }
-        let id = self.names.len() as u32;
-        self.ids.insert(key.to_string(), id);
-        self.names.push(key.to_string());
-        Some(id)
-    }
-
-    /// Counts one request (or attempt) of `key` at `place`: `status` is
-    /// the series' own status (the attempt's, for an upstream), `client`
-    /// the request's final status.
+    /// Counts one request (or attempt) of key `id` at `place` (`None`: a
+    /// key beyond the cap). `status` is the series' own status (the
+    /// attempt's, for an upstream), `client` the request's final status.
     #[inline]
-    pub fn add(&mut self, key: &str, place: Place, status: u16, client: u16) {
-        match self.id(key) {
-            Some(id) => self.add_at(id, place, status, client),
-            None => self.untracked += 1,
-        }
-    }
-
-    /// Counts one request of the site's series (its only key).
-    #[inline]
-    pub fn add_site(&mut self, place: Place, status: u16) {
-        if self.names.is_empty() {
-            self.id("");
-        }
-        self.add_at(0, place, status, status);
-    }
-
-    #[inline]
-    fn add_at(&mut self, id: u32, place: Place, status: u16, client: u16) {
+    pub fn add(&mut self, id: Option<u32>, place: Place, status: u16, client: u16) {
+        let Some(id) = id else {
+            self.untracked += 1;
+            return;
+        };
         let bucket = place.time.div_euclid(self.granularity) * self.granularity;
+        if bucket != self.current {
+            self.flush();
+            self.current = bucket;
+        }
+        let i = id as usize;
+        if i >= self.hot.len() {
+            self.hot.resize(i + 1, Cell::default());
+        }
+        let cell = &mut self.hot[i];
+        if cell.requests == 0 {
+            self.touched.push(id);
+        }
         let is_error = (500..=599).contains(&status);
-        let cell = self.cells.entry((id, bucket)).or_default();
         cell.requests = cell.requests.saturating_add(1);
         cell.errors = cell.errors.saturating_add(is_error as u32);
         cell.client_errors = cell
             .client_errors
             .saturating_add((500..=599).contains(&client) as u32);
         if is_error {
-            let mut codes = Statuses::default();
-            codes.add(status, 1);
-            let add = Errors {
-                first: place,
-                last: place.time,
-                codes,
-            };
-            match self.errors.get_mut(&(id, bucket)) {
-                Some(e) => e.merge(&add),
+            if i >= self.hot_faults.len() {
+                self.hot_faults.resize(i + 1, Fault::default());
+            }
+            let f = &mut self.hot_faults[i];
+            if f.is_empty() {
+                f.first = place;
+            }
+            f.last = f.last.max(place.time);
+            f.first = f.first.min(place);
+            match CODES.iter().position(|&c| c == status) {
+                Some(c) => f.codes[c] = f.codes[c].saturating_add(1),
                 None => {
-                    self.errors.insert((id, bucket), add);
+                    f.others = f.others.saturating_add(1);
+                    self.rare.entry((id, bucket)).or_default().add(status, 1);
                 }
             }
         }
-        if self.cells.len() > self.max_cells {
-            self.bound();
+    }
+
+    /// Moves the bucket being filled to `cold`.
+    fn flush(&mut self) {
+        for &id in &self.touched {
+            let cell = std::mem::take(&mut self.hot[id as usize]);
+            if cell.errors > 0 {
+                let fault = std::mem::take(&mut self.hot_faults[id as usize]);
+                self.faults.push(FaultEntry {
+                    id,
+                    bucket: self.current,
+                    fault,
+                });
+            }
+            self.cold.push(Entry {
+                id,
+                bucket: self.current,
+                cell,
+            });
+        }
+        self.touched.clear();
+        if self.cold.len() > 2 * self.compacted + 65_536 {
+            self.compact();
         }
     }
 
-    fn bound(&mut self) {
-        while self.cells.len() > self.max_cells {
+    /// Sorts and sums `cold` and `faults`, then coarsens while they hold
+    /// too many cells. The sort is stable: it finds the sorted runs
+    /// already there (a merge appends one to another) and merges them.
+    fn compact(&mut self) {
+        self.cold.sort_by_key(|e| (e.id, e.bucket));
+        self.cold.dedup_by(|next, kept| {
+            let same = (next.id, next.bucket) == (kept.id, kept.bucket);
+            if same {
+                kept.cell.merge(&next.cell);
+            }
+            same
+        });
+        self.faults.sort_by_key(|e| (e.id, e.bucket));
+        self.faults.dedup_by(|next, kept| {
+            let same = (next.id, next.bucket) == (kept.id, kept.bucket);
+            if same {
+                kept.fault.merge(&next.fault);
+            }
+            same
+        });
+        self.compacted = self.cold.len();
+        while self.cold.len() > self.max_cells {
             match LADDER.iter().find(|&&g| g > self.granularity) {
                 Some(&next) => self.coarsen(next),
                 None => break,
@@ -187,94 +286,137 @@ impl Series {
         }
     }
 
+    /// Everything in `cold`, sorted and summed, within the cap.
+    fn seal(&mut self) {
+        self.flush();
+        self.current = i64::MIN;
+        self.compact();
+    }
+
     /// Re-buckets to a coarser granularity (a multiple of the current one).
     pub fn coarsen(&mut self, granularity: i64) {
         if granularity <= self.granularity {
             return;
         }
+        self.flush();
+        self.current = i64::MIN;
         let rebucket = |b: i64| b.div_euclid(granularity) * granularity;
-        let mut cells: HashMap<(u32, i64), Cell> = HashMap::default();
-        for ((id, b), c) in self.cells.drain() {
-            cells.entry((id, rebucket(b))).or_default().merge(&c);
+        for e in &mut self.cold {
+            e.bucket = rebucket(e.bucket);
         }
-        let mut errors: HashMap<(u32, i64), Errors> = HashMap::default();
-        for ((id, b), e) in self.errors.drain() {
-            match errors.get_mut(&(id, rebucket(b))) {
-                Some(mine) => mine.merge(&e),
-                None => {
-                    errors.insert((id, rebucket(b)), e);
-                }
+        for e in &mut self.faults {
+            e.bucket = rebucket(e.bucket);
+        }
+        if !self.rare.is_empty() {
+            let mut rare: HashMap<(u32, i64), Statuses> = HashMap::default();
+            for ((id, b), codes) in self.rare.drain() {
+                rare.entry((id, rebucket(b))).or_default().merge(&codes);
             }
+            self.rare = rare;
         }
-        self.cells = cells;
-        self.errors = errors;
         self.granularity = granularity;
+        self.compacted = 0;
+        self.compact();
     }
 
-    /// Combines two partials of the same input set.
-    pub fn merge(&mut self, mut other: Series) {
+    /// Combines two partials of the same input set; `map` gives, for each
+    /// of `other`'s key ids, the id of that key here (from the key tables'
+    /// merge), `None` for a key beyond the cap.
+    pub fn merge(&mut self, mut other: Series, map: &[Option<u32>]) {
+        self.seal();
+        other.seal();
         let g = self.granularity.max(other.granularity);
         self.coarsen(g);
         other.coarsen(g);
-        let map: Vec<Option<u32>> = other.names.iter().map(|name| self.id(name)).collect();
-        for ((id, b), c) in other.cells {
-            match map[id as usize] {
-                Some(mine) => self.cells.entry((mine, b)).or_default().merge(&c),
-                None => self.untracked += c.requests as u64,
+        for e in other.cold {
+            match map.get(e.id as usize).copied().flatten() {
+                Some(id) => self.cold.push(Entry { id, ..e }),
+                None => self.untracked += e.cell.requests as u64,
             }
         }
-        for ((id, b), e) in other.errors {
-            let Some(mine) = map[id as usize] else {
-                continue;
-            };
-            match self.errors.get_mut(&(mine, b)) {
-                Some(m) => m.merge(&e),
-                None => {
-                    self.errors.insert((mine, b), e);
-                }
+        for e in other.faults {
+            if let Some(id) = map.get(e.id as usize).copied().flatten() {
+                self.faults.push(FaultEntry { id, ..e });
+            }
+        }
+        for ((id, b), codes) in other.rare {
+            if let Some(mine) = map.get(id as usize).copied().flatten() {
+                self.rare.entry((mine, b)).or_default().merge(&codes);
             }
         }
         self.untracked += other.untracked;
-        self.bound();
+        self.compacted = 0;
+        self.compact();
     }
 
-    /// Number of keys tracked.
-    pub fn keys(&self) -> usize {
-        self.names.len()
+    /// A copy with every count in place, for reading.
+    pub fn sealed(&self) -> Series {
+        let mut s = self.clone();
+        s.seal();
+        s
     }
 
-    pub fn name(&self, id: u32) -> &str {
-        &self.names[id as usize]
-    }
-
-    /// Every series of this dimension, its cells sorted by bucket, keys in
-    /// name order (so that the detector's output has one order).
-    pub fn tracks(&self) -> Vec<Track<'_>> {
-        let mut by_key: Vec<Vec<(i64, Cell)>> = vec![Vec::new(); self.names.len()];
-        for (&(id, b), &c) in &self.cells {
-            by_key[id as usize].push((b, c));
-        }
-        let mut tracks: Vec<Track> = by_key
-            .into_iter()
-            .enumerate()
-            .filter(|(_, cells)| !cells.is_empty())
-            .map(|(id, mut cells)| {
-                cells.sort_unstable_by_key(|&(b, _)| b);
-                Track::new(self, id as u32, cells)
+    /// Every series of this dimension (sealed: see [`Series::sealed`]),
+    /// its cells sorted by bucket, in the order of their names. `names`
+    /// are the keys by id.
+    pub fn tracks<'s>(&'s self, names: &'s [String]) -> Vec<Track<'s>> {
+        debug_assert!(self.touched.is_empty() && self.compacted == self.cold.len());
+        let mut faults = self.faults.iter().enumerate().peekable();
+        let mut tracks: Vec<Track> = self
+            .cold
+            .chunk_by(|a, b| a.id == b.id)
+            .map(|run| {
+                let cells: Vec<(i64, Cell)> = run.iter().map(|e| (e.bucket, e.cell)).collect();
+                // Both are sorted by id and bucket: walk them together.
+                let marks: Vec<u32> = run
+                    .iter()
+                    .map(|e| {
+                        while faults
+                            .peek()
+                            .is_some_and(|(_, f)| (f.id, f.bucket) < (e.id, e.bucket))
+                        {
+                            faults.next();
+                        }
+                        match faults.peek() {
+                            Some(&(i, f)) if (f.id, f.bucket) == (e.id, e.bucket) => i as u32,
+                            _ => u32::MAX,
+                        }
+                    })
+                    .collect();
+                Track::new(self, run[0].id, &names[run[0].id as usize], cells, marks)
             })
             .collect();
         tracks.sort_by(|a, b| a.key.cmp(b.key));
         tracks
     }
 
-    pub fn errors_at(&self, id: u32, bucket: i64) -> Option<&Errors> {
-        self.errors.get(&(id, bucket))
+    /// The 5xx of a cell, by its index in `faults`.
+    fn errors_of(&self, index: u32) -> Option<Errors> {
+        let e = self.faults.get(index as usize)?;
+        let mut codes = Statuses::default();
+        for (c, &n) in CODES.iter().zip(&e.fault.codes) {
+            if n > 0 {
+                codes.add(*c, n as u64);
+            }
+        }
+        if e.fault.others > 0 {
+            if let Some(rare) = self.rare.get(&(e.id, e.bucket)) {
+                codes.merge(rare);
+            }
+        }
+        Some(Errors {
+            first: e.fault.first,
+            last: e.fault.last,
+            codes,
+        })
     }
 
     /// Each key with its buckets and totals, for comparing partials.
     #[cfg(test)]
-    pub(crate) fn digest(&self) -> Vec<Digest> {
-        self.tracks()
+    pub(crate) fn digest(&self, names: &[String]) -> Vec<Digest> {
+        let sealed = self.sealed();
+        sealed
+            .tracks(names)
             .iter()
             .map(|t| Digest {
                 key: t.key.to_string(),
@@ -305,10 +447,18 @@ pub struct Track<'s> {
     sum_requests: Vec<u64>,
     sum_errors: Vec<u64>,
     sum_client: Vec<u64>,
+    /// Per cell, its index in the series' faults (`u32::MAX`: none).
+    marks: Vec<u32>,
 }
 
 impl<'s> Track<'s> {
-    fn new(series: &'s Series, id: u32, cells: Vec<(i64, Cell)>) -> Track<'s> {
+    fn new(
+        series: &'s Series,
+        id: u32,
+        key: &'s str,
+        cells: Vec<(i64, Cell)>,
+        marks: Vec<u32>,
+    ) -> Track<'s> {
         let mut sum_requests = Vec::with_capacity(cells.len() + 1);
         let mut sum_errors = Vec::with_capacity(cells.len() + 1);
         let mut sum_client = Vec::with_capacity(cells.len() + 1);
@@ -327,12 +477,13 @@ impl<'s> Track<'s> {
         Track {
             series,
             id,
-            key: series.name(id),
+            key,
             buckets: cells.iter().map(|&(b, _)| b).collect(),
             cells: cells.into_iter().map(|(_, c)| c).collect(),
             sum_requests,
             sum_errors,
             sum_client,
+            marks,
         }
     }
 
@@ -371,8 +522,9 @@ impl<'s> Track<'s> {
         (from, self.index_at(end).max(from))
     }
 
-    pub fn errors(&self, index: usize) -> Option<&'s Errors> {
-        self.series.errors_at(self.id, self.buckets[index])
+    /// The 5xx of cell `index`: first place, last time, codes.
+    pub fn errors(&self, index: usize) -> Option<Errors> {
+        self.series.errors_of(self.marks[index])
     }
 }
 
@@ -386,20 +538,22 @@ pub struct SeriesSet {
 }
 
 impl SeriesSet {
-    pub fn new(max_keys: usize) -> SeriesSet {
+    pub fn new() -> SeriesSet {
         SeriesSet {
-            site: Series::new(Dim::Site, 1),
-            upstreams: Series::new(Dim::Upstream, max_keys),
-            paths: Series::new(Dim::Path, max_keys),
-            hosts: Series::new(Dim::Host, max_keys),
+            site: Series::new(Dim::Site),
+            upstreams: Series::new(Dim::Upstream),
+            paths: Series::new(Dim::Path),
+            hosts: Series::new(Dim::Host),
         }
     }
 
-    pub fn merge(&mut self, other: SeriesSet) {
-        self.site.merge(other.site);
-        self.upstreams.merge(other.upstreams);
-        self.paths.merge(other.paths);
-        self.hosts.merge(other.hosts);
+    /// `maps` are the id maps of the upstream, path and host tables'
+    /// merges, after the site's.
+    pub fn merge(&mut self, other: SeriesSet, maps: &[Vec<Option<u32>>; 4]) {
+        self.site.merge(other.site, &maps[0]);
+        self.upstreams.merge(other.upstreams, &maps[1]);
+        self.paths.merge(other.paths, &maps[2]);
+        self.hosts.merge(other.hosts, &maps[3]);
     }
 
     pub fn get(&self, dim: Dim) -> &Series {
@@ -409,6 +563,21 @@ impl SeriesSet {
             Dim::Path => &self.paths,
             Dim::Host => &self.hosts,
         }
+    }
+
+    pub fn sealed(&self) -> SeriesSet {
+        SeriesSet {
+            site: self.site.sealed(),
+            upstreams: self.upstreams.sealed(),
+            paths: self.paths.sealed(),
+            hosts: self.hosts.sealed(),
+        }
+    }
+}
+
+impl Default for SeriesSet {
+    fn default() -> SeriesSet {
+        SeriesSet::new()
     }
 }
 
@@ -424,49 +593,52 @@ mod tests {
         }
     }
 
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("k{i}")).collect()
+    }
+
     #[test]
     fn cells_count_requests_and_errors_per_bucket() {
-        let mut s = Series::new(Dim::Upstream, 10);
-        s.add("a", place(0, 1), 200, 200);
-        s.add("a", place(0, 2), 502, 200);
-        s.add("a", place(1, 3), 503, 503);
-        s.add("b", place(1, 4), 200, 200);
-        let tracks = s.tracks();
+        let mut s = Series::new(Dim::Upstream);
+        s.add(Some(0), place(0, 1), 200, 200);
+        s.add(Some(0), place(0, 2), 502, 200);
+        s.add(Some(1), place(1, 4), 200, 200);
+        s.add(Some(0), place(1, 3), 503, 503);
+        s.add(None, place(1, 5), 200, 200);
+        let names = names(2);
+        let sealed = s.sealed();
+        let tracks = sealed.tracks(&names);
         assert_eq!(tracks.len(), 2);
         let a = &tracks[0];
-        assert_eq!(a.key, "a");
+        assert_eq!(a.key, "k0");
         assert_eq!(a.buckets, [0, 1_000_000]);
         assert_eq!(a.total(), (3, 2, 1));
         let e = a.errors(0).unwrap();
         assert_eq!((e.first.line, e.codes.get(502)), (2, 1));
+        assert_eq!(sealed.untracked, 1);
     }
 
     #[test]
     fn a_split_input_merges_to_the_same_cells_and_granularity() {
-        let mut whole = Series::new(Dim::Path, 100);
-        let mut parts = [Series::new(Dim::Path, 100), Series::new(Dim::Path, 100)];
+        let mut whole = Series::new(Dim::Path);
+        let mut parts = [Series::new(Dim::Path), Series::new(Dim::Path)];
         whole.max_cells = 50;
         for p in &mut parts {
             p.max_cells = 50;
         }
         for i in 0..200i64 {
-            let key = format!("/p{}", i % 3);
+            let key = (i % 3) as u32;
             let status = if i % 7 == 0 { 500 } else { 200 };
-            whole.add(&key, place(i * 5, i as u64), status, status);
-            parts[(i >= 120) as usize].add(&key, place(i * 5, i as u64), status, status);
+            whole.add(Some(key), place(i * 5, i as u64), status, status);
+            // The second part numbers its keys the other way round.
+            let (part, id) = if i < 120 { (0, key) } else { (1, 2 - key) };
+            parts[part].add(Some(id), place(i * 5, i as u64), status, status);
         }
         let [mut a, b] = parts;
-        a.merge(b);
-        assert_eq!(a.granularity, whole.granularity);
-        assert_eq!(a.digest(), whole.digest());
-    }
-
-    #[test]
-    fn keys_beyond_the_cap_are_counted_as_untracked() {
-        let mut s = Series::new(Dim::Host, 2);
-        for (i, k) in ["a", "b", "c", "c"].iter().enumerate() {
-            s.add(k, place(i as i64, 1), 200, 200);
-        }
-        assert_eq!((s.keys(), s.untracked), (2, 2));
+        a.merge(b, &[Some(2), Some(1), Some(0)]);
+        let names = names(3);
+        assert_eq!(a.sealed().granularity, whole.sealed().granularity);
+        assert!(whole.sealed().granularity > 1_000_000, "it coarsened");
+        assert_eq!(a.digest(&names), whole.digest(&names));
     }
 }

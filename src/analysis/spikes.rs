@@ -39,8 +39,8 @@
 //!   log with at most a tenth of that, where at least 200 requests were
 //!   expected, and as unlikely as the 5xx test demands, is a traffic drop.
 
-use super::series::{Dim, SeriesSet, Track};
-use super::{Place, Statuses};
+use super::series::{Dim, Track};
+use super::{Aggregate, Place, Statuses};
 
 const SECOND: i64 = 1_000_000;
 
@@ -496,8 +496,9 @@ fn sums(judged: &[&Judged], start: i64, end: i64) -> Sums {
 }
 
 /// Finds the incidents in a run's series.
-pub fn incidents(set: &SeriesSet, config: &SpikeConfig) -> Vec<Incident> {
-    let site_tracks = set.site.tracks();
+pub fn incidents(aggregate: &Aggregate, config: &SpikeConfig) -> Vec<Incident> {
+    let set = aggregate.series.sealed();
+    let site_tracks = set.site.tracks(aggregate.names(Dim::Site));
     let Some(site_track) = site_tracks.into_iter().next() else {
         return Vec::new();
     };
@@ -506,7 +507,12 @@ pub fn incidents(set: &SeriesSet, config: &SpikeConfig) -> Vec<Incident> {
     };
     let mut tracks: Vec<(Dim, Track)> = vec![(Dim::Site, site_track)];
     for dim in [Dim::Upstream, Dim::Path, Dim::Host] {
-        tracks.extend(set.get(dim).tracks().into_iter().map(|t| (dim, t)));
+        tracks.extend(
+            set.get(dim)
+                .tracks(aggregate.names(dim))
+                .into_iter()
+                .map(|t| (dim, t)),
+        );
     }
     // M: every window the test looks at, over every series.
     let mut tested = 1.0;
@@ -840,17 +846,17 @@ fn drops(site: &Judged, config: &SpikeConfig, threshold: f64) -> Vec<Incident> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::series::SeriesSet;
 
-    /// A site of `rate` requests a second over `seconds`, 5xx with
-    /// probability `p` (deterministic: every 1/p-th request), and a burst.
+    /// A site of `rate` requests a second over `seconds`, every
+    /// `every`-th request a 500, and perhaps a burst of 503 on one of its
+    /// four upstreams.
     fn site(
         seconds: i64,
         rate: u64,
         every: u64,
         burst: Option<(i64, i64, &str, u64)>,
-    ) -> SeriesSet {
-        let mut set = SeriesSet::new(1000);
+    ) -> Aggregate {
+        let mut agg = Aggregate::new(&crate::analysis::Config::default());
         let mut line = 0u64;
         let ups = ["u1", "u2", "u3", "u4"];
         for s in 0..seconds {
@@ -868,13 +874,14 @@ mod tests {
                     file: 0,
                     line,
                 };
-                set.site.add_site(place, status);
-                set.paths
-                    .add(&format!("/p{}", line % 7), place, status, status);
-                set.upstreams.add(up, place, status, status);
+                agg.series.site.add(Some(0), place, status, status);
+                let path = agg.paths.add(&format!("/p{}", line % 7), status);
+                agg.series.paths.add(path, place, status, status);
+                let up = agg.upstreams.add(up, status);
+                agg.series.upstreams.add(up, place, status, status);
             }
         }
-        set
+        agg
     }
 
     #[test]
