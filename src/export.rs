@@ -859,13 +859,26 @@ pub fn write_report_tables(
     let (codes, counts) = statuses(inc.iter().map(|i| &i.status).collect());
     let top = |rows: &[crate::report::Share]| rows.first().map(|s| (s.key.clone(), s.share));
     let mut fields = vec![
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("scope", DataType::Utf8, false),
+        Field::new("scope_dimension", DataType::Utf8, false),
+        Field::new(
+            "scope_keys",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            false,
+        ),
         Field::new("start", ts_type.clone(), true),
         Field::new("end", ts_type.clone(), true),
+        Field::new("duration_seconds", DataType::Float64, false),
         Field::new("peak", ts_type.clone(), true),
         Field::new("peak_5xx", DataType::UInt64, false),
+        Field::new("peak_window_seconds", DataType::Float64, false),
         Field::new("total_5xx", DataType::UInt64, false),
+        Field::new("upstream_5xx", DataType::UInt64, true),
         Field::new("requests", DataType::UInt64, false),
         Field::new("error_rate", DataType::Float64, true),
+        Field::new("baseline_rate", DataType::Float64, true),
+        Field::new("expected_requests", DataType::Float64, true),
         Field::new("top_upstream", DataType::Utf8, true),
         Field::new("top_upstream_share", DataType::Float64, true),
         Field::new("top_path", DataType::Utf8, true),
@@ -877,13 +890,47 @@ pub fn write_report_tables(
     let incidents = RecordBatch::try_new(
         Arc::new(Schema::new(fields)),
         vec![
+            Arc::new(StringArray::from(
+                inc.iter().map(|i| i.kind).collect::<Vec<_>>(),
+            )) as ArrayRef,
+            Arc::new(StringArray::from(
+                inc.iter()
+                    .map(|i| i.scope.label.as_str())
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                inc.iter().map(|i| i.scope.dimension).collect::<Vec<_>>(),
+            )),
+            {
+                let mut keys = ListBuilder::new(StringBuilder::new());
+                for i in inc {
+                    for k in &i.scope.keys {
+                        keys.values().append_value(k);
+                    }
+                    keys.append(true);
+                }
+                Arc::new(keys.finish())
+            },
             ts(inc.iter().map(|i| micros(&i.start)).collect()),
             ts(inc.iter().map(|i| micros(&i.end)).collect()),
+            Arc::new(Float64Array::from(
+                inc.iter().map(|i| i.duration_seconds).collect::<Vec<_>>(),
+            )),
             ts(inc.iter().map(|i| micros(&i.peak)).collect()),
             u64s(inc.iter().map(|i| i.peak_5xx).collect()),
+            Arc::new(Float64Array::from(
+                inc.iter()
+                    .map(|i| i.peak_window_seconds)
+                    .collect::<Vec<_>>(),
+            )),
             u64s(inc.iter().map(|i| i.total_5xx).collect()),
+            Arc::new(UInt64Array::from(
+                inc.iter().map(|i| i.upstream_5xx).collect::<Vec<_>>(),
+            )),
             u64s(inc.iter().map(|i| i.requests).collect()),
             f64s(inc.iter().map(|i| Some(i.error_rate)).collect()),
+            f64s(inc.iter().map(|i| Some(i.baseline_rate)).collect()),
+            f64s(inc.iter().map(|i| i.expected_requests).collect()),
             strs(inc.iter().map(|i| top(&i.upstreams).map(|t| t.0)).collect()),
             f64s(inc.iter().map(|i| top(&i.upstreams).map(|t| t.1)).collect()),
             strs(inc.iter().map(|i| top(&i.paths).map(|t| t.0)).collect()),

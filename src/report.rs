@@ -477,3 +477,35 @@ fn key_rows(table: &Table, top: usize) -> Vec<KeyRow> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::FormatChoice;
+    use crate::grammar::builtin;
+
+    /// The incidents do not depend on how the input was cut: one stream,
+    /// or mapped chunks down to a few hundred bytes (a partial for every
+    /// line or two, merged in order).
+    #[test]
+    fn incidents_are_the_same_for_any_chunking() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs/nginx");
+        let sources = vec![
+            Source::Path(dir.join("access.log.1")),
+            Source::Path(dir.join("access.log")),
+        ];
+        let options = ReportOptions::default();
+        let run = |parallel_min_bytes: u64, chunk_bytes: usize| {
+            let mut check = CheckOptions::new(FormatChoice::Detect(builtin::all().to_vec()));
+            check.parallel_min_bytes = parallel_min_bytes;
+            check.chunk_bytes = chunk_bytes;
+            let report = build(&sources, &mut check, &options);
+            serde_json::to_value(&report.incidents).unwrap()
+        };
+        let streamed = run(u64::MAX, 8 << 20);
+        assert_eq!(streamed.as_array().unwrap().len(), 2, "{streamed}");
+        for chunk in [1 << 20, 64 << 10, 300] {
+            assert_eq!(run(0, chunk), streamed, "chunks of {chunk} bytes");
+        }
+    }
+}

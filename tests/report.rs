@@ -260,6 +260,7 @@ fn exact_counts_on_every_input_path() {
         ("bzip2", vec![], &bz),
         ("rotated set", vec![], &rotated),
     ];
+    let mut all_incidents: Vec<Value> = Vec::new();
     for (name, args, path) in cases {
         let json = report(&args, &[path]);
         assert_eq!(json["schema"], "logspike.report/2");
@@ -291,6 +292,25 @@ fn exact_counts_on_every_input_path() {
             truth.upstreams,
             "{name}: per-upstream attempts"
         );
+        // The same incidents on every path, to the second and the count
+        // (the first error's file name differs between the cases; its line
+        // does not, except in the rotated set, which numbers each file).
+        let mut incidents = json["incidents"].clone();
+        for inc in incidents.as_array_mut().unwrap() {
+            inc["first_error"]["file"] = Value::Null;
+            if name == "rotated set" {
+                inc["first_error"]["line"] = Value::Null;
+            }
+        }
+        let mut reference = all_incidents.first().cloned().unwrap_or(incidents.clone());
+        if name == "rotated set" {
+            for inc in reference.as_array_mut().unwrap() {
+                inc["first_error"]["line"] = Value::Null;
+            }
+        }
+        assert_eq!(incidents, reference, "{name}: incidents");
+        assert_eq!(incidents.as_array().unwrap().len(), PLANTED.len(), "{name}");
+        all_incidents.push(incidents);
     }
 }
 

@@ -870,3 +870,231 @@ fn every_labelled_incident_is_found_with_its_scope_and_noise_raises_nothing() {
         "bounds within a minute of the truth"
     );
 }
+
+/// Traffic share of a route (by the site's weights).
+fn share(route: usize) -> f64 {
+    let total: u32 = ROUTES.iter().map(|r| r.1).sum::<u32>() + WIKI_WEIGHT;
+    if route < ROUTES.len() {
+        ROUTES[route].1 as f64 / total as f64
+    } else {
+        let harmonic: f64 = (0..WIKI_PAGES).map(|r| 1.0 / (r as f64 + 10.0)).sum();
+        WIKI_WEIGHT as f64 / total as f64 * (1.0 / ((route - ROUTES.len()) as f64 + 10.0))
+            / harmonic
+    }
+}
+
+/// A random scenario: every knob drawn, incidents sized so that each holds
+/// enough errors to be an incident at all (at least 40 expected, at least
+/// four times its series' base rate), and scopes as the format can show
+/// them (no upstream fields: an upstream's failure is the site's, a search
+/// node's is the path `/search`'s).
+fn random_scenario(seed: u64) -> Scenario {
+    use Shape::*;
+    let mut rng = Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let rps = 2f64 * 1000f64.powf(rng.f64());
+    let base = 0.0005 * 100f64.powf(rng.f64());
+    let seconds = ((400_000.0 / rps) as i64).clamp(900, 24 * 3600);
+    let format = [
+        Format::Upstream,
+        Format::Upstream,
+        Format::Combined,
+        Format::Vhost,
+    ][rng.below(4)];
+    let offset = [-480, -300, 0, 0, 60, 330, 540][rng.below(7)];
+    let daily = rng.chance(0.3);
+    let app_share = 1.0 - share(SEARCH_ROUTE);
+    let mut planted = Vec::new();
+    let mut at = (rng.f64() * 600.0) as i64;
+    // One scenario in five is quiet.
+    let count = if rng.chance(0.2) { 0 } else { 1 + rng.below(3) };
+    for _ in 0..count {
+        // At most a third of the log: an incident needs normal time around
+        // it to stand out from.
+        let secs = ((30.0 * 40f64.powf(rng.f64())) as i64).min(seconds / 3);
+        if at + secs + 300 > seconds {
+            break;
+        }
+        // Requests a second the incident's series sees, at the quietest.
+        let floor = if daily { 0.3 } else { 1.0 };
+        let shape_pick = rng.below(8);
+        let (shape, traffic, scope) = match (shape_pick, format) {
+            (0, _) | (1, Format::Combined) => {
+                let u = rng.below(APPS.len());
+                let scope = if format == Format::Upstream {
+                    Scope::Upstream(APPS[u])
+                } else {
+                    Scope::Site
+                };
+                (
+                    Upstream503 {
+                        upstream: u,
+                        fail: 0.0,
+                    },
+                    rps * app_share / 6.0,
+                    scope,
+                )
+            }
+            (1, _) => {
+                let u = rng.below(APPS.len());
+                let scope = if format == Format::Upstream {
+                    Scope::Upstream(APPS[u])
+                } else {
+                    Scope::Site
+                };
+                (
+                    SlowBurn {
+                        upstream: u,
+                        fail: 0.0,
+                    },
+                    rps * app_share / 6.0,
+                    scope,
+                )
+            }
+            (2, _) => {
+                let routes = [2, 3];
+                (
+                    Deploy500 { routes, fail: 0.0 },
+                    rps * (share(2) + share(3)),
+                    routes_scope(routes),
+                )
+            }
+            (3, Format::Upstream) => {
+                let u = rng.below(APPS.len());
+                (Refused502 { upstream: u }, 0.0, Scope::Upstream(APPS[u]))
+            }
+            (4, _) => {
+                let n = rng.below(SEARCH.len());
+                let scope = if format == Format::Upstream {
+                    Scope::Upstream(SEARCH[n])
+                } else {
+                    Scope::Paths(vec!["/search".to_string()])
+                };
+                (
+                    Timeout504 { node: n, fail: 0.0 },
+                    rps * share(SEARCH_ROUTE) / 3.0,
+                    scope,
+                )
+            }
+            (5, _) => {
+                let rank = rng.below(20);
+                (
+                    OnePage500 { rank, fail: 0.0 },
+                    rps * share(ROUTES.len() + rank),
+                    Scope::Paths(vec![page(rank)]),
+                )
+            }
+            (6, Format::Vhost) => {
+                let h = rng.below(HOSTS.len());
+                (
+                    HostDown { host: h, fail: 0.0 },
+                    rps / 3.0,
+                    Scope::Host(HOSTS[h]),
+                )
+            }
+            (6, _) => (Maintenance503, rps, Scope::Site),
+            _ => (Drop { keep: 0.02 }, 0.0, Scope::Site),
+        };
+        // The series that must see it: the culprit's own, or the site's
+        // when the format has no field for the culprit.
+        let seen = match (scope.clone(), shape) {
+            (Scope::Site, _) => rps,
+            // A search node's timeouts on the path all three nodes serve.
+            (Scope::Paths(_), Timeout504 { .. }) => traffic * SEARCH.len() as f64,
+            _ => traffic,
+        };
+        // The failing share: enough for 40 errors, and for the series
+        // that sees it to reach four times its base rate.
+        let fail = ((40.0 / (traffic * floor * secs as f64))
+            .max(3.0 * base * seen / traffic.max(1e-9))
+            * (1.0 + rng.f64()))
+        .min(1.0);
+        let shape = match shape {
+            Upstream503 { upstream, .. } => Upstream503 { upstream, fail },
+            SlowBurn { upstream, .. } => SlowBurn { upstream, fail },
+            Deploy500 { routes, .. } => Deploy500 { routes, fail },
+            Timeout504 { node, .. } => Timeout504 { node, fail },
+            OnePage500 { rank, .. } => OnePage500 { rank, fail },
+            HostDown { host, .. } => HostDown { host, fail },
+            other => other,
+        };
+        let feasible = match shape {
+            Refused502 { .. } => rps * app_share / 6.0 * floor * secs as f64 >= 40.0,
+            // A drop must miss a few hundred requests to be told from noise.
+            Drop { .. } => rps * floor * secs as f64 >= 400.0 && secs >= 120,
+            Maintenance503 => true,
+            _ => traffic * floor * secs as f64 * fail >= 40.0 && fail <= 0.95,
+        };
+        if feasible {
+            planted.push(planted_at(shape, at, secs, scope));
+        }
+        at += secs + 600 + (rng.f64() * 1800.0) as i64;
+    }
+    Scenario {
+        name: "random",
+        seed,
+        rps,
+        daily,
+        base,
+        seconds,
+        format,
+        offset,
+        planted,
+    }
+}
+
+fn planted_at(shape: Shape, at: i64, seconds: i64, scope: Scope) -> Planted {
+    planted(shape, at, seconds, scope)
+}
+
+/// `LOGSPIKE_SWEEP=N cargo test --release --test tests sweep -- --nocapture`
+/// scores N random scenarios (not run otherwise: it takes minutes);
+/// `LOGSPIKE_SWEEP_FROM=K` starts at seed K, and LOGSPIKE_KEEP_SCENARIOS=DIR
+/// keeps their logs there.
+#[test]
+fn sweep_of_random_scenarios() {
+    let Some(n) = std::env::var("LOGSPIKE_SWEEP")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        println!("skipping the random sweep: set LOGSPIKE_SWEEP=N to run N scenarios");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut totals = Score::default();
+    let from: u64 = std::env::var("LOGSPIKE_SWEEP_FROM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    for seed in from..from + n {
+        let s = random_scenario(seed);
+        let mut text = String::new();
+        let lines = generate(&s, &mut text);
+        let path = match std::env::var_os("LOGSPIKE_KEEP_SCENARIOS") {
+            Some(keep) => Path::new(&keep).join(format!("sweep-{seed}.log")),
+            None => dir.path().join("sweep.log"),
+        };
+        std::fs::write(&path, text).unwrap();
+        let sc = score(&s, &run_report(&path));
+        println!(
+            "sweep: seed {seed:>3}: {:?} {:.0} req/s base {:.2}% {} s daily {} lines {lines}: found {}/{} scoped {} false {} bound {}",
+            s.format, s.rps, s.base * 100.0, s.seconds, s.daily, sc.found, sc.planted, sc.scoped, sc.false_alarms, sc.worst_bound
+        );
+        for note in &sc.notes {
+            println!("sweep:   {note}");
+        }
+        totals.planted += sc.planted;
+        totals.found += sc.found;
+        totals.scoped += sc.scoped;
+        totals.false_alarms += sc.false_alarms;
+        totals.worst_bound = totals.worst_bound.max(sc.worst_bound);
+    }
+    println!(
+        "sweep: {n} scenarios: recall {}/{}, scope {}/{}, false alarms {}, worst bound {} s",
+        totals.found,
+        totals.planted,
+        totals.scoped,
+        totals.planted,
+        totals.false_alarms,
+        totals.worst_bound
+    );
+}

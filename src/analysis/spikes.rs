@@ -3,41 +3,50 @@
 //! Detection runs per series (the site, each upstream counted by attempts,
 //! each normalized path, each host; see [`super::series`]) on the counts of
 //! the whole run, at each dimension's fine resolution whatever window the
-//! report shows.
+//! report shows, so the first minutes of a log are judged like the rest.
 //!
-//! - **Baseline.** A series' baseline 5xx rate is its rate outside the
-//!   stretches found abnormal, found again until it settles (three
-//!   rounds), so that the incidents do not raise their own baseline. A
-//!   series with little traffic of its own leans on the site's rate (200
-//!   requests' worth of it). Real errors come in clumps more than a
-//!   binomial draw would: the series' dispersion (the variance of its
-//!   counts over blocks of about five expected errors, over the binomial
-//!   variance, at least 1) scales the evidence down.
-//! - **The test.** Windows of 1, 2, 4, ... buckets (up to two hours),
-//!   each starting at a bucket with 5xx, are judged by how unlikely their
-//!   5xx count is given their requests and the baseline: the Poisson
-//!   log-likelihood ratio `k ln(k/λ) - k + λ`, which bounds the tail
-//!   probability from above (Chernoff), divided by the dispersion. A window
-//!   is abnormal when that exceeds `ln(M / false_alarm)`, M being the
-//!   number of windows tested over every series (a Bonferroni correction:
-//!   a day of noise raises nothing), and it also holds at least
-//!   `min_errors` 5xx at `min_lift` times the baseline rate or more.
-//! - **Bounds.** Overlapping abnormal windows of a series join; the run is
-//!   then trimmed from both ends while that raises its likelihood ratio,
-//!   so that an incident starts and ends at its first and last abnormal
-//!   error, to the second. A series abnormal over more than half of its
-//!   traffic has no incident: that is its normal.
+//! - **Baseline.** A series' baseline 5xx rate starts as its rate without
+//!   its busiest quarter of time blocks (an incident not yet found cannot
+//!   inflate it much), then is its rate outside the runs found, again until
+//!   it settles (three rounds). Times when a broader series broke (the
+//!   site for upstreams; the site and upstreams for paths and hosts) never
+//!   count: a path served by a failing upstream must not learn that failure
+//!   as normal. A series with little traffic leans on the site's rate (200
+//!   requests' worth of it). Real errors clump more than a binomial draw:
+//!   the series' dispersion (variance over blocks of about five expected
+//!   errors over the Poisson variance, its top quarter left out, at least
+//!   1) scales the evidence down.
+//! - **Stretches.** From each bucket with 5xx, the running sum of
+//!   `k - min_lift * n * p0` marks where errors outrun the baseline; a
+//!   stretch ends at its highest point once the sum has fallen a few errors
+//!   below it, or after a minute without a new high, so normal traffic
+//!   between two bursts parts them. Errors at a stretch's ends that stand
+//!   apart from the rest (five times its median spacing) are trimmed off.
+//! - **The test.** A stretch is abnormal when it holds `min_errors` 5xx at
+//!   `min_lift` times the baseline or more, and its Poisson log-likelihood
+//!   ratio `k ln(k/λ) - k + λ` (which bounds the tail probability from
+//!   above), over the dispersion, exceeds `ln(M / false_alarm)`, M being
+//!   the windows of 1, 2, 4, ... buckets (up to two hours) from every
+//!   bucket with 5xx over every series: a Bonferroni correction, so that a
+//!   day of noise raises nothing while a tripling at 0.3% on a busy route
+//!   stands out. Abnormal stretches less than a minute apart are one run.
+//!   A series abnormal over most of its traffic, again and again or over
+//!   most of the log, has no incident: that is its normal (a route that
+//!   lived only while it failed still has one).
 //! - **One incident per event.** Runs of upstreams, paths and hosts that
 //!   overlap by half or more are one event; a run of the site's series
-//!   joins the events it overlaps, or is an event of its own. The scope
-//!   is the upstream, paths (up to three) or host whose broken series
-//!   carry three quarters of their dimension's excess 5xx in the event,
-//!   with the highest error rate among those that do; otherwise the event
-//!   is site-wide.
-//! - **Silence.** The site's requests per minute are compared with the
-//!   median of the three hours around each minute; a stretch inside the
-//!   log with at most a tenth of that, where at least 200 requests were
-//!   expected, and as unlikely as the 5xx test demands, is a traffic drop.
+//!   joins the events it overlaps, or is an event of its own. The scope is
+//!   the upstream, paths (up to three) or host whose broken series carry
+//!   three quarters of the excess 5xx of their dimension and of the site,
+//!   the one with the highest error rate among those that do; otherwise
+//!   the event is site-wide. Its start and end are the first and last
+//!   error of the scope's runs, to the second.
+//! - **Silence.** The site's requests per block (ten seconds where that
+//!   holds thirty requests on average, else a minute or ten) are compared
+//!   with the median of the three hours around each block; a stretch
+//!   inside the log with at most a tenth of that, where at least 200
+//!   requests were expected, and as unlikely as the 5xx test demands, is a
+//!   traffic drop.
 
 use super::series::{Dim, Track};
 use super::{Aggregate, Place, Statuses};
@@ -431,6 +440,15 @@ fn judge<'t>(
         phi = dispersion(&track, p0, &skip);
         runs = scan(&track, p0, phi, config, threshold);
     }
+    // The baseline the incidents are measured against: every cell outside
+    // the runs and the broader series' incidents (the robust start errs
+    // low and must not stay when nothing was found).
+    skip.copy_from_slice(&excluded);
+    for r in &runs {
+        skip[r.from..r.to].iter_mut().for_each(|s| *s = true);
+    }
+    let (bn, bk) = base(&skip);
+    let p0 = rate(bn as f64, bk as f64);
     Judged {
         dim,
         track,
@@ -520,7 +538,7 @@ pub fn incidents(aggregate: &Aggregate, config: &SpikeConfig) -> Vec<Incident> {
         let s = scales(t.series.granularity, span(t)).len() as f64;
         tested += s * t.cells.iter().filter(|c| c.errors > 0).count() as f64;
     }
-    let drop_blocks = (span(&tracks[0].1) / (60 * SECOND)).max(1) as f64;
+    let drop_blocks = (span(&tracks[0].1) / (10 * SECOND)).max(1) as f64;
     tested += drop_blocks;
     let threshold = (tested / config.false_alarm).ln();
 
@@ -543,7 +561,6 @@ pub fn incidents(aggregate: &Aggregate, config: &SpikeConfig) -> Vec<Incident> {
             dim, track, site_rate, &exclude, log_span, config, threshold,
         ));
     }
-
     let mut out = group(&judged, config);
     out.extend(drops(&judged[0], config, threshold));
     out.sort_by_key(|i| (i.start, i.end));
@@ -641,19 +658,45 @@ fn describe(
             })
             .count();
         let excess = |s: &Sums| s.k as f64 - s.expected;
-        let mut ranked: Vec<(usize, f64)> = broken
+        // Every key of the dimension by its excess in the event: a second
+        // route of a deploy may be too quiet to break on its own, yet carry
+        // its share. The first must have broken.
+        let mut ranked: Vec<(usize, f64)> = judged
             .iter()
-            .map(|&s| (s, excess(&sums(&[&judged[s]], span.0, span.1))))
+            .enumerate()
+            .filter(|(_, j)| j.dim == dim)
+            .map(|(s, j)| (s, excess(&sums(&[j], span.0, span.1))))
+            .filter(|&(_, e)| e > 0.0)
             .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        if ranked
+            .first()
+            .is_none_or(|(s, _)| broken.binary_search(s).is_err())
+        {
+            continue;
+        }
         // A scope explains most of its dimension's excess and most of the
         // site's: a host field that only some lines carry is not the
         // scope of an event on all of them.
-        let site_excess = excess(&sums(&[&judged[0]], span.0, span.1));
-        let reference = excess(&total).max(site_excess).max(ranked[0].1);
+        // Both totals carry the noise of everything else in the event's
+        // span: two standard deviations of it are allowed for.
+        let site = sums(&[&judged[0]], span.0, span.1);
+        let noise = |s: &Sums| 2.0 * s.expected.sqrt();
+        let reference = (excess(&total) - noise(&total))
+            .max(excess(&site) - noise(&site))
+            .max(ranked[0].1);
         let mut cover = Vec::new();
         let mut carried = 0.0;
         for &(s, e) in ranked.iter().take(3) {
+            // After the first, a key joins only when it broke too or is
+            // elevated by as much as a run must be: noise on a busy route
+            // is not part of the scope.
+            if !cover.is_empty() && broken.binary_search(&s).is_err() {
+                let one = sums(&[&judged[s]], span.0, span.1);
+                if (one.k as f64) < config.min_lift * one.expected || e < 0.05 * reference {
+                    break;
+                }
+            }
             cover.push(s);
             carried += e;
             if carried >= 0.75 * reference {
@@ -666,6 +709,28 @@ fn describe(
         // Every key of the dimension broken is the site, not a scope; one
         // upstream behind a site is still the upstream that answered.
         if cover.len() >= active && !(dim == Dim::Upstream && active == 1) {
+            continue;
+        }
+        // Nor is it a scope when the keys left out fail about as often:
+        // two hosts of three carrying a failure of all three. (Retries
+        // that fail on a second upstream raise it too, but far less.)
+        let rest: Vec<&Judged> = judged
+            .iter()
+            .enumerate()
+            .filter(|(s, j)| j.dim == dim && !cover.contains(s))
+            .map(|(_, j)| j)
+            .collect();
+        let left = sums(&rest, span.0, span.1);
+        let held = sums(
+            &cover.iter().map(|&s| &judged[s]).collect::<Vec<_>>(),
+            span.0,
+            span.1,
+        );
+        let rate_of = |s: &Sums| s.k as f64 / s.n.max(1) as f64;
+        if left.k as f64 >= config.min_lift * left.expected
+            && excess(&left) > noise(&left)
+            && rate_of(&left) >= 0.5 * rate_of(&held)
+        {
             continue;
         }
         let refs: Vec<&Judged> = cover.iter().map(|&s| &judged[s]).collect();
@@ -775,7 +840,15 @@ fn drops(site: &Judged, config: &SpikeConfig, threshold: f64) -> Vec<Incident> {
     if t.len() < 3 {
         return Vec::new();
     }
-    let block = (60 * SECOND).max(t.series.granularity);
+    // Blocks of ten seconds where they hold thirty requests on average
+    // (drops are then bounded to ten seconds), else a minute, else ten.
+    let (total, _, _) = t.total();
+    let span = (t.buckets[t.len() - 1] - t.buckets[0]).max(SECOND) as f64;
+    let block = [10 * SECOND, 60 * SECOND, 600 * SECOND]
+        .into_iter()
+        .find(|&b| total as f64 * b as f64 / span >= 30.0)
+        .unwrap_or(600 * SECOND)
+        .max(t.series.granularity);
     let first = t.buckets[0].div_euclid(block) * block;
     let last = t.buckets[t.len() - 1].div_euclid(block) * block;
     let count = ((last - first) / block + 1) as usize;

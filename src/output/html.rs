@@ -314,14 +314,40 @@ fn incident(i: usize, inc: &IncidentRow) -> String {
             )
         })
         .unwrap_or_default();
+    if inc.kind == "traffic_drop" {
+        return format!(
+            r#"<li class="incident"><h3>#{} traffic drop, {} – {}</h3><p><b>{}</b> requests where {:.0} were expected</p></li>"#,
+            i + 1,
+            escape(&when(&inc.start)),
+            escape(&when(&inc.end)),
+            inc.requests,
+            inc.expected_requests.unwrap_or(0.0),
+        );
+    }
+    let judged = if inc.scope.dimension == "upstream" {
+        format!(
+            "<b>{}</b> of {} attempts failed ({}; baseline {}); clients saw {} 5xx",
+            inc.upstream_5xx.unwrap_or(0),
+            inc.requests,
+            pct(inc.error_rate),
+            pct(inc.baseline_rate),
+            inc.total_5xx
+        )
+    } else {
+        format!(
+            "<b>{}</b> 5xx of {} requests ({}; baseline {})",
+            inc.total_5xx,
+            inc.requests,
+            pct(inc.error_rate),
+            pct(inc.baseline_rate)
+        )
+    };
     format!(
-        r#"<li class="incident"><h3>#{} {} – {}</h3><p><b>{}</b> 5xx of {} requests ({}); peak {} at {}</p><p class="codes">{}</p><div class="pair">{}{}</div>{}</li>"#,
+        r#"<li class="incident"><h3>#{} {}, {} – {}</h3><p>{judged}; peak {} at {}</p><p class="codes">{}</p><div class="pair">{}{}</div>{}</li>"#,
         i + 1,
+        escape(&inc.scope.label),
         escape(&when(&inc.start)),
         escape(&when(&inc.end)),
-        inc.total_5xx,
-        inc.requests,
-        pct(inc.error_rate),
         inc.peak_5xx,
         escape(&when(&inc.peak)),
         codes.join(" "),
@@ -443,7 +469,7 @@ pub fn write_html(out: &mut dyn Write, r: &Report) -> io::Result<()> {
         );
     }
     let incidents = if r.incidents.is_empty() {
-        "<p class=\"none\">No incidents: no window's 5xx stood out from the windows before it.</p>"
+        "<p class=\"none\">No incidents: no series' 5xx stood out from its baseline, and traffic never dropped.</p>"
             .to_string()
     } else {
         let items: Vec<String> = r

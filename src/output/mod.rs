@@ -303,27 +303,23 @@ fn write_incident(
     if !inc.paths.is_empty() {
         writeln!(out, "     paths      {}", list(&inc.paths))?;
     }
-    let broke: Vec<String> = inc
-        .series
-        .iter()
-        .filter(|s| s.dimension != "site")
-        .take(6)
-        .map(|s| {
-            format!(
-                "{} {}",
-                s.dimension,
-                crate::text::escape_bytes(s.key.as_bytes())
-            )
-        })
-        .collect();
-    if !broke.is_empty() {
-        let more = inc.series.iter().filter(|s| s.dimension != "site").count() - broke.len();
-        let more = if more > 0 {
-            format!(" and {more} more")
+    // What broke with it, by dimension: names when few, a count when many.
+    let mut broke: Vec<String> = Vec::new();
+    for dim in ["upstream", "host", "path"] {
+        let keys: Vec<String> = inc
+            .series
+            .iter()
+            .filter(|s| s.dimension == dim)
+            .map(|s| format!("{dim} {}", crate::text::escape_bytes(s.key.as_bytes())))
+            .collect();
+        if keys.len() > 3 {
+            broke.push(format!("{} {dim}s", keys.len()));
         } else {
-            String::new()
-        };
-        writeln!(out, "     broke      {}{more}", broke.join(", "))?;
+            broke.extend(keys);
+        }
+    }
+    if !broke.is_empty() {
+        writeln!(out, "     broke      {}", broke.join(", "))?;
     }
     if let Some(p) = &inc.first_error {
         writeln!(out, "     first 5xx  {}:{}", p.file, p.line)?;
@@ -612,13 +608,20 @@ pub fn write_csv(out: &mut dyn Write, r: &crate::report::Report, table: &str) ->
             csv_row(
                 out,
                 &[
+                    "kind",
+                    "scope",
+                    "scope_dimension",
                     "start",
                     "end",
+                    "duration_seconds",
                     "peak",
                     "peak_5xx",
                     "total_5xx",
+                    "upstream_5xx",
                     "requests",
                     "error_rate",
+                    "baseline_rate",
+                    "expected_requests",
                     "status",
                     "top_upstream",
                     "top_upstream_share",
@@ -635,13 +638,22 @@ pub fn write_csv(out: &mut dyn Write, r: &crate::report::Report, table: &str) ->
                 csv_row(
                     out,
                     &[
+                        i.kind.to_string(),
+                        i.scope.label.clone(),
+                        i.scope.dimension.to_string(),
                         i.start.clone(),
                         i.end.clone(),
+                        s(&i.duration_seconds),
                         i.peak.clone(),
                         s(&i.peak_5xx),
                         s(&i.total_5xx),
+                        i.upstream_5xx.map(|n| n.to_string()).unwrap_or_default(),
                         s(&i.requests),
                         format!("{:.6}", i.error_rate),
+                        format!("{:.6}", i.baseline_rate),
+                        i.expected_requests
+                            .map(|n| format!("{n:.1}"))
+                            .unwrap_or_default(),
                         codes(&i.status),
                         up.map(|u| u.key.clone()).unwrap_or_default(),
                         up.map(|u| format!("{:.6}", u.share)).unwrap_or_default(),
