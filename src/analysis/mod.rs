@@ -207,8 +207,9 @@ impl Window {
 /// the incident finder use instead of the key's text.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
-    index: HashMap<String, u32>,
-    keys: Vec<String>,
+    /// One allocation per key, shared by the index and the list.
+    index: HashMap<std::sync::Arc<str>, u32>,
+    keys: Vec<std::sync::Arc<str>>,
     stats: Vec<Statuses>,
     /// Requests (or attempts) whose key arrived after the table was full.
     pub other: Statuses,
@@ -232,8 +233,9 @@ impl Table {
             Some(id)
         } else if self.keys.len() < self.max_keys {
             let id = self.keys.len() as u32;
-            self.index.insert(key.to_string(), id);
-            self.keys.push(key.to_string());
+            let key: std::sync::Arc<str> = key.into();
+            self.index.insert(key.clone(), id);
+            self.keys.push(key);
             let mut s = Statuses::default();
             s.add(status, 1);
             self.stats.push(s);
@@ -249,7 +251,7 @@ impl Table {
     fn merge(&mut self, other: &Table) -> Vec<Option<u32>> {
         let mut map = Vec::with_capacity(other.keys.len());
         for (k, v) in other.keys.iter().zip(&other.stats) {
-            match self.index.get(k) {
+            match self.index.get(k.as_ref()) {
                 Some(&id) => {
                     self.stats[id as usize].merge(v);
                     map.push(Some(id));
@@ -292,13 +294,13 @@ impl Table {
     }
 
     /// Every key, by id.
-    pub fn keys(&self) -> &[String] {
+    pub fn keys(&self) -> &[std::sync::Arc<str>] {
         &self.keys
     }
 
     /// Keys and their counts, in id order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Statuses)> {
-        self.keys.iter().map(String::as_str).zip(&self.stats)
+        self.keys.iter().map(|k| k.as_ref()).zip(&self.stats)
     }
 
     /// Keys by 5xx count, then by total, then by name; at most `n`.
@@ -487,9 +489,9 @@ impl Aggregate {
     }
 
     /// The keys of a dimension's series, by id.
-    pub fn names(&self, dim: Dim) -> &[String] {
+    pub fn names(&self, dim: Dim) -> &[std::sync::Arc<str>] {
         match dim {
-            Dim::Site => &series::SITE_KEY,
+            Dim::Site => &series::SITE_KEY[..],
             Dim::Upstream => self.upstreams.keys(),
             Dim::Path => self.paths.keys(),
             Dim::Host => self.hosts.keys(),

@@ -143,9 +143,12 @@ pub struct Series {
     cold: Vec<Entry>,
     /// `cold[..compacted]` is sorted by id and bucket, one entry each.
     compacted: usize,
-    /// The 5xx of the bucket being filled, by id, and of the others, kept
-    /// as the counts are (`faults` beside `cold`).
+    /// The 5xx of the bucket being filled (slots given out in order of
+    /// arrival), and of the others, kept as the counts are (`faults`
+    /// beside `cold`).
     hot_faults: Vec<Fault>,
+    /// Per key id, its slot in `hot_faults` (`u32::MAX`: none yet).
+    fault_slot: Vec<u32>,
     faults: Vec<FaultEntry>,
     /// Codes outside [`CODES`], by id and bucket.
     rare: HashMap<(u32, i64), Statuses>,
@@ -161,7 +164,8 @@ const MAX_CELLS: usize = 200_000;
 /// cover five and a half hours, one-minute buckets two weeks.
 const MAX_SITE_BUCKETS: usize = 20_000;
 /// The name of the site's only key.
-pub static SITE_KEY: [String; 1] = [String::new()];
+pub static SITE_KEY: std::sync::LazyLock<[std::sync::Arc<str>; 1]> =
+    std::sync::LazyLock::new(|| ["".into()]);
 
 impl Series {
     pub fn new(dim: Dim) -> Series {
@@ -179,6 +183,7 @@ impl Series {
             cold: Vec::new(),
             compacted: 0,
             hot_faults: Vec::new(),
+            fault_slot: Vec::new(),
             faults: Vec::new(),
             rare: HashMap::default(),
             untracked: 0,
@@ -214,10 +219,14 @@ impl Series {
             .client_errors
             .saturating_add((500..=599).contains(&client) as u32);
         if is_error {
-            if i >= self.hot_faults.len() {
-                self.hot_faults.resize(i + 1, Fault::default());
+            if i >= self.fault_slot.len() {
+                self.fault_slot.resize(i + 1, u32::MAX);
             }
-            let f = &mut self.hot_faults[i];
+            if self.fault_slot[i] == u32::MAX {
+                self.fault_slot[i] = self.hot_faults.len() as u32;
+                self.hot_faults.push(Fault::default());
+            }
+            let f = &mut self.hot_faults[self.fault_slot[i] as usize];
             if f.is_empty() {
                 f.first = place;
             }
@@ -238,7 +247,8 @@ impl Series {
         for &id in &self.touched {
             let cell = std::mem::take(&mut self.hot[id as usize]);
             if cell.errors > 0 {
-                let fault = std::mem::take(&mut self.hot_faults[id as usize]);
+                let slot = std::mem::replace(&mut self.fault_slot[id as usize], u32::MAX);
+                let fault = self.hot_faults[slot as usize];
                 self.faults.push(FaultEntry {
                     id,
                     bucket: self.current,
@@ -252,6 +262,7 @@ impl Series {
             });
         }
         self.touched.clear();
+        self.hot_faults.clear();
         if self.cold.len() > 2 * self.compacted + 65_536 {
             self.compact();
         }
@@ -359,7 +370,7 @@ impl Series {
     /// Every series of this dimension (sealed: see [`Series::sealed`]),
     /// its cells sorted by bucket, in the order of their names. `names`
     /// are the keys by id.
-    pub fn tracks<'s>(&'s self, names: &'s [String]) -> Vec<Track<'s>> {
+    pub fn tracks<'s>(&'s self, names: &'s [std::sync::Arc<str>]) -> Vec<Track<'s>> {
         debug_assert!(self.touched.is_empty() && self.compacted == self.cold.len());
         let mut faults = self.faults.iter().enumerate().peekable();
         let mut tracks: Vec<Track> = self
@@ -413,7 +424,7 @@ impl Series {
 
     /// Each key with its buckets and totals, for comparing partials.
     #[cfg(test)]
-    pub(crate) fn digest(&self, names: &[String]) -> Vec<Digest> {
+    pub(crate) fn digest(&self, names: &[std::sync::Arc<str>]) -> Vec<Digest> {
         let sealed = self.sealed();
         sealed
             .tracks(names)
@@ -593,8 +604,8 @@ mod tests {
         }
     }
 
-    fn names(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("k{i}")).collect()
+    fn names(n: usize) -> Vec<std::sync::Arc<str>> {
+        (0..n).map(|i| format!("k{i}").into()).collect()
     }
 
     #[test]

@@ -295,10 +295,20 @@ fn scan(track: &Track, p0: f64, phi: f64, config: &SpikeConfig, threshold: f64) 
             continue;
         }
         let (mut sum, mut best, mut best_end) = (0.0, f64::MIN, i);
+        let mut errors = 0u64;
         for j in i..track.len() {
-            if track.buckets[j] - track.buckets[best_end] > gap {
+            // A quiet minute ends it, or five times its errors' mean
+            // spacing so far on a quiet series, where a minute between two
+            // errors of one incident is no surprise.
+            let spacing = if errors >= 3 {
+                5 * (track.buckets[best_end] - track.buckets[i]) / (errors as i64 - 1)
+            } else {
+                0
+            };
+            if track.buckets[j] - track.buckets[best_end] > gap.max(spacing) {
                 break;
             }
+            errors += track.cells[j].errors as u64;
             sum += x(j);
             if sum > best {
                 best = sum;
@@ -712,8 +722,9 @@ fn describe(
             continue;
         }
         // Nor is it a scope when the keys left out fail about as often:
-        // two hosts of three carrying a failure of all three. (Retries
-        // that fail on a second upstream raise it too, but far less.)
+        // two hosts of three carrying a failure of all three. Upstreams
+        // get more room: retries of a failing upstream's requests fail on
+        // the others too, less often.
         let rest: Vec<&Judged> = judged
             .iter()
             .enumerate()
@@ -729,7 +740,7 @@ fn describe(
         let rate_of = |s: &Sums| s.k as f64 / s.n.max(1) as f64;
         if left.k as f64 >= config.min_lift * left.expected
             && excess(&left) > noise(&left)
-            && rate_of(&left) >= 0.5 * rate_of(&held)
+            && rate_of(&left) >= if dim == Dim::Upstream { 0.5 } else { 0.25 } * rate_of(&held)
         {
             continue;
         }
@@ -880,7 +891,12 @@ fn drops(site: &Judged, config: &SpikeConfig, threshold: f64) -> Vec<Incident> {
             continue;
         }
         let from = i;
-        while i + 1 < count && low(i) {
+        // Up to three blocks of a little traffic between silent ones do
+        // not part the drop.
+        let trickle = |i: usize| (n[i] as f64) <= 0.5 * expected[i];
+        let bridged =
+            |i: usize| (1..=3).any(|k| i + k + 1 < count && (i..i + k).all(trickle) && low(i + k));
+        while i + 1 < count && (low(i) || bridged(i)) {
             i += 1;
         }
         let to = i; // exclusive; a stretch that reaches the log's end is no drop
