@@ -73,6 +73,9 @@ pub struct Summary {
     pub error_rate: f64,
     pub bytes: u64,
     pub window_seconds: f64,
+    /// The window asked for, when the span needed a wider one (at most
+    /// 100,000 windows in a timeline); null otherwise.
+    pub window_widened_from: Option<f64>,
     /// Requests without a timestamp (in the totals, in no window).
     pub untimed: u64,
     /// Requests outside `--since`/`--until` (not counted).
@@ -310,8 +313,29 @@ pub fn build(sources: &[Source], check: &mut CheckOptions, options: &ReportOptio
 }
 
 /// Turns merged aggregates and per-file counts into a report.
+/// Most windows a timeline holds: a fixed `--window` over a span this
+/// many times longer is widened (and the summary says so), so that one
+/// stray line years away cannot ask for billions of empty windows.
+pub const MAX_TIMELINE: i64 = 100_000;
+
 pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOptions) -> Report {
-    let size = aggregate.display_window(options.target_windows);
+    let asked = aggregate.display_window(options.target_windows);
+    let span = match (aggregate.first_time, aggregate.last_time) {
+        (Some(a), Some(b)) => b.micros.div_euclid(asked) - a.micros.div_euclid(asked) + 1,
+        _ => 1,
+    };
+    // A multiple of the asked size is a multiple of the granularity; a
+    // readable one (a minute, an hour, a day, a week...) where there is.
+    let least = asked * ((span + MAX_TIMELINE - 1) / MAX_TIMELINE).max(1);
+    let size = if least == asked {
+        asked
+    } else {
+        [60, 600, 3600, 86_400, 604_800, 2_419_200, 31_449_600]
+            .map(|s| s * 1_000_000)
+            .into_iter()
+            .find(|&s| s >= least && s % asked == 0)
+            .unwrap_or(least)
+    };
     let timeline = analysis::contiguous(&aggregate.windows, size);
     let incidents = spikes::incidents(aggregate, &options.spikes);
     let file_name = |index: u32| {
@@ -343,6 +367,7 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
             error_rate: rate(errors, aggregate.requests),
             bytes: aggregate.bytes,
             window_seconds: size as f64 / 1e6,
+            window_widened_from: (size != asked).then(|| asked as f64 / 1e6),
             untimed: aggregate.untimed,
             filtered: aggregate.filtered,
         },

@@ -388,3 +388,62 @@ fn every_builtin_grammar_has_a_sample_log() {
     }
     assert!(seen.iter().any(|n| n.starts_with("iis")), "{seen:?}");
 }
+
+/// A fixed `--window` over a span of decades once asked for 161 GB of
+/// empty windows; the timeline is widened instead, and says so.
+#[test]
+fn a_small_window_over_a_wide_span_is_widened_not_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = write(
+        dir.path(),
+        "wide.log",
+        concat!(
+            "1.2.3.4 - - [10/Oct/2024:13:55:36 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"c\"\n",
+            "1.2.3.4 - - [10/Oct/2034:13:55:36 +0000] \"GET / HTTP/1.1\" 503 5 \"-\" \"c\"\n",
+        )
+        .as_bytes(),
+    );
+    let r = run(logspike()
+        .args(["report", "--window", "1s", "--output", "json"])
+        .arg(&log));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(json["summary"]["window_widened_from"], 1.0);
+    assert_eq!(json["summary"]["window_seconds"], 3600.0);
+    let windows = json["windows"].as_array().unwrap();
+    assert!(windows.len() <= 100_000, "{}", windows.len());
+    assert_eq!(
+        windows
+            .iter()
+            .map(|w| w["requests"].as_u64().unwrap())
+            .sum::<u64>(),
+        2
+    );
+    let text = run(logspike().args(["report", "--window", "1s"]).arg(&log));
+    assert!(
+        text.stdout
+            .contains("windows of 1s were asked for; the time span needs 1h"),
+        "{}",
+        text.stdout
+    );
+}
+
+/// `--threads 10000` once took 43 s on a 4.5 MB file: it is capped, and
+/// says so.
+#[test]
+fn threads_are_capped_with_a_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = write(
+        dir.path(),
+        "a.log",
+        format!("{LINE}\n").repeat(1000).as_bytes(),
+    );
+    let r = run(logspike().args(["check", "--threads", "10000"]).arg(&log));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--threads 10000 capped at"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("parsed 1,000"), "{}", r.stdout);
+}

@@ -367,6 +367,15 @@ pub fn write_report(
         r.windows.len(),
         window_label(s.window_seconds)
     )?;
+    if let Some(asked) = s.window_widened_from {
+        writeln!(
+            out,
+            "windows of {} were asked for; the time span needs {} to stay within {} windows",
+            window_label(asked),
+            window_label(s.window_seconds),
+            thousands(crate::report::MAX_TIMELINE as u64)
+        )?;
+    }
     if s.filtered > 0 || s.untimed > 0 {
         writeln!(
             out,
