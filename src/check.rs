@@ -694,8 +694,43 @@ fn scan_mapped(
             Some(first)
         })
         .collect();
-    // `reduce` combines neighbours in order, merging parts as they finish.
-    let total = chunks
+    // Chunks go in groups of a few per worker: `reduce` combines
+    // neighbours in order within a group, and each group then merges into
+    // the total in order. One reduce over every chunk would hold a
+    // partial per level of its tree on each worker, so memory would grow
+    // with the file.
+    let group = 4 * rayon::current_num_threads().max(1);
+    let mut total = Counter::new(&grammars, scan);
+    for (ranges, starts) in chunks.chunks(group).zip(firsts.chunks(group)) {
+        let part = scan_group(
+            data,
+            ranges,
+            starts,
+            &grammars,
+            &fields_lines,
+            scan,
+            &progress,
+            release,
+        );
+        total.absorb(part);
+    }
+    total.finish(result)
+}
+
+/// One group of chunks of a mapped file, parsed on all cores and merged
+/// in order.
+#[allow(clippy::too_many_arguments)]
+fn scan_group<'g>(
+    data: &[u8],
+    chunks: &[std::ops::Range<usize>],
+    firsts: &[u64],
+    grammars: &'g [Arc<Grammar>],
+    fields_lines: &[usize],
+    scan: &Scan<'g>,
+    progress: &Option<indicatif::ProgressBar>,
+    release: &(dyn Fn(std::ops::Range<usize>) + Sync),
+) -> Counter<'g> {
+    chunks
         .par_iter()
         .zip(firsts.par_iter())
         .map(|(range, &first)| {
@@ -712,13 +747,12 @@ fn scan_mapped(
             counter
         })
         .reduce(
-            || Counter::new(&grammars, scan),
+            || Counter::new(grammars, scan),
             |mut a, b| {
                 a.absorb(b);
                 a
             },
-        );
-    total.finish(result)
+        )
 }
 
 /// Index for counting which grammar parsed a line: the given grammars by
