@@ -734,7 +734,7 @@ fn scan_group<'g>(
         .par_iter()
         .zip(firsts.par_iter())
         .map(|(range, &first)| {
-            let mut counter = Counter::new(&grammars, scan);
+            let mut counter = Counter::new(grammars, scan);
             for &start in fields_lines.iter().take_while(|&&s| s < range.start) {
                 let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |e| start + e);
                 let _ = counter.parser.parse(&data[start..end]);
