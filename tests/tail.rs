@@ -526,6 +526,38 @@ fn hanging_exec_does_not_stall() {
     assert_eq!(tail.stop(), w.written);
 }
 
+/// `--exec 'yes FLOOD'` once wrote 6 GB into the JSON alert stream: a
+/// command's stdout is discarded, its stderr passed on with a cap.
+#[test]
+fn exec_output_stays_out_of_the_alert_stream() {
+    let (dir, log) = new_log();
+    let tail = Tail::start(
+        dir.path(),
+        &tail_args(&[
+            "--alert",
+            "503 >= 20 in 10s by upstream",
+            "--output",
+            "json",
+            "--exec",
+            "yes FLOOD | head -c 5000000; echo oops >&2; yes NOISE | head -n 100 >&2",
+        ]),
+    );
+    let mut w = Writer::new();
+    let burst: String = (0..30).map(|_| w.line(503, "10.0.0.5:80")).collect();
+    append_text(&log, &burst);
+    wait_until("the alert", || !alerts(&tail).is_empty());
+    wait_until("the command's stderr", || {
+        tail.stderr_has("more lines of its stderr not shown")
+    });
+    assert!(tail.stderr_has("logspike tail: --exec: oops"));
+    let out = tail.stdout();
+    assert!(out.iter().all(|(_, l)| !l.contains("FLOOD")), "{out:?}");
+    assert_eq!(alerts(&tail).len(), 1);
+    let noise = tail.stderr_text().matches("--exec: NOISE").count();
+    assert_eq!(noise, 19, "20 lines shown in all");
+    assert_eq!(tail.stop(), w.written);
+}
+
 #[test]
 fn metrics_answer_a_real_http_client() {
     let (dir, log) = new_log();

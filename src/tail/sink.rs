@@ -5,7 +5,10 @@
 //! environment). Each command runs on a thread of its own so a slow one
 //! never holds up reading; one that outlives its timeout is killed, and a
 //! failure is reported on stderr. At most 16 run at once;
-//! alerts beyond that are reported and not run.
+//! alerts beyond that are reported and not run. A command's stdout is
+//! discarded (logspike's own stdout is the alert stream, and `yes` once
+//! wrote 6 GB into it); its stderr is passed on to logspike's, escaped,
+//! at most 20 lines of 300 bytes per run.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -170,10 +173,13 @@ fn run_one(
         .arg(command)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::piped())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run it: {e}"))?;
+    if let Some(stderr) = child.stderr.take() {
+        std::thread::spawn(move || pass_on(stderr));
+    }
     // Written from another thread: a command that never reads its stdin
     // must not block the wait below once the pipe is full.
     if let Some(mut stdin) = child.stdin.take() {
@@ -198,6 +204,38 @@ fn run_one(
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(format!("cannot wait for it: {e}")),
         }
+    }
+}
+
+/// A command's stderr, to logspike's: the first lines, escaped and cut
+/// short, then drained unread so the command never blocks on it.
+fn pass_on(stderr: std::process::ChildStderr) {
+    use std::io::BufRead;
+    const LINES: usize = 20;
+    const BYTES: usize = 300;
+    let mut reader = std::io::BufReader::new(stderr);
+    let mut line = Vec::new();
+    let mut shown = 0;
+    let mut left_out = 0u64;
+    loop {
+        line.clear();
+        // Reads at most a buffer's worth past the cap before cutting, so
+        // a command writing one endless line holds no memory.
+        match std::io::Read::take(&mut reader, 64 << 10).read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if shown < LINES {
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            let cut = &text[..text.len().min(BYTES)];
+            eprintln!("logspike tail: --exec: {}", escape_bytes(cut));
+            shown += 1;
+        } else {
+            left_out += 1;
+        }
+    }
+    if left_out > 0 {
+        eprintln!("logspike tail: --exec: {left_out} more lines of its stderr not shown");
     }
 }
 
