@@ -74,8 +74,9 @@ impl Source {
 /// matches, rotated sets oldest first (see [`rotation_key`]), `-` is
 /// standard input. A
 /// path that does not exist is an error before any work starts.
-pub fn expand(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
+pub fn expand(paths: &[PathBuf]) -> Result<Expanded, InputError> {
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
             out.push(Source::Stdin);
@@ -112,14 +113,58 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
         })?;
         if meta.is_dir() {
             let mut files = Vec::new();
-            walk(path, &mut files)?;
+            walk(path, &mut files, &mut skipped, true)?;
+            // A symlink beside the file it names (`current.log ->
+            // access.log`) must not count its lines twice.
+            let mut seen = std::collections::HashSet::new();
+            files.sort_by_key(|f| {
+                f.symlink_metadata()
+                    .is_ok_and(|m| m.file_type().is_symlink())
+            });
+            files.retain(|f| {
+                use std::os::unix::fs::MetadataExt;
+                match std::fs::metadata(f) {
+                    Ok(m) if !seen.insert((m.dev(), m.ino())) => {
+                        skipped.push(format!("{}: the same file as another input", f.display()));
+                        false
+                    }
+                    _ => true,
+                }
+            });
             files.sort_by_cached_key(|p| rotation_key(p));
             out.extend(files.into_iter().map(Source::Path));
         } else {
             out.push(Source::Path(path.clone()));
         }
     }
-    Ok(out)
+    Ok(Expanded {
+        sources: out,
+        skipped,
+    })
+}
+
+/// The inputs a list of paths names, and what was left out below the
+/// directories given (an unreadable subdirectory, a symlink loop), said
+/// in words: those never stop the run.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    pub sources: Vec<Source>,
+    pub skipped: Vec<String>,
+}
+
+impl std::ops::Deref for Expanded {
+    type Target = [Source];
+    fn deref(&self) -> &[Source] {
+        &self.sources
+    }
+}
+
+impl IntoIterator for Expanded {
+    type Item = Source;
+    type IntoIter = std::vec::IntoIter<Source>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.sources.into_iter()
+    }
 }
 
 /// Orders rotated logs oldest first: `access.log.3.gz`, `access.log.2.gz`,
@@ -156,19 +201,55 @@ pub fn rotation_key(path: &Path) -> (PathBuf, String, u8, i64, String) {
     (dir, base.to_string(), 2, 0, name.clone())
 }
 
-/// Collects the regular files below `dir`, skipping hidden entries.
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), InputError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| InputError::Io {
-        path: dir.display().to_string(),
-        source: e,
-    })?;
-    for entry in entries.filter_map(|e| e.ok()) {
+/// Collects the regular files below `dir`, skipping hidden entries. A
+/// subdirectory that cannot be read is noted in `skipped` and the walk
+/// goes on, as an unreadable file is counted and the others still run;
+/// only the directory the user named (`top`) is an error. Symlinks to
+/// files are followed; symlinks to directories are not (no loops), and a
+/// broken or looping one is noted.
+fn walk(
+    dir: &Path,
+    files: &mut Vec<PathBuf>,
+    skipped: &mut Vec<String>,
+    top: bool,
+) -> Result<(), InputError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if !top => {
+            skipped.push(format!("{}: {e} (directory skipped)", dir.display()));
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(InputError::Io {
+                path: dir.display().to_string(),
+                source: e,
+            })
+        }
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                skipped.push(format!("{}: {e} (entry skipped)", dir.display()));
+                continue;
+            }
+        };
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
+        let path = entry.path();
         match entry.file_type() {
-            Ok(t) if t.is_dir() => walk(&entry.path(), files)?,
-            Ok(t) if t.is_file() => files.push(entry.path()),
+            Ok(t) if t.is_dir() => walk(&path, files, skipped, false)?,
+            Ok(t) if t.is_file() => files.push(path),
+            Ok(t) if t.is_symlink() => match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => files.push(path),
+                Ok(m) if m.is_dir() => skipped.push(format!(
+                    "{}: a symlink to a directory, not followed",
+                    path.display()
+                )),
+                Ok(_) => {}
+                Err(e) => skipped.push(format!("{}: {e} (symlink skipped)", path.display())),
+            },
             _ => {}
         }
     }

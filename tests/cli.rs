@@ -447,3 +447,106 @@ fn threads_are_capped_with_a_word() {
     );
     assert!(r.stdout.contains("parsed 1,000"), "{}", r.stdout);
 }
+
+/// Below a directory given as input, what cannot be read is said and
+/// skipped like an unreadable file: a symlink loop, a symlink to a
+/// directory, a second name for a file already read, and (as a user who
+/// may not read it; needs root and setpriv) an unreadable subdirectory.
+#[test]
+fn what_a_directory_walk_leaves_out_is_said_and_the_rest_runs() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(logs.join("locked")).unwrap();
+    std::fs::create_dir_all(logs.join("sub")).unwrap();
+    write(
+        &logs,
+        "access.log",
+        format!("{LINE}\n").repeat(3).as_bytes(),
+    );
+    write(&logs.join("sub"), "b.log", format!("{LINE}\n").as_bytes());
+    write(
+        &logs.join("locked"),
+        "c.log",
+        format!("{LINE}\n").as_bytes(),
+    );
+    symlink(logs.join("loop-a"), logs.join("loop-b")).unwrap();
+    symlink(logs.join("loop-b"), logs.join("loop-a")).unwrap();
+    symlink(logs.join("sub"), logs.join("sub-link")).unwrap();
+    symlink(logs.join("access.log"), logs.join("current.log")).unwrap();
+    for p in [&logs, &logs.join("sub")] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(
+        logs.join("access.log"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        logs.join("sub/b.log"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+
+    let r = run(logspike().args(["report", "--output", "json"]).arg(&logs));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    // access.log (3), sub/b.log (1), locked/c.log (1, root may read it);
+    // current.log is access.log again and is not read twice.
+    assert_eq!(json["summary"]["requests"], 5, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("loop-a") && r.stderr.contains("symlink skipped"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("a symlink to a directory, not followed"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("current.log: the same file as another input"),
+        "{}",
+        r.stderr
+    );
+
+    // As a user who may not enter `locked`.
+    let root = std::process::Command::new("id").arg("-u").output().ok();
+    let is_root = root.is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root
+        || std::process::Command::new("setpriv")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        eprintln!("skipping the unreadable subdirectory: needs root and setpriv");
+        return;
+    }
+    std::fs::set_permissions(logs.join("locked"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let bin = dir.path().join("logspike");
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_logspike"), &bin).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_logspike"), &bin).unwrap();
+    }
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["report", "--output", "json"])
+        .arg(&logs)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("setpriv:") {
+        eprintln!("skipping the unreadable subdirectory: setpriv cannot switch users here");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["summary"]["requests"], 4, "{stderr}");
+    assert!(
+        stderr.contains("locked: Permission denied") && stderr.contains("directory skipped"),
+        "{stderr}"
+    );
+}
