@@ -699,7 +699,7 @@ fn scan_mapped(
     // the total in order. One reduce over every chunk would hold a
     // partial per level of its tree on each worker, so memory would grow
     // with the file.
-    let group = 4 * rayon::current_num_threads().max(1);
+    let group = 16 * rayon::current_num_threads().max(1);
     let mut total = Counter::new(&grammars, scan);
     for (ranges, starts) in chunks.chunks(group).zip(firsts.chunks(group)) {
         let part = scan_group(

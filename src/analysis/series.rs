@@ -154,6 +154,8 @@ pub struct Series {
     rare: HashMap<(u32, i64), Statuses>,
     /// Requests (attempts) of keys beyond the key cap: in no series.
     pub untracked: u64,
+    /// Sorted by id rather than bucket: a sealed copy, for reading.
+    by_key: bool,
 }
 
 /// Most cells a dimension holds before it coarsens: 24 bytes each (and
@@ -187,6 +189,7 @@ impl Series {
             faults: Vec::new(),
             rare: HashMap::default(),
             untracked: 0,
+            by_key: false,
         }
     }
 
@@ -244,6 +247,9 @@ impl Series {
 
     /// Moves the bucket being filled to `cold`.
     fn flush(&mut self) {
+        // In id order, so that `cold` stays sorted by bucket and id while
+        // time moves forward, and sorting it again costs a linear pass.
+        self.touched.sort_unstable();
         for &id in &self.touched {
             let cell = std::mem::take(&mut self.hot[id as usize]);
             if cell.errors > 0 {
@@ -268,11 +274,12 @@ impl Series {
         }
     }
 
-    /// Sorts and sums `cold` and `faults`, then coarsens while they hold
-    /// too many cells. The sort is stable: it finds the sorted runs
-    /// already there (a merge appends one to another) and merges them.
+    /// Sorts and sums `cold` and `faults` (by bucket, then id), then
+    /// coarsens while they hold too many cells. The sort is stable: it
+    /// finds the sorted runs already there (flushes in time order, a merge
+    /// appending one partial to another) and merges them.
     fn compact(&mut self) {
-        self.cold.sort_by_key(|e| (e.id, e.bucket));
+        self.cold.sort_unstable_by_key(|e| (e.bucket, e.id));
         self.cold.dedup_by(|next, kept| {
             let same = (next.id, next.bucket) == (kept.id, kept.bucket);
             if same {
@@ -280,7 +287,7 @@ impl Series {
             }
             same
         });
-        self.faults.sort_by_key(|e| (e.id, e.bucket));
+        self.faults.sort_unstable_by_key(|e| (e.bucket, e.id));
         self.faults.dedup_by(|next, kept| {
             let same = (next.id, next.bucket) == (kept.id, kept.bucket);
             if same {
@@ -339,31 +346,66 @@ impl Series {
         let g = self.granularity.max(other.granularity);
         self.coarsen(g);
         other.coarsen(g);
+        // Both sides are sorted by bucket and id; renumbering `other`'s
+        // keys only unsorts them within a bucket, so a sort of each
+        // bucket's few entries and one linear merge do, where sorting the
+        // whole again cost most of a merge.
+        let mut theirs: Vec<Entry> = Vec::with_capacity(other.cold.len());
         for e in other.cold {
             match map.get(e.id as usize).copied().flatten() {
-                Some(id) => self.cold.push(Entry { id, ..e }),
+                Some(id) => theirs.push(Entry { id, ..e }),
                 None => self.untracked += e.cell.requests as u64,
             }
         }
-        for e in other.faults {
-            if let Some(id) = map.get(e.id as usize).copied().flatten() {
-                self.faults.push(FaultEntry { id, ..e });
-            }
-        }
+        let mut faults: Vec<FaultEntry> = other
+            .faults
+            .into_iter()
+            .filter_map(|e| {
+                let id = map.get(e.id as usize).copied().flatten()?;
+                Some(FaultEntry { id, ..e })
+            })
+            .collect();
+        theirs
+            .chunk_by_mut(|a, b| a.bucket == b.bucket)
+            .for_each(|c| c.sort_unstable_by_key(|e| e.id));
+        faults
+            .chunk_by_mut(|a, b| a.bucket == b.bucket)
+            .for_each(|c| c.sort_unstable_by_key(|e| e.id));
+        self.cold = merge_sorted(
+            std::mem::take(&mut self.cold),
+            theirs,
+            |e| (e.bucket, e.id),
+            |a, b| a.cell.merge(&b.cell),
+        );
+        self.faults = merge_sorted(
+            std::mem::take(&mut self.faults),
+            faults,
+            |e| (e.bucket, e.id),
+            |a, b| a.fault.merge(&b.fault),
+        );
         for ((id, b), codes) in other.rare {
             if let Some(mine) = map.get(id as usize).copied().flatten() {
                 self.rare.entry((mine, b)).or_default().merge(&codes);
             }
         }
         self.untracked += other.untracked;
-        self.compacted = 0;
-        self.compact();
+        self.compacted = self.cold.len();
+        while self.cold.len() > self.max_cells {
+            match LADDER.iter().find(|&&g| g > self.granularity) {
+                Some(&next) => self.coarsen(next),
+                None => break,
+            }
+        }
     }
 
-    /// A copy with every count in place, for reading.
+    /// A copy with every count in place, for reading: sorted by id, then
+    /// bucket, so that each key's cells lie together.
     pub fn sealed(&self) -> Series {
         let mut s = self.clone();
         s.seal();
+        s.cold.sort_unstable_by_key(|e| (e.id, e.bucket));
+        s.faults.sort_unstable_by_key(|e| (e.id, e.bucket));
+        s.by_key = true;
         s
     }
 
@@ -371,7 +413,7 @@ impl Series {
     /// its cells sorted by bucket, in the order of their names. `names`
     /// are the keys by id.
     pub fn tracks<'s>(&'s self, names: &'s [std::sync::Arc<str>]) -> Vec<Track<'s>> {
-        debug_assert!(self.touched.is_empty() && self.compacted == self.cold.len());
+        assert!(self.by_key, "tracks are read from a sealed copy");
         let mut faults = self.faults.iter().enumerate().peekable();
         let mut tracks: Vec<Track> = self
             .cold
@@ -537,6 +579,30 @@ impl<'s> Track<'s> {
     pub fn errors(&self, index: usize) -> Option<Errors> {
         self.series.errors_of(self.marks[index])
     }
+}
+
+/// Two lists sorted by `key` (each key once), as one, equal keys summed
+/// with `add`.
+fn merge_sorted<T, K: Ord>(
+    a: Vec<T>,
+    b: Vec<T>,
+    key: impl Fn(&T) -> K,
+    add: impl Fn(&mut T, &T),
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let mut b = b.into_iter().peekable();
+    for x in a {
+        while let Some(y) = b.next_if(|y| key(y) < key(&x)) {
+            out.push(y);
+        }
+        let mut x = x;
+        if let Some(y) = b.next_if(|y| key(y) == key(&x)) {
+            add(&mut x, &y);
+        }
+        out.push(x);
+    }
+    out.extend(b);
+    out
 }
 
 /// The four dimensions together.
