@@ -168,6 +168,22 @@ pub struct IncidentRow {
     pub first_error: Option<ErrorPlace>,
     /// Every series found abnormal in this event.
     pub series: Vec<SeriesRef>,
+    /// What the fields say happened, in plain words.
+    pub diagnosis: String,
+    /// Values over-represented among its 5xx, most telling first.
+    pub attribution: Vec<AttributionRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttributionRow {
+    pub dimension: &'static str,
+    pub key: String,
+    /// Of the incident's 5xx (5xx attempts, for upstreams).
+    pub share: f64,
+    /// Of the requests (attempts) outside the incident.
+    pub normal_share: f64,
+    /// `share / normal_share`; null for a value never seen outside it.
+    pub lift: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -486,6 +502,18 @@ fn incident_row(inc: &Incident, top: usize, file_name: &dyn Fn(u32) -> String) -
             .map(|(dim, key)| SeriesRef {
                 dimension: dim.name(),
                 key: key.clone(),
+            })
+            .collect(),
+        diagnosis: inc.diagnosis.clone(),
+        attribution: inc
+            .attribution
+            .iter()
+            .map(|a| AttributionRow {
+                dimension: a.dim.name(),
+                key: a.key.clone(),
+                share: a.share,
+                normal_share: a.normal_share,
+                lift: a.lift.is_finite().then_some(a.lift),
             })
             .collect(),
     }

@@ -689,16 +689,59 @@ fn time(v: &Value) -> i64 {
         .timestamp()
 }
 
+/// Words the diagnosis must hold for a shape in a format, after what the
+/// fields can show (none of the upstream's when the format has none).
+fn expected_diagnosis(shape: &Shape, format: Format) -> Option<&'static str> {
+    if matches!(shape, Shape::Drop { .. }) {
+        return Some("Requests fell to");
+    }
+    if format != Format::Upstream {
+        return Some("no upstream fields were logged");
+    }
+    Some(match shape {
+        Shape::Upstream503 { .. } => "503 answered by upstream",
+        Shape::Refused502 { .. } => "no connect time: connections refused or reset",
+        Shape::Timeout504 { .. } => "read timeout of about 60 s",
+        Shape::Maintenance503 => "answered by the proxy itself",
+        Shape::Deploy500 { .. } | Shape::OnePage500 { .. } => "an application fault",
+        _ => return None,
+    })
+}
+
 /// How one scenario went.
 #[derive(Default)]
 struct Score {
     planted: usize,
     found: usize,
     scoped: usize,
+    /// Found with a diagnosis that names the right kind.
+    diagnosed: usize,
+    /// The culprit first in its dimension's attribution.
+    attributed: usize,
     false_alarms: usize,
     /// Largest distance of a found incident's start or end from the truth.
     worst_bound: i64,
     notes: Vec<String>,
+}
+
+impl Score {
+    fn absorb(&mut self, sc: &Score) {
+        self.planted += sc.planted;
+        self.found += sc.found;
+        self.scoped += sc.scoped;
+        self.diagnosed += sc.diagnosed;
+        self.attributed += sc.attributed;
+        self.false_alarms += sc.false_alarms;
+        self.worst_bound = self.worst_bound.max(sc.worst_bound);
+    }
+
+    fn line(&self) -> String {
+        let n = self.planted;
+        format!(
+            "recall {}/{n}, scope {}/{n}, diagnosis {}/{n}, culprit first {}/{n}, false alarms {}, worst bound {} s",
+            self.found, self.scoped, self.diagnosed, self.attributed, self.false_alarms, self.worst_bound
+        )
+    }
 }
 
 fn score(s: &Scenario, json: &Value) -> Score {
@@ -753,6 +796,37 @@ fn score(s: &Scenario, json: &Value) -> Score {
                     && keys.iter().all(|k| paths.iter().any(|p| p == k))
             }
         };
+        let diagnosis = inc["diagnosis"].as_str().unwrap_or_default();
+        match expected_diagnosis(&p.shape, s.format) {
+            Some(words) if !diagnosis.contains(words) => out.notes.push(format!(
+                "{:?}: diagnosis {diagnosis:?} (wanted {words:?})",
+                p.shape
+            )),
+            _ => out.diagnosed += 1,
+        }
+        // The culprit leads the attribution of its own dimension.
+        let culprit = match &p.scope {
+            Scope::Upstream(u) => Some(("upstream", u.to_string())),
+            Scope::Host(h) => Some(("host", h.to_string())),
+            Scope::Paths(paths) if paths.len() == 1 => Some(("path", paths[0].clone())),
+            _ => None,
+        };
+        let leads = culprit.as_ref().is_none_or(|(dim, key)| {
+            inc["attribution"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["dimension"] == *dim)
+                .is_some_and(|a| a["key"] == key.as_str())
+        });
+        if leads {
+            out.attributed += 1;
+        } else {
+            out.notes.push(format!(
+                "{:?}: attribution {} (wanted {culprit:?} first)",
+                p.shape, inc["attribution"]
+            ));
+        }
         if right {
             out.scoped += 1;
         } else {
@@ -844,26 +918,22 @@ fn every_labelled_incident_is_found_with_its_scope_and_noise_raises_nothing() {
         for n in &sc.notes {
             println!("scenarios:   {n}");
         }
-        totals.planted += sc.planted;
-        totals.found += sc.found;
-        totals.scoped += sc.scoped;
-        totals.false_alarms += sc.false_alarms;
-        totals.worst_bound = totals.worst_bound.max(sc.worst_bound);
+        totals.absorb(sc);
     }
-    println!(
-        "scenarios: recall {}/{}, scope {}/{}, false alarms {}, worst bound {} s",
-        totals.found,
-        totals.planted,
-        totals.scoped,
-        totals.planted,
-        totals.false_alarms,
-        totals.worst_bound
-    );
+    println!("scenarios: {}", totals.line());
     assert_eq!(
         totals.found, totals.planted,
         "every labelled incident found"
     );
     assert_eq!(totals.scoped, totals.planted, "each with its scope");
+    assert_eq!(
+        totals.diagnosed, totals.planted,
+        "each diagnosed as its kind"
+    );
+    assert_eq!(
+        totals.attributed, totals.planted,
+        "the culprit first in its dimension"
+    );
     assert_eq!(totals.false_alarms, 0, "no false alarm");
     assert!(
         totals.worst_bound <= 60,
@@ -1082,19 +1152,7 @@ fn sweep_of_random_scenarios() {
         for note in &sc.notes {
             println!("sweep:   {note}");
         }
-        totals.planted += sc.planted;
-        totals.found += sc.found;
-        totals.scoped += sc.scoped;
-        totals.false_alarms += sc.false_alarms;
-        totals.worst_bound = totals.worst_bound.max(sc.worst_bound);
+        totals.absorb(&sc);
     }
-    println!(
-        "sweep: {n} scenarios: recall {}/{}, scope {}/{}, false alarms {}, worst bound {} s",
-        totals.found,
-        totals.planted,
-        totals.scoped,
-        totals.planted,
-        totals.false_alarms,
-        totals.worst_bound
-    );
+    println!("sweep: {n} scenarios: {}", totals.line());
 }

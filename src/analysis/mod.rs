@@ -16,6 +16,7 @@
 //! key table holds at most `max_keys` keys per partial, and requests for
 //! keys beyond that are counted under "other".
 
+pub mod explain;
 pub mod paths;
 pub mod series;
 pub mod spikes;
@@ -464,14 +465,27 @@ impl Aggregate {
                 w.request_time.add(rt);
             }
         }
+        // A 5xx that reached no upstream in a format that logs them was
+        // answered by the proxy itself.
+        let attempts = record.upstreams();
+        let bare = (500..=599).contains(&status)
+            && record.layout().has_upstreams()
+            && attempts.clone().all(|a| a.addr.is_none());
         if let Some(place) = place {
-            self.series.site.add(Some(0), place, status, status);
+            let detail = series::Detail {
+                bare,
+                ..series::Detail::default()
+            };
+            self.series
+                .site
+                .add_detailed(Some(0), place, status, status, detail);
             self.series.paths.add(path_id, place, status, status);
             if host_id.is_some() {
                 self.series.hosts.add(host_id, place, status, status);
             }
         }
-        for attempt in record.upstreams() {
+        let mut attempts = attempts.peekable();
+        while let Some(attempt) = attempts.next() {
             let Some(addr) = attempt.addr else { continue };
             let code = attempt.status.unwrap_or(0);
             let id = self.upstreams.add(&text(addr), code);
@@ -481,7 +495,16 @@ impl Aggregate {
                 }
             }
             if let Some(place) = place {
-                self.series.upstreams.add(id, place, code, status);
+                let detail = series::Detail {
+                    no_connect: attempt.connect_time.is_none()
+                        && record.layout().has_connect_time(),
+                    retried: attempts.peek().is_some(),
+                    time: attempt.response_time,
+                    bare: false,
+                };
+                self.series
+                    .upstreams
+                    .add_detailed(id, place, code, status, detail);
             }
         }
         self.path_buf = path_buf;

@@ -62,7 +62,7 @@ const CODES: [u16; 4] = [500, 502, 503, 504];
 
 /// The 5xx of one bucket of one series: where the first was, when the
 /// last was, and their codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fault {
     pub first: Place,
     /// Time of the last 5xx (UTC microseconds).
@@ -70,6 +70,28 @@ pub struct Fault {
     codes: [u32; 4],
     /// 5xx with a code not in [`CODES`].
     others: u32,
+    /// What the fields say about them (see [`Detail`]).
+    pub bare: u32,
+    pub no_connect: u32,
+    pub retried: u32,
+    /// Fastest and slowest upstream response of the 5xx that had one
+    /// (seconds; `f32::MAX` and `-1` when none had).
+    pub fastest: f32,
+    pub slowest: f32,
+}
+
+/// What a request or attempt's other fields say, for the diagnosis.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Detail {
+    /// A 5xx request that reached no upstream, in a format that logs
+    /// upstreams: the proxy answered it itself.
+    pub bare: bool,
+    /// An attempt logged without a connect time: it never connected.
+    pub no_connect: bool,
+    /// An attempt another one followed: nginx retried elsewhere.
+    pub retried: bool,
+    /// The upstream's response time, seconds.
+    pub time: Option<f64>,
 }
 
 impl Default for Fault {
@@ -83,6 +105,11 @@ impl Default for Fault {
             last: i64::MIN,
             codes: [0; 4],
             others: 0,
+            bare: 0,
+            no_connect: 0,
+            retried: 0,
+            fastest: f32::MAX,
+            slowest: -1.0,
         }
     }
 }
@@ -99,15 +126,31 @@ impl Fault {
             *a = a.saturating_add(b);
         }
         self.others = self.others.saturating_add(other.others);
+        self.bare = self.bare.saturating_add(other.bare);
+        self.no_connect = self.no_connect.saturating_add(other.no_connect);
+        self.retried = self.retried.saturating_add(other.retried);
+        self.fastest = self.fastest.min(other.fastest);
+        self.slowest = self.slowest.max(other.slowest);
+    }
+
+    fn note(&mut self, detail: Detail) {
+        self.bare = self.bare.saturating_add(detail.bare as u32);
+        self.no_connect = self.no_connect.saturating_add(detail.no_connect as u32);
+        self.retried = self.retried.saturating_add(detail.retried as u32);
+        if let Some(t) = detail.time {
+            self.fastest = self.fastest.min(t as f32);
+            self.slowest = self.slowest.max(t as f32);
+        }
     }
 }
 
 /// The 5xx of one bucket, for reading.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Errors {
     pub first: Place,
     pub last: i64,
     pub codes: Statuses,
+    pub fault: Fault,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -198,6 +241,19 @@ impl Series {
     /// attempt's, for an upstream), `client` the request's final status.
     #[inline]
     pub fn add(&mut self, id: Option<u32>, place: Place, status: u16, client: u16) {
+        self.add_detailed(id, place, status, client, Detail::default());
+    }
+
+    /// [`Series::add`] with what the other fields say of a 5xx.
+    #[inline]
+    pub fn add_detailed(
+        &mut self,
+        id: Option<u32>,
+        place: Place,
+        status: u16,
+        client: u16,
+        detail: Detail,
+    ) {
         let Some(id) = id else {
             self.untracked += 1;
             return;
@@ -235,6 +291,7 @@ impl Series {
             }
             f.last = f.last.max(place.time);
             f.first = f.first.min(place);
+            f.note(detail);
             match CODES.iter().position(|&c| c == status) {
                 Some(c) => f.codes[c] = f.codes[c].saturating_add(1),
                 None => {
@@ -461,6 +518,7 @@ impl Series {
             first: e.fault.first,
             last: e.fault.last,
             codes,
+            fault: e.fault,
         })
     }
 

@@ -48,6 +48,7 @@
 //!   requests were expected, and as unlikely as the 5xx test demands, is a
 //!   traffic drop.
 
+use super::explain::{self, Attribution, Facts};
 use super::series::{Dim, Track};
 use super::{Aggregate, Place, Statuses};
 
@@ -134,15 +135,23 @@ pub struct Incident {
     pub first_error: Option<Place>,
     /// Every series found abnormal in this event.
     pub series: Vec<(Dim, String)>,
+    /// The values over-represented among its 5xx, most telling first.
+    pub attribution: Vec<Attribution>,
+    /// What the fields say happened, in plain words.
+    pub diagnosis: String,
 }
 
 impl Incident {
     /// "upstream 10.0.0.3:8080", "paths /a, /b", "site-wide".
     pub fn scope(&self) -> String {
-        match (self.dim, self.keys.len()) {
-            (Dim::Site, _) => "site-wide".to_string(),
-            (dim, 1) => format!("{} {}", dim.name(), self.keys[0]),
-            (dim, _) => format!("{}s {}", dim.name(), self.keys.join(", ")),
+        Incident::label(self.dim, &self.keys)
+    }
+
+    fn label(dim: Dim, keys: &[String]) -> String {
+        match (dim, keys.len()) {
+            (Dim::Site, _) | (_, 0) => "site-wide".to_string(),
+            (dim, 1) => format!("{} {}", dim.name(), keys[0]),
+            (dim, _) => format!("{}s {}", dim.name(), keys.join(", ")),
         }
     }
 }
@@ -814,6 +823,69 @@ fn describe(
         .collect();
     series.sort();
     series.dedup();
+    let paths = top(Dim::Path);
+
+    // What is different, and what the fields say.
+    let mut attribution: Vec<Attribution> = [Dim::Upstream, Dim::Path, Dim::Host]
+        .into_iter()
+        .flat_map(|d| {
+            let tracks: Vec<&Track> = by_dim(judged, d).iter().map(|j| &j.track).collect();
+            explain::attribute(d, &tracks, start, end)
+        })
+        .collect();
+    attribution.sort_by(|a, b| {
+        (b.share - b.normal_share)
+            .total_cmp(&(a.share - a.normal_share))
+            .then(a.dim.cmp(&b.dim))
+    });
+    let mut facts = Facts::default();
+    let mut attempted = 0u64;
+    let faults = |j: &Judged, sum: &mut explain::Sum| {
+        let (a, b) = j.track.range(start, end);
+        for i in a..b {
+            if let Some(e) = j.track.errors(i) {
+                sum.add(j.track.cells[i].errors as u64, &e.fault);
+            }
+        }
+    };
+    for j in &refs {
+        faults(j, &mut facts.scope);
+    }
+    for j in by_dim(judged, Dim::Upstream) {
+        faults(j, &mut facts.attempts);
+        let (a, b) = j.track.range(start, end);
+        let (n, k, _) = j.track.sums(a, b);
+        attempted += n;
+        facts.active_upstreams += (n > 0) as usize;
+        facts.failing_upstreams += (k > 0) as usize;
+    }
+    {
+        let site = &judged[0].track;
+        let (a, b) = site.range(start, end);
+        let (n, k, _) = site.sums(a, b);
+        facts.client_5xx = k;
+        facts.bare = (a..b)
+            .filter_map(|i| site.errors(i))
+            .map(|e| e.fault.bare as u64)
+            .sum();
+        // Upstream fields say something only when most of the requests
+        // of the time carry them (several files of several formats can
+        // share the time); a 5xx with none in such a format counts too.
+        facts.has_upstreams = (attempted + facts.bare) * 2 >= n;
+    }
+    if dim == Dim::Site {
+        facts.scope = facts.attempts;
+    }
+    facts.scope_5xx = s.k;
+    let label = Incident::label(
+        dim,
+        &refs
+            .iter()
+            .map(|j| j.track.key.to_string())
+            .collect::<Vec<_>>(),
+    );
+    let codes: Vec<(u16, u64)> = status.iter().collect();
+    let diagnosis = explain::diagnose(dim, &label, &codes, &facts, paths.len());
     Some(Incident {
         kind: Kind::Errors,
         dim,
@@ -839,9 +911,11 @@ fn describe(
         expected_requests: None,
         status,
         upstreams,
-        paths: top(Dim::Path),
+        paths,
         first_error,
         series,
+        attribution,
+        diagnosis,
     })
 }
 
@@ -926,6 +1000,11 @@ fn drops(site: &Judged, config: &SpikeConfig, threshold: f64) -> Vec<Incident> {
                 paths: Vec::new(),
                 first_error: None,
                 series: vec![(Dim::Site, String::new())],
+                attribution: Vec::new(),
+                diagnosis: format!(
+                    "Requests fell to {:.0}% of the usual ({seen} where {exp:.0} were expected); the log cannot say why (an outage before the server, DNS, a load balancer, or the logging itself).",
+                    seen as f64 * 100.0 / exp.max(1.0)
+                ),
             });
         }
     }

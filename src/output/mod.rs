@@ -252,6 +252,13 @@ fn write_incident(
         .iter()
         .map(|(c, n)| format!("{c} x{}", thousands(*n)))
         .collect();
+    if !inc.diagnosis.is_empty() {
+        writeln!(
+            out,
+            "     why        {}",
+            crate::text::escape_bytes(inc.diagnosis.as_bytes())
+        )?;
+    }
     let judged = if inc.scope.dimension == "upstream" {
         format!(
             "{} of {} attempts failed ({}; baseline {}); clients saw {} 5xx",
@@ -302,6 +309,26 @@ fn write_incident(
     }
     if !inc.paths.is_empty() {
         writeln!(out, "     paths      {}", list(&inc.paths))?;
+    }
+    let differs: Vec<String> = inc
+        .attribution
+        .iter()
+        .take(3)
+        .map(|a| {
+            let lift = a
+                .lift
+                .map_or("only then".to_string(), |l| format!("{l:.1}x"));
+            format!(
+                "{} {} {} of 5xx, {} normally ({lift})",
+                a.dimension,
+                crate::text::escape_bytes(a.key.as_bytes()),
+                pct(a.share),
+                pct(a.normal_share)
+            )
+        })
+        .collect();
+    if !differs.is_empty() {
+        writeln!(out, "     differs    {}", differs.join("; "))?;
     }
     // What broke with it, by dimension: names when few, a count when many.
     let mut broke: Vec<String> = Vec::new();

@@ -232,6 +232,13 @@ impl Layout {
             || self.slot(Role::UpstreamResponseTime).is_some()
     }
 
+    /// The grammar logs upstream connect times (so a missing one means
+    /// the attempt never connected).
+    #[inline]
+    pub fn has_connect_time(&self) -> bool {
+        self.slot(Role::UpstreamConnectTime).is_some()
+    }
+
     pub fn fields(&self) -> &[Field] {
         &self.fields
     }

@@ -352,7 +352,7 @@ fn entry(b: &[u8]) -> Option<&[u8]> {
 
 /// The attempts of one request, zipping the address, status and time lists
 /// by position. A list shorter than the others yields `None` for the rest.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Attempts<'a> {
     addr: ListIter<'a>,
     status: ListIter<'a>,
