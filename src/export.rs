@@ -879,6 +879,7 @@ pub fn write_report_tables(
         Field::new("error_rate", DataType::Float64, true),
         Field::new("baseline_rate", DataType::Float64, true),
         Field::new("expected_requests", DataType::Float64, true),
+        Field::new("diagnosis", DataType::Utf8, false),
         Field::new("top_upstream", DataType::Utf8, true),
         Field::new("top_upstream_share", DataType::Float64, true),
         Field::new("top_path", DataType::Utf8, true),
@@ -931,6 +932,9 @@ pub fn write_report_tables(
             f64s(inc.iter().map(|i| Some(i.error_rate)).collect()),
             f64s(inc.iter().map(|i| Some(i.baseline_rate)).collect()),
             f64s(inc.iter().map(|i| i.expected_requests).collect()),
+            Arc::new(StringArray::from(
+                inc.iter().map(|i| i.diagnosis.as_str()).collect::<Vec<_>>(),
+            )),
             strs(inc.iter().map(|i| top(&i.upstreams).map(|t| t.0)).collect()),
             f64s(inc.iter().map(|i| top(&i.upstreams).map(|t| t.1)).collect()),
             strs(inc.iter().map(|i| top(&i.paths).map(|t| t.0)).collect()),

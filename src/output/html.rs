@@ -316,12 +316,13 @@ fn incident(i: usize, inc: &IncidentRow) -> String {
         .unwrap_or_default();
     if inc.kind == "traffic_drop" {
         return format!(
-            r#"<li class="incident"><h3>#{} traffic drop, {} – {}</h3><p><b>{}</b> requests where {:.0} were expected</p></li>"#,
+            r#"<li class="incident"><h3>#{} traffic drop, {} – {}</h3><p><b>{}</b> requests where {:.0} were expected</p><p class="why">{}</p></li>"#,
             i + 1,
             escape(&when(&inc.start)),
             escape(&when(&inc.end)),
             inc.requests,
             inc.expected_requests.unwrap_or(0.0),
+            escape(&inc.diagnosis),
         );
     }
     let judged = if inc.scope.dimension == "upstream" {
@@ -342,12 +343,35 @@ fn incident(i: usize, inc: &IncidentRow) -> String {
             pct(inc.baseline_rate)
         )
     };
+    let differs: Vec<String> = inc
+        .attribution
+        .iter()
+        .take(3)
+        .map(|a| {
+            format!(
+                "{} <code>{}</code>: {} of the 5xx, {} normally",
+                a.dimension,
+                escape(&a.key),
+                pct(a.share),
+                pct(a.normal_share)
+            )
+        })
+        .collect();
+    let differs = if differs.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"differs\">What is different: {}</p>",
+            differs.join("; ")
+        )
+    };
     format!(
-        r#"<li class="incident"><h3>#{} {}, {} – {}</h3><p>{judged}; peak {} at {}</p><p class="codes">{}</p><div class="pair">{}{}</div>{}</li>"#,
+        r#"<li class="incident"><h3>#{} {}, {} – {}</h3><p class="why">{}</p><p>{judged}; peak {} at {}</p>{differs}<p class="codes">{}</p><div class="pair">{}{}</div>{}</li>"#,
         i + 1,
         escape(&inc.scope.label),
         escape(&when(&inc.start)),
         escape(&when(&inc.end)),
+        escape(&inc.diagnosis),
         inc.peak_5xx,
         escape(&when(&inc.peak)),
         codes.join(" "),
@@ -403,6 +427,7 @@ svg .latency { fill: none; stroke-width: 1.5; } svg .incident-band { fill: var(-
 .key { white-space: nowrap; } span.key::before { content: ""; display: inline-block; width: .8em; height: .8em; margin-right: .3em; background: var(--c); border-radius: 2px; }
 .incidents { padding-left: 0; list-style: none; }
 .incident { border-left: 4px solid var(--rate); padding: 6px 12px; margin: 12px 0; }
+.incident .why { font-weight: 600; }
 .pair { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; } .pair > * { flex: 1 1 300px; }
 table { border-collapse: collapse; width: 100%; font-size: .9em; }
 th, td { padding: 3px 6px; border-bottom: 1px solid var(--grid); text-align: left; }

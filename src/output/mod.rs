@@ -658,6 +658,7 @@ pub fn write_csv(out: &mut dyn Write, r: &crate::report::Report, table: &str) ->
                     "error_rate",
                     "baseline_rate",
                     "expected_requests",
+                    "diagnosis",
                     "status",
                     "top_upstream",
                     "top_upstream_share",
@@ -690,6 +691,7 @@ pub fn write_csv(out: &mut dyn Write, r: &crate::report::Report, table: &str) ->
                         i.expected_requests
                             .map(|n| format!("{n:.1}"))
                             .unwrap_or_default(),
+                        i.diagnosis.clone(),
                         codes(&i.status),
                         up.map(|u| u.key.clone()).unwrap_or_default(),
                         up.map(|u| format!("{:.6}", u.share)).unwrap_or_default(),
