@@ -499,7 +499,8 @@ impl Aggregate {
                     no_connect: attempt.connect_time.is_none()
                         && record.layout().has_connect_time(),
                     retried: attempts.peek().is_some(),
-                    time: attempt.response_time,
+                    // Only the 504s' times: their ceiling is the timeout.
+                    time: attempt.response_time.filter(|_| code == 504),
                     bare: false,
                 };
                 self.series

@@ -74,9 +74,10 @@ pub struct Fault {
     pub bare: u32,
     pub no_connect: u32,
     pub retried: u32,
-    /// Fastest and slowest upstream response of the 5xx that had one
-    /// (seconds; `f32::MAX` and `-1` when none had).
-    pub fastest: f32,
+    /// The 504s' upstream response times: how many had one, their sum
+    /// and the slowest (seconds; `-1` when none had).
+    pub timed: u32,
+    pub time_sum: f32,
     pub slowest: f32,
 }
 
@@ -90,7 +91,7 @@ pub struct Detail {
     pub no_connect: bool,
     /// An attempt another one followed: nginx retried elsewhere.
     pub retried: bool,
-    /// The upstream's response time, seconds.
+    /// The upstream's response time of a 504, seconds.
     pub time: Option<f64>,
 }
 
@@ -108,7 +109,8 @@ impl Default for Fault {
             bare: 0,
             no_connect: 0,
             retried: 0,
-            fastest: f32::MAX,
+            timed: 0,
+            time_sum: 0.0,
             slowest: -1.0,
         }
     }
@@ -129,7 +131,8 @@ impl Fault {
         self.bare = self.bare.saturating_add(other.bare);
         self.no_connect = self.no_connect.saturating_add(other.no_connect);
         self.retried = self.retried.saturating_add(other.retried);
-        self.fastest = self.fastest.min(other.fastest);
+        self.timed = self.timed.saturating_add(other.timed);
+        self.time_sum += other.time_sum;
         self.slowest = self.slowest.max(other.slowest);
     }
 
@@ -138,7 +141,8 @@ impl Fault {
         self.no_connect = self.no_connect.saturating_add(detail.no_connect as u32);
         self.retried = self.retried.saturating_add(detail.retried as u32);
         if let Some(t) = detail.time {
-            self.fastest = self.fastest.min(t as f32);
+            self.timed = self.timed.saturating_add(1);
+            self.time_sum += t as f32;
             self.slowest = self.slowest.max(t as f32);
         }
     }
