@@ -188,6 +188,11 @@ pub fn diagnose(
     let s = &facts.scope;
     let a = &facts.attempts;
     let bare_share = facts.bare as f64 / facts.client_5xx.max(1) as f64;
+    let who = if dim == Dim::Upstream {
+        scope
+    } else {
+        "the upstreams"
+    };
     let mut out = match code {
         503 if dim == Dim::Upstream => format!(
             "503{mostly} answered by {scope}: it was overloaded or refusing work."
@@ -209,11 +214,6 @@ pub fn diagnose(
             } else {
                 String::new()
             };
-            let who = if dim == Dim::Upstream {
-                scope.to_string()
-            } else {
-                "the upstreams".to_string()
-            };
             format!("502{mostly} from {who}{refused}.")
         }
         504 => {
@@ -231,11 +231,6 @@ pub fn diagnose(
                 format!("; the 504s took up to {}", seconds(s.slowest))
             } else {
                 String::new()
-            };
-            let who = if dim == Dim::Upstream {
-                scope.to_string()
-            } else {
-                "the upstreams".to_string()
             };
             format!("504{mostly}: {who} did not answer in time{ceiling}.")
         }
