@@ -301,6 +301,13 @@ pub fn map_plain(path: &Path, min_bytes: u64) -> Result<Option<memmap2::Mmap>, I
         path: path.display().to_string(),
         source: e,
     };
+    // Looked at before it is opened: opening a named pipe to find out it
+    // is one, then closing it, would lose what the writer had sent (and
+    // kill it with SIGPIPE); it must be opened once, as a stream.
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if !meta.is_file() || meta.len() < min_bytes.max(1) {
+        return Ok(None);
+    }
     let file = File::open(path).map_err(io_err)?;
     let meta = file.metadata().map_err(io_err)?;
     if !meta.is_file() || meta.len() < min_bytes.max(1) {
@@ -389,6 +396,29 @@ pub fn open_path(path: &Path) -> Result<Opened, InputError> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// Mapping is for regular files: a named pipe must not even be opened
+    /// to find out (opening one blocks until a writer comes, and closing it
+    /// again loses what the writer sent).
+    #[test]
+    fn a_named_pipe_is_not_opened_to_be_mapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("p");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipping: mkfifo is not available");
+            return;
+        }
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = send.send(map_plain(&fifo, 1).map(|m| m.is_none()));
+        });
+        let answer = receive.recv_timeout(std::time::Duration::from_secs(5));
+        assert!(
+            matches!(answer, Ok(Ok(true))),
+            "map_plain blocked on (or mapped) a named pipe: {answer:?}"
+        );
+    }
 
     #[test]
     fn sniffs_by_content() {

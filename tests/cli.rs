@@ -550,3 +550,31 @@ fn what_a_directory_walk_leaves_out_is_said_and_the_rest_runs() {
         "{stderr}"
     );
 }
+
+/// A named pipe given as a path was opened, closed unread and opened
+/// again: the writer died of SIGPIPE and most lines were lost. It is read
+/// once, as a stream, every line.
+#[test]
+fn a_named_pipe_is_read_once_and_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("access.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipping: mkfifo is not available");
+        return;
+    }
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            // Opening for writing waits for the reader; one write a line.
+            let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+            for _ in 0..20_000 {
+                f.write_all(format!("{LINE}\n").as_bytes()).unwrap();
+            }
+        })
+    };
+    let r = run(logspike().args(["check"]).arg(&fifo));
+    writer.join().expect("the writer was not cut off");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("parsed 20,000 (100.00%)"), "{}", r.stdout);
+}
