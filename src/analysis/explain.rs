@@ -31,7 +31,8 @@ pub struct Attribution {
 }
 
 /// Values of one dimension over-represented among the 5xx of
-/// `[start, end)`: at least 5% of them and 1.5 times their normal share.
+/// `[start, end)`: at least 5% of them, 1.5 times their normal share, and
+/// more than chance would put there.
 pub fn attribute(dim: Dim, tracks: &[&Track], start: i64, end: i64) -> Vec<Attribution> {
     let mut rows: Vec<(&str, u64, u64)> = Vec::new();
     let (mut errors, mut normal) = (0u64, 0u64);
@@ -70,7 +71,15 @@ pub fn attribute(dim: Dim, tracks: &[&Track], start: i64, end: i64) -> Vec<Attri
                 },
             }
         })
-        .filter(|a| a.share >= 0.05 && a.lift >= 1.5)
+        // Telling, not noise: a few errors on a rare path (or a share a
+        // little above normal) is what chance gives when errors fall on
+        // requests at random. Five errors at least, and a count the normal
+        // share would give less than once in about 20,000 times.
+        .filter(|a| {
+            let k = a.share * errors as f64;
+            let expected = a.normal_share * errors as f64;
+            a.share >= 0.05 && a.lift >= 1.5 && k >= 5.0 && super::spikes::llr(k, expected) >= 10.0
+        })
         .collect();
     out.sort_by(|a, b| {
         (b.share - b.normal_share)

@@ -161,7 +161,7 @@ impl Incident {
 
 /// Log-likelihood ratio of `k` events where `lambda` were expected
 /// (Poisson); large when `k` is far from `lambda` either way.
-fn llr(k: f64, lambda: f64) -> f64 {
+pub(super) fn llr(k: f64, lambda: f64) -> f64 {
     let lambda = lambda.max(1e-12);
     let klogk = if k > 0.0 { k * (k / lambda).ln() } else { 0.0 };
     (klogk - k + lambda).max(0.0)
