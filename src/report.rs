@@ -186,6 +186,17 @@ pub struct AttributionRow {
     pub lift: Option<f64>,
 }
 
+impl AttributionRow {
+    /// What `normal_share` is a share of, in words.
+    pub fn normally(&self) -> &'static str {
+        if self.dimension == "status" {
+            "of the usual 5xx"
+        } else {
+            "normally"
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct DimensionDetection {
     pub dimension: &'static str,

@@ -128,7 +128,14 @@ enum Shape {
     SlowBurn { upstream: usize, fail: f64 },
     /// Only this share of the traffic arrives.
     Drop { keep: f64 },
+    /// A scraper on one client network adds `rps` requests a second to
+    /// `/search`; nginx's rate limit answers `fail` of them 503 itself.
+    Bot { rps: f64, fail: f64 },
 }
+
+/// The scraper's network, agent and addresses.
+const BOT_NET: &str = "203.0.113.0/24";
+const BOT_AGENT: &str = "ScraperBot/2.1 (+https://bot.example/)";
 
 #[derive(Clone, Debug)]
 enum Scope {
@@ -237,16 +244,24 @@ fn generate(s: &Scenario, out: &mut String) -> u64 {
             let hour = ((START + second) % 86_400) as f64 / 3600.0;
             rate *= 1.0 + 0.7 * (std::f64::consts::TAU * (hour - 16.0) / 24.0).cos();
         }
+        let mut bots = 0.0;
         for p in &active {
-            if let Shape::Drop { keep } = p.shape {
-                rate *= keep;
+            match p.shape {
+                Shape::Drop { keep } => rate *= keep,
+                Shape::Bot { rps, .. } => bots += rps,
+                _ => {}
             }
         }
-        let count = rng.poisson(rate);
+        let count = rng.poisson(rate + bots);
         for _ in 0..count {
             lines += 1;
             let t = START + second;
-            let route = site.pick(&mut rng);
+            let bot = bots > 0.0 && rng.chance(bots / (rate + bots));
+            let route = if bot {
+                SEARCH_ROUTE
+            } else {
+                site.pick(&mut rng)
+            };
             let path = route_path(route, &mut rng);
             let host = HOSTS[rng.below(HOSTS.len())];
             let search = route == SEARCH_ROUTE;
@@ -343,25 +358,37 @@ fn generate(s: &Scenario, out: &mut String) -> u64 {
                         status = 503;
                         attempts.clear();
                     }
+                    Shape::Bot { fail, .. } if bot && rng.chance(fail) => {
+                        status = 503;
+                        attempts.clear();
+                    }
                     _ => {}
                 }
             }
-            let client = format!(
-                "10.{}.{}.{}",
-                20 + rng.below(8),
-                rng.below(256),
-                rng.below(256)
-            );
+            let client = if bot {
+                format!("203.0.113.{}", 1 + rng.below(254))
+            } else {
+                format!(
+                    "10.{}.{}.{}",
+                    20 + rng.below(8),
+                    rng.below(256),
+                    rng.below(256)
+                )
+            };
             let bytes = if status >= 500 {
                 180
             } else {
                 200 + rng.below(30_000)
             };
-            let ua = [
-                "Mozilla/5.0 (X11; Linux x86_64)",
-                "curl/8.5.0",
-                "okhttp/4.12",
-            ][rng.below(3)];
+            let ua = if bot {
+                BOT_AGENT
+            } else {
+                [
+                    "Mozilla/5.0 (X11; Linux x86_64)",
+                    "curl/8.5.0",
+                    "okhttp/4.12",
+                ][rng.below(3)]
+            };
             let when = clf(t, s.offset);
             match s.format {
                 Format::Combined => {
@@ -589,6 +616,15 @@ fn scenarios() -> Vec<Scenario> {
             format: Format::Upstream,
             offset: 0,
             planted: vec![
+                planted(
+                    Bot {
+                        rps: 10.0,
+                        fail: 0.7,
+                    },
+                    1200,
+                    240,
+                    Scope::Paths(vec!["/search".to_string()]),
+                ),
                 planted(Drop { keep: 0.02 }, 3000, 600, Scope::Site),
                 planted(
                     Upstream503 {
@@ -703,6 +739,7 @@ fn expected_diagnosis(shape: &Shape, format: Format) -> Option<&'static str> {
         Shape::Refused502 { .. } => "no connect time: connections refused or reset",
         Shape::Timeout504 { .. } => "read timeout of about 60 s",
         Shape::Maintenance503 => "answered by the proxy itself",
+        Shape::Bot { .. } => "answered by the proxy itself",
         Shape::Deploy500 { .. } | Shape::OnePage500 { .. } => "an application fault",
         _ => return None,
     })
@@ -797,28 +834,39 @@ fn score(s: &Scenario, json: &Value) -> Score {
             }
         };
         let diagnosis = inc["diagnosis"].as_str().unwrap_or_default();
+        // A scraper's network is named in the diagnosis, whatever else.
+        let named = !matches!(p.shape, Shape::Bot { .. })
+            || diagnosis.contains(&format!("client network {BOT_NET}"));
         match expected_diagnosis(&p.shape, s.format) {
-            Some(words) if !diagnosis.contains(words) => out.notes.push(format!(
-                "{:?}: diagnosis {diagnosis:?} (wanted {words:?})",
+            Some(words) if !diagnosis.contains(words) || !named => out.notes.push(format!(
+                "{:?}: diagnosis {diagnosis:?} (wanted {words:?} and the culprit)",
                 p.shape
             )),
             _ => out.diagnosed += 1,
         }
-        // The culprit leads the attribution of its own dimension.
+        // The culprit leads the attribution of its own dimension (a
+        // scraper's: its network and its agent).
+        let bot = matches!(p.shape, Shape::Bot { .. });
+        let leads_in = |dim: &str, key: &str| {
+            inc["attribution"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["dimension"] == dim)
+                .is_some_and(|a| a["key"] == key)
+        };
         let culprit = match &p.scope {
+            _ if bot => None,
             Scope::Upstream(u) => Some(("upstream", u.to_string())),
             Scope::Host(h) => Some(("host", h.to_string())),
             Scope::Paths(paths) if paths.len() == 1 => Some(("path", paths[0].clone())),
             _ => None,
         };
-        let leads = culprit.as_ref().is_none_or(|(dim, key)| {
-            inc["attribution"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|a| a["dimension"] == *dim)
-                .is_some_and(|a| a["key"] == key.as_str())
-        });
+        let leads = if bot {
+            leads_in("client", BOT_NET) && leads_in("user_agent", BOT_AGENT)
+        } else {
+            culprit.as_ref().is_none_or(|(dim, key)| leads_in(dim, key))
+        };
         if leads {
             out.attributed += 1;
         } else {

@@ -16,6 +16,7 @@
 //! upstream fields say that which upstream answered is unknown.
 
 use super::series::{Dim, Fault, Track};
+use super::Statuses;
 
 /// One over-represented value.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +48,40 @@ pub fn attribute(dim: Dim, tracks: &[&Track], start: i64, end: i64) -> Vec<Attri
             rows.push((t.key, k, outside));
         }
     }
+    let rows = rows
+        .into_iter()
+        .map(|(key, k, outside)| (key.to_string(), k, outside))
+        .collect();
+    rank(dim, rows, errors, normal)
+}
+
+/// The 5xx codes over-represented among the incident's 5xx compared with
+/// the 5xx outside it (for this dimension `normal_share` is of the 5xx
+/// outside, not of all requests: a 503 burst on a site whose usual errors
+/// are 500s says "503, 4% of 5xx normally").
+pub fn attribute_status(site: &Track, start: i64, end: i64) -> Vec<Attribution> {
+    let (a, b) = site.range(start, end);
+    let (mut inside, mut outside) = (Statuses::default(), Statuses::default());
+    for i in 0..site.len() {
+        if let Some(e) = site.errors(i) {
+            if (a..b).contains(&i) {
+                inside.merge(&e.codes);
+            } else {
+                outside.merge(&e.codes);
+            }
+        }
+    }
+    let (errors, normal) = (inside.total(), outside.total());
+    let rows: Vec<(String, u64, u64)> = inside
+        .iter()
+        .map(|(code, k)| (code.to_string(), k, outside.get(code)))
+        .collect();
+    rank(Dim::Status, rows, errors, normal)
+}
+
+/// Rows of `(key, 5xx in the incident, count outside)` as attributions:
+/// only the telling ones, most telling first, three at most.
+fn rank(dim: Dim, rows: Vec<(String, u64, u64)>, errors: u64, normal: u64) -> Vec<Attribution> {
     if errors == 0 {
         return Vec::new();
     }
@@ -61,7 +96,7 @@ pub fn attribute(dim: Dim, tracks: &[&Track], start: i64, end: i64) -> Vec<Attri
             };
             Attribution {
                 dim,
-                key: key.to_string(),
+                key,
                 share,
                 normal_share,
                 lift: if normal_share > 0.0 {
@@ -262,6 +297,28 @@ pub fn diagnose(
         ));
     }
     out
+}
+
+/// A sentence when most of the 5xx went to one client network that
+/// usually sends a small part of the traffic: one client's load, not the
+/// service's. With the proxy answering itself that is rate limiting's
+/// signature.
+pub fn one_client(attribution: &[Attribution], facts: &Facts) -> Option<String> {
+    let a = attribution
+        .iter()
+        .find(|a| a.dim == Dim::Client && a.share >= 0.5 && a.lift >= 5.0)?;
+    let bare = facts.has_upstreams && facts.bare * 2 >= facts.client_5xx.max(1);
+    Some(format!(
+        " {:.0}% of the 5xx went to client network {} ({:.1}% of the usual traffic): one client's load{}.",
+        a.share * 100.0,
+        a.key,
+        a.normal_share * 100.0,
+        if bare {
+            ", refused by the proxy itself (rate limiting, most likely)"
+        } else {
+            " (a bot or a scraper, most likely)"
+        }
+    ))
 }
 
 #[cfg(test)]

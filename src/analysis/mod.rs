@@ -355,6 +355,10 @@ pub struct Aggregate {
     pub paths: Table,
     pub hosts: Table,
     pub methods: Table,
+    /// Requests by client network (/24 or /64) and by user agent, for
+    /// saying what is different about an incident.
+    pub clients: Table,
+    pub agents: Table,
     /// Records without a timestamp: in the totals, in no window.
     pub untimed: u64,
     /// Records outside `--since`/`--until`: not counted anywhere else.
@@ -364,6 +368,7 @@ pub struct Aggregate {
     /// Per-series counts at a fine resolution, for the incident finder.
     pub series: SeriesSet,
     path_buf: Vec<u8>,
+    key_buf: String,
 }
 
 /// Text of a key: borrowed when it is UTF-8 (checked by the standard
@@ -389,12 +394,15 @@ impl Aggregate {
             paths: Table::new(config.max_keys),
             hosts: Table::new(config.max_keys),
             methods: Table::new(config.max_keys),
+            clients: Table::new(config.max_keys),
+            agents: Table::new(config.max_keys),
             untimed: 0,
             filtered: 0,
             first_time: None,
             last_time: None,
             series: SeriesSet::new(),
             path_buf: Vec::new(),
+            key_buf: String::new(),
         }
     }
 
@@ -435,12 +443,22 @@ impl Aggregate {
         }
         let path = text(&path_buf);
         let path_id = self.paths.add(&path, status);
-        if let Some(method) = request.method {
-            self.methods.add(&text(method), status);
-        }
+        let method_id = request
+            .method
+            .map(|method| self.methods.add(&text(method), status));
         let host_id = record
             .host()
             .and_then(|h| self.hosts.add(&h.to_string_lossy(), status));
+        let mut key_buf = std::mem::take(&mut self.key_buf);
+        let client_id = record.remote_addr().map(|a| {
+            network(a.raw, &mut key_buf);
+            self.clients.add(&key_buf, status)
+        });
+        let agent_id = record.user_agent().map(|a| {
+            agent(&a.decode(), &mut key_buf);
+            self.agents.add(&key_buf, status)
+        });
+        self.key_buf = key_buf;
 
         let place = time.map(|t| Place {
             time: t.micros,
@@ -483,6 +501,15 @@ impl Aggregate {
             if host_id.is_some() {
                 self.series.hosts.add(host_id, place, status, status);
             }
+            if let Some(id) = method_id {
+                self.series.methods.add(id, place, status, status);
+            }
+            if let Some(id) = client_id {
+                self.series.clients.add(id, place, status, status);
+            }
+            if let Some(id) = agent_id {
+                self.series.agents.add(id, place, status, status);
+            }
         }
         let mut attempts = attempts.peekable();
         while let Some(attempt) = attempts.next() {
@@ -515,10 +542,13 @@ impl Aggregate {
     /// The keys of a dimension's series, by id.
     pub fn names(&self, dim: Dim) -> &[std::sync::Arc<str>] {
         match dim {
-            Dim::Site => &series::SITE_KEY[..],
+            Dim::Site | Dim::Status => &series::SITE_KEY[..],
             Dim::Upstream => self.upstreams.keys(),
             Dim::Path => self.paths.keys(),
             Dim::Host => self.hosts.keys(),
+            Dim::Method => self.methods.keys(),
+            Dim::Client => self.clients.keys(),
+            Dim::Agent => self.agents.keys(),
         }
     }
 
@@ -564,8 +594,10 @@ impl Aggregate {
             self.upstreams.merge(&other.upstreams),
             self.paths.merge(&other.paths),
             self.hosts.merge(&other.hosts),
+            self.methods.merge(&other.methods),
+            self.clients.merge(&other.clients),
+            self.agents.merge(&other.agents),
         ];
-        self.methods.merge(&other.methods);
         self.untimed += other.untimed;
         self.filtered += other.filtered;
         self.first_time = self.first_time.into_iter().chain(other.first_time).min();
@@ -597,6 +629,45 @@ impl Aggregate {
             .unwrap_or(LADDER[LADDER.len() - 1].max(self.granularity))
     }
 }
+
+/// The network of a client address: its /24 for IPv4, its /64 for IPv6
+/// (one host's neighbours, one customer's prefix), and the text itself for
+/// a host name. A bot or a scraper rarely keeps to one address, but keeps
+/// to its network.
+fn network(raw: &[u8], out: &mut String) {
+    use std::fmt::Write as _;
+    out.clear();
+    let addr = std::str::from_utf8(raw)
+        .ok()
+        .and_then(|s| s.parse::<std::net::IpAddr>().ok());
+    match addr {
+        Some(std::net::IpAddr::V4(a)) => {
+            let [x, y, z, _] = a.octets();
+            let _ = write!(out, "{x}.{y}.{z}.0/24");
+        }
+        Some(std::net::IpAddr::V6(a)) => {
+            let s = a.segments();
+            let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            let _ = write!(out, "{prefix}/64");
+        }
+        None => out.push_str(&text(&raw[..raw.len().min(MAX_KEY_TEXT)])),
+    }
+}
+
+/// A user agent, cut to [`MAX_KEY_TEXT`] bytes: past that, agents differ
+/// in build numbers, not in who they are.
+fn agent(raw: &[u8], out: &mut String) {
+    out.clear();
+    let mut cut = raw.len().min(MAX_KEY_TEXT);
+    // Never inside a UTF-8 sequence.
+    while cut < raw.len() && cut > 0 && (raw[cut] & 0xC0) == 0x80 {
+        cut -= 1;
+    }
+    out.push_str(&text(&raw[..cut]));
+}
+
+/// Longest client or agent key kept, in bytes.
+const MAX_KEY_TEXT: usize = 160;
 
 /// Windows summed into buckets of `size` (a multiple of their granularity).
 pub fn rollup(windows: &BTreeMap<i64, Window>, size: i64) -> BTreeMap<i64, Window> {
@@ -727,7 +798,7 @@ mod tests {
             a.merge(b);
             assert_eq!(a.requests, whole.requests);
             assert_eq!(a.status, whole.status);
-            for dim in [Dim::Site, Dim::Upstream, Dim::Path, Dim::Host] {
+            for dim in Dim::JUDGED.into_iter().chain(Dim::EXPLAINING) {
                 assert_eq!(
                     a.series.get(dim).digest(a.names(dim)),
                     whole.series.get(dim).digest(whole.names(dim)),

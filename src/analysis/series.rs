@@ -17,13 +17,21 @@
 
 use super::{HashMap, Place, Statuses, LADDER};
 
-/// What a series is a series of.
+/// What a series is a series of. The site, upstreams, paths and hosts
+/// are judged for incidents; methods, client networks and user agents are
+/// kept only to say what is different about an incident, and the status
+/// is read from the site's 5xx codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dim {
     Site,
     Upstream,
     Path,
     Host,
+    Method,
+    /// The client's network: its /24 (IPv4) or /64 (IPv6).
+    Client,
+    Agent,
+    Status,
 }
 
 impl Dim {
@@ -33,8 +41,17 @@ impl Dim {
             Dim::Upstream => "upstream",
             Dim::Path => "path",
             Dim::Host => "host",
+            Dim::Method => "method",
+            Dim::Client => "client",
+            Dim::Agent => "user_agent",
+            Dim::Status => "status",
         }
     }
+
+    /// The dimensions whose series the finder judges.
+    pub const JUDGED: [Dim; 4] = [Dim::Site, Dim::Upstream, Dim::Path, Dim::Host];
+    /// The dimensions kept only to explain an incident.
+    pub const EXPLAINING: [Dim; 3] = [Dim::Method, Dim::Client, Dim::Agent];
 }
 
 /// One bucket of one series.
@@ -220,7 +237,14 @@ impl Series {
     pub fn new(dim: Dim) -> Series {
         Series {
             dim,
-            granularity: LADDER[0],
+            // Attribution needs the incident's span, not its seconds: ten
+            // seconds keep the many clients and agents of a busy site in
+            // fewer cells.
+            granularity: if Dim::EXPLAINING.contains(&dim) {
+                LADDER[1]
+            } else {
+                LADDER[0]
+            },
             max_cells: if dim == Dim::Site {
                 MAX_SITE_BUCKETS
             } else {
@@ -667,13 +691,16 @@ fn merge_sorted<T, K: Ord>(
     out
 }
 
-/// The four dimensions together.
+/// Every dimension's series together.
 #[derive(Debug, Clone)]
 pub struct SeriesSet {
     pub site: Series,
     pub upstreams: Series,
     pub paths: Series,
     pub hosts: Series,
+    pub methods: Series,
+    pub clients: Series,
+    pub agents: Series,
 }
 
 impl SeriesSet {
@@ -683,24 +710,56 @@ impl SeriesSet {
             upstreams: Series::new(Dim::Upstream),
             paths: Series::new(Dim::Path),
             hosts: Series::new(Dim::Host),
+            methods: Series::new(Dim::Method),
+            clients: Series::new(Dim::Client),
+            agents: Series::new(Dim::Agent),
         }
     }
 
-    /// `maps` are the id maps of the upstream, path and host tables'
-    /// merges, after the site's.
-    pub fn merge(&mut self, other: SeriesSet, maps: &[Vec<Option<u32>>; 4]) {
-        self.site.merge(other.site, &maps[0]);
-        self.upstreams.merge(other.upstreams, &maps[1]);
-        self.paths.merge(other.paths, &maps[2]);
-        self.hosts.merge(other.hosts, &maps[3]);
+    /// `maps` are the id maps of the key tables' merges, in the order of
+    /// [`SeriesSet::all_mut`].
+    pub fn merge(&mut self, other: SeriesSet, maps: &[Vec<Option<u32>>; 7]) {
+        for ((mine, theirs), map) in self.all_mut().into_iter().zip(other.all()).zip(maps) {
+            mine.merge(theirs, map);
+        }
     }
 
+    fn all(self) -> [Series; 7] {
+        [
+            self.site,
+            self.upstreams,
+            self.paths,
+            self.hosts,
+            self.methods,
+            self.clients,
+            self.agents,
+        ]
+    }
+
+    /// Site, upstreams, paths, hosts, methods, clients, agents.
+    pub fn all_mut(&mut self) -> [&mut Series; 7] {
+        [
+            &mut self.site,
+            &mut self.upstreams,
+            &mut self.paths,
+            &mut self.hosts,
+            &mut self.methods,
+            &mut self.clients,
+            &mut self.agents,
+        ]
+    }
+
+    /// The series of `dim`; the status has none of its own and reads the
+    /// site's 5xx codes.
     pub fn get(&self, dim: Dim) -> &Series {
         match dim {
-            Dim::Site => &self.site,
+            Dim::Site | Dim::Status => &self.site,
             Dim::Upstream => &self.upstreams,
             Dim::Path => &self.paths,
             Dim::Host => &self.hosts,
+            Dim::Method => &self.methods,
+            Dim::Client => &self.clients,
+            Dim::Agent => &self.agents,
         }
     }
 
@@ -710,6 +769,9 @@ impl SeriesSet {
             upstreams: self.upstreams.sealed(),
             paths: self.paths.sealed(),
             hosts: self.hosts.sealed(),
+            methods: self.methods.sealed(),
+            clients: self.clients.sealed(),
+            agents: self.agents.sealed(),
         }
     }
 }

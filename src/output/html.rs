@@ -346,14 +346,15 @@ fn incident(i: usize, inc: &IncidentRow) -> String {
     let differs: Vec<String> = inc
         .attribution
         .iter()
-        .take(3)
+        .take(4)
         .map(|a| {
             format!(
-                "{} <code>{}</code>: {} of the 5xx, {} normally",
+                "{} <code>{}</code>: {} of the 5xx, {} {}",
                 a.dimension,
                 escape(&a.key),
                 pct(a.share),
-                pct(a.normal_share)
+                pct(a.normal_share),
+                a.normally()
             )
         })
         .collect();

@@ -140,25 +140,22 @@ pub(super) fn write_incident(
     if !inc.paths.is_empty() {
         writeln!(out, "     paths      {}", list(&inc.paths))?;
     }
-    let differs: Vec<String> = inc
-        .attribution
-        .iter()
-        .take(3)
-        .map(|a| {
-            let lift = a
-                .lift
-                .map_or("only then".to_string(), |l| format!("{l:.1}x"));
-            format!(
-                "{} {} {} of 5xx, {} normally ({lift})",
-                a.dimension,
-                crate::text::escape_bytes(a.key.as_bytes()),
-                pct(a.share),
-                pct(a.normal_share)
-            )
-        })
-        .collect();
-    if !differs.is_empty() {
-        writeln!(out, "     differs    {}", differs.join("; "))?;
+    // One value a line, the most telling first; the status (last when
+    // there) only when the rest leave room.
+    for (n, a) in inc.attribution.iter().take(4).enumerate() {
+        let lift = a
+            .lift
+            .map_or("only then".to_string(), |l| format!("{l:.1}x"));
+        writeln!(
+            out,
+            "     {:<10} {} {}: {} of 5xx, {} {} ({lift})",
+            if n == 0 { "differs" } else { "" },
+            a.dimension,
+            crate::text::escape_bytes(a.key.as_bytes()),
+            pct(a.share),
+            pct(a.normal_share),
+            a.normally()
+        )?;
     }
     // What broke with it, by dimension: names when few, a count when many.
     let mut broke: Vec<String> = Vec::new();

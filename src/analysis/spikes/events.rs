@@ -44,7 +44,11 @@ fn sums(judged: &[&Judged], start: i64, end: i64) -> Sums {
 }
 
 /// Groups the runs into events and describes each.
-pub(super) fn group(judged: &[Judged], config: &SpikeConfig) -> Vec<Incident> {
+pub(super) fn group(
+    judged: &[Judged],
+    explaining: &[(Dim, Vec<Track>)],
+    config: &SpikeConfig,
+) -> Vec<Incident> {
     let mut keyed: Vec<Flag> = Vec::new();
     let mut site: Vec<Flag> = Vec::new();
     for (s, j) in judged.iter().enumerate() {
@@ -95,7 +99,7 @@ pub(super) fn group(judged: &[Judged], config: &SpikeConfig) -> Vec<Incident> {
     }
     events
         .into_iter()
-        .filter_map(|(span, members)| describe(judged, span, &members, config))
+        .filter_map(|(span, members)| describe(judged, explaining, span, &members, config))
         .collect()
 }
 
@@ -106,6 +110,7 @@ fn by_dim<'a, 't>(judged: &'a [Judged<'t>], dim: Dim) -> Vec<&'a Judged<'t>> {
 /// Scope and numbers of one event.
 fn describe(
     judged: &[Judged],
+    explaining: &[(Dim, Vec<Track>)],
     span: (i64, i64),
     members: &[Flag],
     config: &SpikeConfig,
@@ -289,10 +294,18 @@ fn describe(
             let tracks: Vec<&Track> = by_dim(judged, d).iter().map(|j| &j.track).collect();
             explain::attribute(d, &tracks, start, end)
         })
+        .chain(explaining.iter().flat_map(|(d, tracks)| {
+            explain::attribute(*d, &tracks.iter().collect::<Vec<_>>(), start, end)
+        }))
+        .chain(explain::attribute_status(&judged[0].track, start, end))
         .collect();
+    // The status last: its normal share is of the usual 5xx, not of the
+    // traffic, so its excess does not compare with the others'; and the
+    // codes are shown on their own.
     attribution.sort_by(|a, b| {
-        (b.share - b.normal_share)
-            .total_cmp(&(a.share - a.normal_share))
+        (a.dim == Dim::Status)
+            .cmp(&(b.dim == Dim::Status))
+            .then((b.share - b.normal_share).total_cmp(&(a.share - a.normal_share)))
             .then(a.dim.cmp(&b.dim))
     });
     let mut facts = Facts::default();
@@ -342,7 +355,10 @@ fn describe(
             .collect::<Vec<_>>(),
     );
     let codes: Vec<(u16, u64)> = status.iter().collect();
-    let diagnosis = explain::diagnose(dim, &label, &codes, &facts, paths.len());
+    let mut diagnosis = explain::diagnose(dim, &label, &codes, &facts, paths.len());
+    if let Some(note) = explain::one_client(&attribution, &facts) {
+        diagnosis.push_str(&note);
+    }
     Some(Incident {
         kind: Kind::Errors,
         dim,

@@ -544,7 +544,12 @@ pub fn incidents(aggregate: &Aggregate, config: &SpikeConfig) -> Vec<Incident> {
             dim, track, site_rate, &exclude, log_span, config, threshold,
         ));
     }
-    let mut out = events::group(&judged, config);
+    // Dimensions kept only to explain: methods, client networks, agents.
+    let explaining: Vec<(Dim, Vec<Track>)> = Dim::EXPLAINING
+        .into_iter()
+        .map(|dim| (dim, set.get(dim).tracks(aggregate.names(dim))))
+        .collect();
+    let mut out = events::group(&judged, &explaining, config);
     out.extend(drops::drops(&judged[0], config, threshold));
     out.sort_by_key(|i| (i.start, i.end));
     out
