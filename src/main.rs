@@ -66,8 +66,10 @@ struct TailArgs {
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
     /// An alert rule (repeatable): `503 >= 50 in 30s`, `5xx >= 100 in 1m by path`,
-    /// `5xx rate > 5% over 1m min 100 by upstream`. Default: `503 >= 50 in 30s by
-    /// upstream`, `502 >= 50 in 30s by path`, `5xx rate > 5% over 1m min 100`.
+    /// `5xx rate > 5% over 1m min 100 by upstream`, or `spike [over 1h]` (the
+    /// report's incident finder on the recent past). Default: `503 >= 50 in 30s
+    /// by upstream`, `502 >= 50 in 30s by path`, `5xx rate > 5% over 1m min 100`,
+    /// `spike`.
     #[arg(long = "alert", value_name = "RULE")]
     alerts: Vec<String>,
     /// How long (in log time) a firing alert's window must keep to its rule
@@ -307,10 +309,14 @@ fn run_tail(args: TailArgs) -> Result<ExitCode> {
     } else {
         args.alerts.clone()
     };
-    let rules = texts
-        .iter()
-        .map(|t| Rule::parse(t).map_err(anyhow::Error::msg))
-        .collect::<Result<Vec<_>>>()?;
+    let mut rules = Vec::new();
+    let mut spike = None;
+    for t in &texts {
+        match tail::rules::SpikeRule::parse(t) {
+            Some(s) => spike = Some(s.map_err(anyhow::Error::msg)?),
+            None => rules.push(Rule::parse(t).map_err(anyhow::Error::msg)?),
+        }
+    }
     let paths_normalizer = path_normalizer(&args.path_rule)?;
     let options = TailOptions {
         paths: args.paths,
@@ -319,6 +325,8 @@ fn run_tail(args: TailArgs) -> Result<ExitCode> {
         from_start: args.from_start,
         state: args.state,
         rules,
+        spike,
+        spike_config: SpikeConfig::default(),
         settle: args.settle / 1_000_000,
         json: args.output == "json",
         exec: args

@@ -169,7 +169,9 @@ impl std::fmt::Debug for Sketch {
 }
 
 /// Where an error was seen, ordered by time, then file and line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Place {
     pub time: i64,
     /// Index of the input file.
@@ -245,6 +247,23 @@ impl Table {
             self.other.add(status, 1);
             None
         }
+    }
+
+    /// The id of `key`, added without a count (`None` when the table is
+    /// full).
+    pub fn intern(&mut self, key: &str) -> Option<u32> {
+        if let Some(&id) = self.index.get(key) {
+            return Some(id);
+        }
+        if self.keys.len() >= self.max_keys {
+            return None;
+        }
+        let id = self.keys.len() as u32;
+        let key: std::sync::Arc<str> = key.into();
+        self.index.insert(key.clone(), id);
+        self.keys.push(key);
+        self.stats.push(Statuses::default());
+        Some(id)
     }
 
     /// Adds another partial's counts; returns, for each of its ids, the
@@ -552,6 +571,81 @@ impl Aggregate {
         }
     }
 
+    /// The table of a dimension's keys (the site and the status have
+    /// none).
+    fn table_mut(&mut self, dim: Dim) -> Option<&mut Table> {
+        match dim {
+            Dim::Site | Dim::Status => None,
+            Dim::Upstream => Some(&mut self.upstreams),
+            Dim::Path => Some(&mut self.paths),
+            Dim::Host => Some(&mut self.hosts),
+            Dim::Method => Some(&mut self.methods),
+            Dim::Client => Some(&mut self.clients),
+            Dim::Agent => Some(&mut self.agents),
+        }
+    }
+
+    /// The finder's series from `since` on, in buckets of `granularity` or
+    /// finer, at most `max_keys` keys per dimension (the busiest): what a
+    /// live finder keeps of its past.
+    pub fn history(&self, since: i64, granularity: i64, max_keys: usize) -> History {
+        let mut dims = Vec::new();
+        for dim in Dim::JUDGED.into_iter().chain(Dim::EXPLAINING) {
+            let names = self.names(dim);
+            let mut keys: Vec<HistoryKey> = self
+                .series
+                .get(dim)
+                .export(since, granularity)
+                .into_iter()
+                .map(|(id, cells)| HistoryKey {
+                    key: names[id as usize].to_string(),
+                    cells,
+                })
+                .collect();
+            if keys.len() > max_keys {
+                let weight = |k: &HistoryKey| -> u64 {
+                    k.cells.iter().map(|c| c.cell.requests as u64).sum()
+                };
+                keys.sort_by_key(|k| std::cmp::Reverse(weight(k)));
+                keys.truncate(max_keys);
+            }
+            dims.push(HistoryDim {
+                dim: dim.name().to_string(),
+                keys,
+            });
+        }
+        History { dims }
+    }
+
+    /// Takes back a [`History`] into a fresh aggregate's series.
+    pub fn restore_history(&mut self, history: &History) {
+        for d in &history.dims {
+            let Some(dim) = Dim::JUDGED
+                .into_iter()
+                .chain(Dim::EXPLAINING)
+                .find(|x| x.name() == d.dim)
+            else {
+                continue;
+            };
+            for k in &d.keys {
+                let id = match self.table_mut(dim) {
+                    None => Some(0),
+                    Some(table) => table.intern(&k.key),
+                };
+                if let Some(id) = id {
+                    self.series.get_mut(dim).import(id, &k.cells);
+                }
+            }
+            self.series.get_mut(dim).tidy();
+        }
+    }
+
+    /// Forgets the windows before `since` (the series are rebuilt from
+    /// their [`History`] instead: key tables only grow).
+    pub fn forget_windows_before(&mut self, since: i64) {
+        self.windows = self.windows.split_off(&since);
+    }
+
     /// Coarsens until at most [`MAX_WINDOWS`] windows are held (unless the
     /// window size was fixed by the user).
     fn bound_windows(&mut self) {
@@ -668,6 +762,24 @@ fn agent(raw: &[u8], out: &mut String) {
 
 /// Longest client or agent key kept, in bytes.
 const MAX_KEY_TEXT: usize = 160;
+
+/// Per-series cells of the recent past, by dimension name and key.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct History {
+    pub dims: Vec<HistoryDim>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HistoryDim {
+    pub dim: String,
+    pub keys: Vec<HistoryKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HistoryKey {
+    pub key: String,
+    pub cells: Vec<series::SavedCell>,
+}
 
 /// Windows summed into buckets of `size` (a multiple of their granularity).
 pub fn rollup(windows: &BTreeMap<i64, Window>, size: i64) -> BTreeMap<i64, Window> {

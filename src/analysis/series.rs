@@ -55,7 +55,7 @@ impl Dim {
 }
 
 /// One bucket of one series.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cell {
     /// Requests (attempts, for an upstream).
     pub requests: u32,
@@ -79,7 +79,7 @@ const CODES: [u16; 4] = [500, 502, 503, 504];
 
 /// The 5xx of one bucket of one series: where the first was, when the
 /// last was, and their codes.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Fault {
     pub first: Place,
     /// Time of the last 5xx (UTC microseconds).
@@ -163,6 +163,14 @@ impl Fault {
             self.slowest = self.slowest.max(t as f32);
         }
     }
+}
+
+/// A cell as saved: its bucket, counts and 5xx.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedCell {
+    pub bucket: i64,
+    pub cell: Cell,
+    pub fault: Option<Fault>,
 }
 
 /// The 5xx of one bucket, for reading.
@@ -483,6 +491,78 @@ impl Series {
         }
     }
 
+    /// Each key's cells from `since` on, summed into buckets of
+    /// `granularity` (the series' own when finer), with their 5xx: what a
+    /// live finder keeps of its past across a restart or a clean-up.
+    pub fn export(&self, since: i64, granularity: i64) -> Vec<(u32, Vec<SavedCell>)> {
+        let sealed = self.sealed();
+        let g = granularity.max(sealed.granularity);
+        let mut faults = sealed.faults.iter().peekable();
+        let mut out: Vec<(u32, Vec<SavedCell>)> = Vec::new();
+        for e in &sealed.cold {
+            while faults
+                .peek()
+                .is_some_and(|f| (f.id, f.bucket) < (e.id, e.bucket))
+            {
+                faults.next();
+            }
+            let fault = faults
+                .next_if(|f| (f.id, f.bucket) == (e.id, e.bucket))
+                .map(|f| f.fault);
+            if e.bucket < since {
+                continue;
+            }
+            let bucket = e.bucket.div_euclid(g) * g;
+            if out.last().is_none_or(|(id, _)| *id != e.id) {
+                out.push((e.id, Vec::new()));
+            }
+            let cells = &mut out.last_mut().expect("pushed above").1;
+            match cells.last_mut() {
+                Some(c) if c.bucket == bucket => {
+                    c.cell.merge(&e.cell);
+                    match (&mut c.fault, fault) {
+                        (Some(a), Some(b)) => a.merge(&b),
+                        (a @ None, b) => *a = b,
+                        _ => {}
+                    }
+                }
+                _ => cells.push(SavedCell {
+                    bucket,
+                    cell: e.cell,
+                    fault,
+                }),
+            }
+        }
+        out
+    }
+
+    /// Takes back cells of key `id` that [`Series::export`] gave.
+    pub fn import(&mut self, id: u32, cells: &[SavedCell]) {
+        self.flush();
+        self.current = i64::MIN;
+        for c in cells {
+            self.cold.push(Entry {
+                id,
+                bucket: c.bucket,
+                cell: c.cell,
+            });
+            if let Some(fault) = c.fault {
+                self.faults.push(FaultEntry {
+                    id,
+                    bucket: c.bucket,
+                    fault,
+                });
+            }
+        }
+        // Sorted once all keys are in: see [`Series::tidy`].
+        self.compacted = 0;
+    }
+
+    /// Sorts and sums the cells after [`Series::import`]s.
+    pub fn tidy(&mut self) {
+        self.compact();
+    }
+
     /// A copy with every count in place, for reading: sorted by id, then
     /// bucket, so that each key's cells lie together.
     pub fn sealed(&self) -> Series {
@@ -760,6 +840,18 @@ impl SeriesSet {
             Dim::Method => &self.methods,
             Dim::Client => &self.clients,
             Dim::Agent => &self.agents,
+        }
+    }
+
+    pub fn get_mut(&mut self, dim: Dim) -> &mut Series {
+        match dim {
+            Dim::Site | Dim::Status => &mut self.site,
+            Dim::Upstream => &mut self.upstreams,
+            Dim::Path => &mut self.paths,
+            Dim::Host => &mut self.hosts,
+            Dim::Method => &mut self.methods,
+            Dim::Client => &mut self.clients,
+            Dim::Agent => &mut self.agents,
         }
     }
 

@@ -30,9 +30,10 @@ use crate::analysis::PathNormalizer;
 use crate::check::FormatChoice;
 use crate::parse::{strip_eol, LineParser, Outcome};
 
+use crate::analysis::spikes::live::{Change, Live, LiveConfig, Spike};
 use follow::{Follower, LineSink};
 use metrics::Metrics;
-use rules::{Alert, AlertState, Hit, LineRef, Rule, Rules};
+use rules::{Alert, AlertState, Differs, Hit, LineRef, Rule, Rules, SpikeRule, Top};
 
 /// A line this far ahead of the wall clock has a broken timestamp.
 pub const FUTURE_SLACK: i64 = 300;
@@ -50,6 +51,10 @@ pub struct TailOptions {
     pub from_start: bool,
     pub state: Option<PathBuf>,
     pub rules: Vec<Rule>,
+    /// The batch incident finder on the recent past (`--alert spike`).
+    pub spike: Option<SpikeRule>,
+    /// Its options (`--min-5xx`, `--min-lift`, `--false-alarm`).
+    pub spike_config: crate::analysis::spikes::SpikeConfig,
     /// Log seconds a firing alert's window must keep to its rule before it
     /// resolves.
     pub settle: i64,
@@ -141,6 +146,9 @@ impl Clock {
 /// Lines in, counts and alerts out.
 struct Engine {
     rules: Rules,
+    spike: Option<Live>,
+    /// Followed files' names by index, for a spike's first line.
+    names: crate::analysis::HashMap<u32, Arc<str>>,
     longest_window: i64,
     clock: Clock,
     /// The wall clock in Unix seconds, read once per look at the files.
@@ -156,6 +164,30 @@ struct Engine {
 }
 
 impl Engine {
+    /// Lets the spike rule judge up to log second `now`; its alerts join
+    /// the others.
+    fn tick_spike(&mut self, now: i64) {
+        let Some(live) = self.spike.as_mut() else {
+            return;
+        };
+        for (change, spike) in live.tick(now) {
+            self.alerts.push(spike_alert(change, &spike, &self.names));
+        }
+    }
+
+    /// Rules firing now, the spike's open incidents among them.
+    fn active(&self) -> Vec<(String, String)> {
+        let mut v = self.rules.active();
+        if let Some(live) = &self.spike {
+            v.extend(
+                live.open()
+                    .iter()
+                    .map(|s| ("spike".to_string(), s.announced.clone())),
+            );
+        }
+        v
+    }
+
     /// Counts a rejected line; the first few per file are shown.
     fn reject(&mut self, m: &mut Metrics, file: usize, describe: impl FnOnce() -> String) {
         self.summary.rejected += 1;
@@ -214,6 +246,7 @@ impl LineSink for Handler<'_> {
                     if let Some(done) = e.clock.see(s) {
                         let alerts = e.rules.tick(done);
                         e.alerts.extend(alerts);
+                        e.tick_spike(done);
                     }
                     m.log_time = Some(m.log_time.map_or(s, |t| t.max(s)));
                 }
@@ -228,6 +261,12 @@ impl LineSink for Handler<'_> {
                         ups[n] = (addr, code);
                         n += 1;
                     }
+                }
+                if let Some(live) = e.spike.as_mut() {
+                    // Standard input is file usize::MAX: u32::MAX here.
+                    let index = file.min(u32::MAX as usize) as u32;
+                    e.names.entry(index).or_insert_with(|| name.clone());
+                    live.add(&r, index, offset);
                 }
                 let Some(now) = e.clock.now() else { return };
                 let second = second.unwrap_or(now);
@@ -355,11 +394,78 @@ fn expand(patterns: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
-fn current_state(follower: &Follower, engine: &Engine) -> state::State {
+fn current_state(follower: &Follower, engine: &mut Engine) -> state::State {
+    let clock = engine.clock.newest.map(|(s, _)| s);
     state::State {
         files: follower.entries(),
-        clock: engine.clock.newest.map(|(s, _)| s),
+        clock,
         alerts: engine.rules.snapshot(),
+        spike: engine
+            .spike
+            .as_mut()
+            .map(|l| l.snapshot(clock.unwrap_or(0))),
+    }
+}
+
+fn rfc3339_micros(t: i64) -> String {
+    crate::parse::Timestamp {
+        micros: t,
+        offset_secs: 0,
+    }
+    .to_rfc3339_utc()
+}
+
+/// A spike incident starting or ending, as an alert every sink knows.
+fn spike_alert(
+    change: Change,
+    spike: &Spike,
+    names: &crate::analysis::HashMap<u32, Arc<str>>,
+) -> Alert {
+    let top = |v: &[(String, u64)]| -> Vec<Top> {
+        v.iter()
+            .map(|(key, count)| Top {
+                key: key.clone(),
+                count: *count,
+            })
+            .collect()
+    };
+    let first_line = spike.first.map(|p| LineRef {
+        file: names
+            .get(&p.file)
+            .map_or_else(String::new, |n| n.to_string()),
+        offset: p.line,
+        text: String::new(),
+    });
+    Alert {
+        rule: "spike".to_string(),
+        state: match change {
+            Change::Started => AlertState::Firing,
+            Change::Ended => AlertState::Resolved,
+        },
+        key: Some(spike.announced.clone()),
+        window_start: rfc3339_micros(spike.start),
+        window_end: rfc3339_micros(spike.end),
+        count: spike.errors,
+        total: spike.requests,
+        rate: Some(spike.error_rate),
+        peak: spike.peak_errors,
+        top_upstreams: top(&spike.upstreams),
+        top_paths: top(&spike.paths),
+        first_line,
+        last_line: None,
+        scope: Some(spike.scope.clone()),
+        baseline_rate: Some(spike.baseline_rate),
+        diagnosis: Some(spike.diagnosis.clone()),
+        attribution: spike
+            .attribution
+            .iter()
+            .map(|(dimension, key, share, normal_share)| Differs {
+                dimension: dimension.clone(),
+                key: key.clone(),
+                share: *share,
+                normal_share: *normal_share,
+            })
+            .collect(),
     }
 }
 
@@ -635,8 +741,24 @@ pub fn run(
         clock.see(second);
     }
     let longest_window = options.rules.iter().map(|r| r.window).max().unwrap_or(60);
+    let spike = options.spike.map(|rule| {
+        let mut live = Live::new(LiveConfig {
+            horizon: rule.horizon * 1_000_000,
+            spike: options.spike_config.clone(),
+            analysis: crate::analysis::Config {
+                paths: options.paths_normalizer.clone(),
+                ..crate::analysis::Config::default()
+            },
+        });
+        if let Some(saved) = saved.spike.clone() {
+            live.restore(saved);
+        }
+        live
+    });
     let mut engine = Engine {
         rules,
+        spike,
+        names: Default::default(),
         longest_window,
         clock,
         wall: wall_seconds(),
@@ -686,9 +808,9 @@ pub fn run(
     }
     let mut last_expand = Instant::now();
     let mut last_save = Instant::now();
-    let mut saved_state = current_state(&follower, &engine);
+    let mut saved_state = current_state(&follower, &mut engine);
     // Alerts firing when the last run stopped are firing still.
-    metrics.lock().unwrap_or_else(|p| p.into_inner()).active = engine.rules.active();
+    metrics.lock().unwrap_or_else(|p| p.into_inner()).active = engine.active();
     let mut announced = false;
     loop {
         let stopping = stop.load(Ordering::SeqCst);
@@ -738,15 +860,18 @@ pub fn run(
                     .rules
                     .rules()
                     .map(|r| r.to_string())
+                    .chain(options.spike.map(|r| r.to_string()))
                     .collect::<Vec<_>>()
                     .join("; ")
             );
         }
 
-        let mut alerts = std::mem::take(&mut engine.alerts);
         if let Some(now) = engine.clock.now() {
-            alerts.extend(engine.rules.tick(now));
+            let ticked = engine.rules.tick(now);
+            engine.alerts.extend(ticked);
+            engine.tick_spike(now);
         }
+        let alerts = std::mem::take(&mut engine.alerts);
         {
             if !alerts.is_empty() {
                 emit(
@@ -762,7 +887,7 @@ pub fn run(
                         *m.fired.entry(a.rule.clone()).or_default() += 1;
                     }
                 }
-                m.active = engine.rules.active();
+                m.active = engine.active();
             }
         }
         if let Some(x) = &exec {
@@ -772,7 +897,7 @@ pub fn run(
 
         if let Some(path) = &options.state {
             if stopping || last_save.elapsed() >= options.state_every {
-                let state = current_state(&follower, &engine);
+                let state = current_state(&follower, &mut engine);
                 if state != saved_state || stopping {
                     if let Err(e) = state::save(path, &state) {
                         eprintln!("logspike tail: writing state file {}: {e}", path.display());
@@ -793,7 +918,7 @@ pub fn run(
         {
             // Nothing but a pipe to follow, and it closed.
             if let Some(path) = &options.state {
-                if let Err(e) = state::save(path, &current_state(&follower, &engine)) {
+                if let Err(e) = state::save(path, &current_state(&follower, &mut engine)) {
                     eprintln!("logspike tail: writing state file {}: {e}", path.display());
                 }
             }

@@ -21,12 +21,55 @@ use std::fmt;
 
 use crate::analysis::{HashMap, OTHER};
 
-/// The rules used when `--alert` is not given.
-pub const DEFAULT_RULES: [&str; 3] = [
+/// The rules used when `--alert` is not given. `spike` is among them: on
+/// replays of the scenario suite's quiet logs (2 to 300 requests a second,
+/// 0.05% to 5% 5xx, up to a day) it raised nothing.
+pub const DEFAULT_RULES: [&str; 4] = [
     "503 >= 50 in 30s by upstream",
     "502 >= 50 in 30s by path",
     "5xx rate > 5% over 1m min 100",
+    "spike",
 ];
+
+/// The `spike` rule: the batch incident finder on the recent past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpikeRule {
+    /// Seconds of the recent past the finder judges.
+    pub horizon: i64,
+}
+
+impl SpikeRule {
+    /// `spike` or `spike over DURATION` (10 minutes to a day; one hour
+    /// by default). `None` when the text is another kind of rule.
+    pub fn parse(text: &str) -> Option<Result<SpikeRule, String>> {
+        let lower = text.to_ascii_lowercase();
+        let words: Vec<&str> = lower.split_whitespace().collect();
+        if words.first() != Some(&"spike") {
+            return None;
+        }
+        let fail =
+            |why: String| format!("alert rule `{text}`: {why} (write `spike` or `spike over 2h`)");
+        Some(match words[1..] {
+            [] => Ok(SpikeRule { horizon: 3600 }),
+            ["over", d] => match crate::text::parse_duration(d) {
+                Ok(s) if (600..=86_400).contains(&s) => Ok(SpikeRule { horizon: s }),
+                Ok(_) => Err(fail(format!("`{d}`: the past judged is from 10m to 24h"))),
+                Err(e) => Err(fail(e)),
+            },
+            _ => Err(fail("unexpected words after `spike`".to_string())),
+        })
+    }
+}
+
+impl fmt::Display for SpikeRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.horizon == 3600 {
+            write!(f, "spike")
+        } else {
+            write!(f, "spike over {}", duration_text(self.horizon))
+        }
+    }
+}
 
 /// Most keys one rule tracks; the rest share [`OTHER`].
 const MAX_KEYS: usize = 2000;
@@ -468,6 +511,27 @@ pub struct Alert {
     pub top_paths: Vec<Top>,
     pub first_line: Option<LineRef>,
     pub last_line: Option<LineRef>,
+    /// For a `spike` alert: the incident's scope, its baseline rate,
+    /// what the fields say happened and what is different about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attribution: Vec<Differs>,
+}
+
+/// One value over-represented among an incident's 5xx.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Differs {
+    pub dimension: String,
+    pub key: String,
+    /// Of the incident's 5xx.
+    pub share: f64,
+    /// Of the traffic outside it (of the 5xx outside it, for `status`).
+    pub normal_share: f64,
 }
 
 /// A rule with its keys.
@@ -727,6 +791,10 @@ fn alert(
             .and_then(|e| e.first.clone())
             .or_else(|| state.buckets.iter().find_map(|b| b.first.clone())),
         last_line: state.last.clone(),
+        scope: None,
+        baseline_rate: None,
+        diagnosis: None,
+        attribution: Vec::new(),
     }
 }
 
@@ -789,7 +857,22 @@ mod tests {
             assert!(err.contains(why), "{text}: {err}");
         }
         for text in DEFAULT_RULES {
-            Rule::parse(text).unwrap();
+            match SpikeRule::parse(text) {
+                Some(spike) => assert_eq!(spike.unwrap().to_string(), text),
+                None => assert_eq!(Rule::parse(text).unwrap().to_string(), text),
+            }
+        }
+        assert_eq!(
+            SpikeRule::parse("spike over 2h").unwrap().unwrap(),
+            SpikeRule { horizon: 7200 }
+        );
+        for (text, why) in [
+            ("spike over 1m", "from 10m to 24h"),
+            ("spike now", "unexpected words"),
+            ("spike over x", "not a duration"),
+        ] {
+            let err = SpikeRule::parse(text).unwrap().unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
         }
     }
 

@@ -67,6 +67,10 @@ pub fn text(alert: &Alert) -> String {
     s.push_str(&tops("paths", &alert.top_paths));
     let show = |label: &str, l: &Option<LineRef>| -> String {
         match l {
+            // A spike's first line is known by its place only.
+            Some(l) if l.text.is_empty() => {
+                format!("\n  {label} {}@{}", safe(&l.file), l.offset)
+            }
             Some(l) => format!(
                 "\n  {label} {}@{}: {}",
                 safe(&l.file),
@@ -76,6 +80,31 @@ pub fn text(alert: &Alert) -> String {
             None => String::new(),
         }
     };
+    // A spike says what it is now seen as, why, and what differs.
+    if let Some(scope) = alert
+        .scope
+        .as_deref()
+        .filter(|s| Some(*s) != alert.key.as_deref())
+    {
+        s.push_str(&format!("; now seen as {}", safe(scope)));
+    }
+    if let Some(d) = alert.diagnosis.as_deref().filter(|d| !d.is_empty()) {
+        s.push_str(&format!("\n  why   {}", safe(d)));
+    }
+    for a in alert.attribution.iter().take(3) {
+        s.push_str(&format!(
+            "\n  differs {} {}: {:.1}% of 5xx, {:.1}% {}",
+            a.dimension,
+            safe(&a.key),
+            a.share * 100.0,
+            a.normal_share * 100.0,
+            if a.dimension == "status" {
+                "of the usual 5xx"
+            } else {
+                "normally"
+            }
+        ));
+    }
     s.push_str(&show("first", &alert.first_line));
     if alert.last_line != alert.first_line {
         s.push_str(&show("last ", &alert.last_line));
@@ -284,6 +313,15 @@ mod tests {
             }],
             first_line: Some(line.clone()),
             last_line: Some(line),
+            scope: Some(hostile.into()),
+            baseline_rate: Some(0.001),
+            diagnosis: Some(format!("503 answered by upstream {hostile}")),
+            attribution: vec![super::super::rules::Differs {
+                dimension: "user_agent".into(),
+                key: hostile.into(),
+                share: 0.9,
+                normal_share: 0.01,
+            }],
         };
         let shown = text(&alert);
         assert!(

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::follow::{Fingerprint, Identity};
 use super::rules::SavedKey;
+use crate::analysis::spikes::live::SavedLive;
 
 const VERSION: u32 = 1;
 
@@ -62,6 +63,9 @@ struct Saved {
     clock: Option<i64>,
     #[serde(default)]
     alerts: Vec<SavedKey>,
+    /// The `spike` rule's open incidents and recent past.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spike: Option<SavedLive>,
 }
 
 /// Everything a restart takes back.
@@ -70,6 +74,7 @@ pub struct State {
     pub files: Vec<Entry>,
     pub clock: Option<i64>,
     pub alerts: Vec<SavedKey>,
+    pub spike: Option<SavedLive>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -129,6 +134,7 @@ pub fn load(path: &Path) -> Result<State, String> {
         files,
         clock: saved.clock,
         alerts: saved.alerts,
+        spike: saved.spike,
     })
 }
 
@@ -138,6 +144,7 @@ pub fn save(path: &Path, state: &State) -> io::Result<()> {
         version: VERSION,
         clock: state.clock,
         alerts: state.alerts.clone(),
+        spike: state.spike.clone(),
         files: state
             .files
             .iter()
@@ -192,6 +199,7 @@ mod tests {
                 buckets: vec![(1_799_999_990, 6, 9)],
                 firing: None,
             }],
+            spike: None,
         };
         save(&path, &state).unwrap();
         assert_eq!(load(&path).unwrap(), state);

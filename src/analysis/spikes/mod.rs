@@ -50,6 +50,7 @@
 
 mod drops;
 mod events;
+pub mod live;
 
 use super::explain::Attribution;
 use super::series::{Dim, Track};
@@ -498,8 +499,13 @@ fn ranges(judged: &[Judged]) -> Vec<(i64, i64)> {
 
 /// Finds the incidents in a run's series.
 pub fn incidents(aggregate: &Aggregate, config: &SpikeConfig) -> Vec<Incident> {
-    let set = aggregate.series.sealed();
-    let site_tracks = set.site.tracks(aggregate.names(Dim::Site));
+    // The judged dimensions now; the explaining ones only when something
+    // was found (most looks of a live finder find nothing).
+    let sealed: Vec<super::series::Series> = Dim::JUDGED
+        .iter()
+        .map(|&d| aggregate.series.get(d).sealed())
+        .collect();
+    let site_tracks = sealed[0].tracks(aggregate.names(Dim::Site));
     let Some(site_track) = site_tracks.into_iter().next() else {
         return Vec::new();
     };
@@ -507,9 +513,9 @@ pub fn incidents(aggregate: &Aggregate, config: &SpikeConfig) -> Vec<Incident> {
         t.buckets.last().copied().unwrap_or(0) - t.buckets.first().copied().unwrap_or(0)
     };
     let mut tracks: Vec<(Dim, Track)> = vec![(Dim::Site, site_track)];
-    for dim in [Dim::Upstream, Dim::Path, Dim::Host] {
+    for (i, dim) in Dim::JUDGED.into_iter().enumerate().skip(1) {
         tracks.extend(
-            set.get(dim)
+            sealed[i]
                 .tracks(aggregate.names(dim))
                 .into_iter()
                 .map(|t| (dim, t)),
@@ -545,9 +551,15 @@ pub fn incidents(aggregate: &Aggregate, config: &SpikeConfig) -> Vec<Incident> {
         ));
     }
     // Dimensions kept only to explain: methods, client networks, agents.
-    let explaining: Vec<(Dim, Vec<Track>)> = Dim::EXPLAINING
+    let found = judged.iter().any(|j| !j.runs.is_empty());
+    let explaining_sealed: Vec<(Dim, super::series::Series)> = Dim::EXPLAINING
         .into_iter()
-        .map(|dim| (dim, set.get(dim).tracks(aggregate.names(dim))))
+        .filter(|_| found)
+        .map(|dim| (dim, aggregate.series.get(dim).sealed()))
+        .collect();
+    let explaining: Vec<(Dim, Vec<Track>)> = explaining_sealed
+        .iter()
+        .map(|(dim, s)| (*dim, s.tracks(aggregate.names(*dim))))
         .collect();
     let mut out = events::group(&judged, &explaining, config);
     out.extend(drops::drops(&judged[0], config, threshold));
