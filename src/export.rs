@@ -886,6 +886,11 @@ pub fn write_report_tables(
         Field::new("top_path_share", DataType::Float64, true),
         Field::new("first_error_file", DataType::Utf8, true),
         Field::new("first_error_line", DataType::UInt64, true),
+        // The most telling value of what differs about its 5xx.
+        Field::new("differs_dimension", DataType::Utf8, true),
+        Field::new("differs_key", DataType::Utf8, true),
+        Field::new("differs_share", DataType::Float64, true),
+        Field::new("differs_normal_share", DataType::Float64, true),
     ];
     fields.extend(status_fields());
     let incidents = RecordBatch::try_new(
@@ -949,6 +954,26 @@ pub fn write_report_tables(
                     .map(|i| i.first_error.as_ref().map(|e| e.line))
                     .collect::<Vec<_>>(),
             )),
+            strs(
+                inc.iter()
+                    .map(|i| i.attribution.first().map(|a| a.dimension.to_string()))
+                    .collect(),
+            ),
+            strs(
+                inc.iter()
+                    .map(|i| i.attribution.first().map(|a| a.key.clone()))
+                    .collect(),
+            ),
+            f64s(
+                inc.iter()
+                    .map(|i| i.attribution.first().map(|a| a.share))
+                    .collect(),
+            ),
+            f64s(
+                inc.iter()
+                    .map(|i| i.attribution.first().map(|a| a.normal_share))
+                    .collect(),
+            ),
             codes,
             counts,
         ],

@@ -15,7 +15,7 @@ use crate::input::Source;
 use crate::parse::Timestamp;
 
 /// The JSON schema version; bump on any incompatible change.
-pub const SCHEMA: &str = "logspike.report/2";
+pub const SCHEMA: &str = "logspike.report/3";
 
 pub struct ReportOptions {
     pub analysis: analysis::Config,
@@ -47,6 +47,9 @@ pub struct Report {
     /// How the incident finder saw each dimension.
     pub detection: Vec<DimensionDetection>,
     pub upstreams: Vec<UpstreamRow>,
+    /// Attempts and 5xx per window of the busiest upstreams by 5xx, on
+    /// the timeline's windows: the failing one stands out.
+    pub upstream_timelines: Vec<UpstreamTimeline>,
     pub upstreams_other: Rest,
     pub paths: Vec<PathRow>,
     pub paths_other: Rest,
@@ -217,6 +220,55 @@ pub struct UpstreamRow {
 }
 
 #[derive(Debug, Serialize)]
+pub struct UpstreamTimeline {
+    pub upstream: String,
+    /// One entry per window of `windows`.
+    pub attempts: Vec<u64>,
+    pub errors_5xx: Vec<u64>,
+}
+
+/// Upstreams drawn over time, at most.
+const TIMELINE_UPSTREAMS: usize = 8;
+/// Past this many windows, no upstream timelines (a fixed small window
+/// over a long span would make them larger than the report).
+const TIMELINE_MAX_WINDOWS: usize = 20_000;
+
+/// Each of the busiest `keys` upstreams' attempts and 5xx per window of
+/// `size` from `first`, for `count` windows.
+fn upstream_timelines(
+    aggregate: &Aggregate,
+    keys: &[&str],
+    first: i64,
+    size: i64,
+    count: usize,
+) -> Vec<UpstreamTimeline> {
+    if keys.is_empty() || count == 0 || count > TIMELINE_MAX_WINDOWS {
+        return Vec::new();
+    }
+    let sealed = aggregate.series.upstreams.sealed();
+    let tracks = sealed.tracks(aggregate.names(Dim::Upstream));
+    keys.iter()
+        .map(|&key| {
+            let mut row = UpstreamTimeline {
+                upstream: key.to_string(),
+                attempts: vec![0; count],
+                errors_5xx: vec![0; count],
+            };
+            if let Some(t) = tracks.iter().find(|t| t.key == key) {
+                for (b, cell) in t.buckets.iter().zip(&t.cells) {
+                    let i = (b - first).div_euclid(size);
+                    if let Some(i) = usize::try_from(i).ok().filter(|&i| i < count) {
+                        row.attempts[i] += cell.requests as u64;
+                        row.errors_5xx[i] += cell.errors as u64;
+                    }
+                }
+            }
+            row
+        })
+        .collect()
+}
+
+#[derive(Debug, Serialize)]
 pub struct PathRow {
     /// Normalized.
     pub path: String,
@@ -375,6 +427,19 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
     let rejected: u64 = checks.iter().map(|c| c.rejected).sum();
     let errors = aggregate.status.errors();
     let top = options.top;
+    let drawn: Vec<&str> = aggregate
+        .upstreams
+        .top(top.min(TIMELINE_UPSTREAMS))
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let upstream_timelines = upstream_timelines(
+        aggregate,
+        &drawn,
+        timeline.first().map_or(0, |w| w.0),
+        size,
+        timeline.len(),
+    );
     Report {
         schema: SCHEMA,
         summary: Summary {
@@ -441,6 +506,7 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
                 status: status_map(s),
             })
             .collect(),
+        upstream_timelines,
         upstreams_other: rest(&aggregate.upstreams, top),
         paths: aggregate
             .paths

@@ -144,6 +144,48 @@ fn html_report_renders_in_a_browser_with_no_network() {
         dom.contains("10.0.1.12:8080"),
         "the 503 burst's upstream is named"
     );
+    // Every incident shaded on the timeline with its number and scope.
+    assert_eq!(
+        dom.matches(r#"<g class="incident-shade""#).count(),
+        incidents
+    );
+    for (i, inc) in json["incidents"].as_array().unwrap().iter().enumerate() {
+        let label = format!(
+            "#{} {}</text>",
+            i + 1,
+            inc["scope"]["label"].as_str().unwrap()
+        );
+        assert!(dom.contains(&label), "{label}");
+    }
+    // A strip per drawn upstream, one 5xx bar per window with 5xx, on the
+    // timeline's windows; the 503 burst's upstream has the tallest bar.
+    let strips = json["upstream_timelines"].as_array().unwrap();
+    assert!(strips.len() >= 3, "{}", strips.len());
+    assert_eq!(dom.matches(r#"<svg class="strip""#).count(), strips.len());
+    let bars: usize = strips
+        .iter()
+        .map(|u| {
+            let e = u["errors_5xx"].as_array().unwrap();
+            assert_eq!(e.len(), windows);
+            e.iter().filter(|n| n.as_u64().unwrap() > 0).count()
+        })
+        .sum();
+    assert_eq!(dom.matches(r#"<rect class="strip-bar""#).count(), bars);
+    let peak = |u: &serde_json::Value| {
+        u["errors_5xx"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .max()
+            .unwrap()
+    };
+    let tallest = strips.iter().max_by_key(|u| peak(u)).unwrap();
+    let burst = strips
+        .iter()
+        .find(|u| u["upstream"] == "10.0.1.12:8080")
+        .unwrap();
+    assert!(peak(burst) * 2 > peak(tallest), "{burst}");
 
     let shot = root.join("target/html-report.png");
     let _ = std::fs::create_dir_all(root.join("target"));
@@ -218,6 +260,14 @@ fn html_report_shows_hostile_log_text_and_runs_none_of_it() {
     assert!(
         dom.contains("&lt;svg/onload=document.title='PWNED'&gt;:80"),
         "upstream name shown literally"
+    );
+    assert!(
+        dom.contains("<code>&lt;svg/onload=document.title='PWNED'&gt;:80</code>"),
+        "the hostile upstream's strip is labelled literally"
+    );
+    assert!(
+        dom.contains("#1 upstream &lt;svg/onload=document.title='PWNED'&gt;:80</text>"),
+        "the incident's shading names its scope literally"
     );
     assert!(
         dom.contains(r#"<li class="incident""#),

@@ -115,21 +115,29 @@ fn timeline(r: &Report) -> String {
     let mut svg = format!(
         r#"<svg class="chart" viewBox="0 0 {W} {height}" role="img" aria-label="5xx and requests per window">"#
     );
-    // Incident shading first, under the bars.
-    for inc in &r.incidents {
-        let first = r.windows.iter().rposition(|w| w.start <= inc.start);
-        let last = r.windows.iter().rposition(|w| w.start < inc.end);
-        if let (Some(a), Some(b)) = (first, last) {
-            let _ = write!(
-                svg,
-                r#"<rect class="incident-band" x="{:.1}" y="0" width="{:.1}" height="{}"><title>incident {} .. {}</title></rect>"#,
-                LEFT + a as f64 * step,
-                (b + 1 - a) as f64 * step,
-                top_h + gap + bottom_h,
-                escape(&when(&inc.start)),
-                escape(&when(&inc.end))
-            );
-        }
+    // Incident shading first, under the bars, each with its number and
+    // scope.
+    for (i, (a, b)) in bands(r) {
+        let inc = &r.incidents[i];
+        let x = LEFT + a as f64 * step;
+        let width = (b + 1 - a) as f64 * step;
+        // Labels on the right half end at their band, so none runs off.
+        let (label_x, anchor) = if x > W / 2.0 {
+            (x + width - 2.0, "end")
+        } else {
+            (x + 2.0, "start")
+        };
+        let _ = write!(
+            svg,
+            r#"<g class="incident-shade"><rect class="incident-band" x="{x:.1}" y="0" width="{width:.1}" height="{}"><title>#{} {scope}: {} .. {}</title></rect><text class="band-label" x="{label_x:.1}" y="{:.1}" text-anchor="{anchor}">#{} {scope}</text></g>"#,
+            top_h + gap + bottom_h,
+            i + 1,
+            escape(&when(&inc.start)),
+            escape(&when(&inc.end)),
+            24.0 + 12.0 * (i % 3) as f64,
+            i + 1,
+            scope = escape(&inc.scope.label),
+        );
     }
     let mut rate_points = String::new();
     for (i, w) in r.windows.iter().enumerate() {
@@ -203,6 +211,80 @@ fn timeline(r: &Report) -> String {
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// The windows each incident covers: (incident, first, last).
+fn bands(r: &Report) -> Vec<(usize, (usize, usize))> {
+    r.incidents
+        .iter()
+        .enumerate()
+        .filter_map(|(i, inc)| {
+            let first = r.windows.iter().rposition(|w| w.start <= inc.start)?;
+            let last = r.windows.iter().rposition(|w| w.start < inc.end)?;
+            Some((i, (first, last.max(first))))
+        })
+        .collect()
+}
+
+/// Small multiples: one strip per busy upstream, its 5xx attempts per
+/// window on one scale shared by all strips (so the failing one stands
+/// out), on the timeline's x axis, with the incidents shaded.
+fn upstream_strips(r: &Report) -> String {
+    if r.upstream_timelines.is_empty() {
+        return r#"<p class="none">No upstream fields were logged.</p>"#.to_string();
+    }
+    let n = r.windows.len().max(1) as f64;
+    let step = (W - LEFT - RIGHT) / n;
+    let h = 28.0;
+    let max = r
+        .upstream_timelines
+        .iter()
+        .flat_map(|u| u.errors_5xx.iter().copied())
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let bands = bands(r);
+    let mut out = String::new();
+    for u in &r.upstream_timelines {
+        let total: u64 = u.errors_5xx.iter().sum();
+        let attempts: u64 = u.attempts.iter().sum();
+        let _ = write!(
+            out,
+            r#"<div class="strip-row"><div class="strip-name"><code>{}</code> <span class="none">{} 5xx of {} attempts</span></div><svg class="strip" viewBox="0 0 {W} {h}" preserveAspectRatio="none" role="img"><title>5xx of upstream {} per window</title>"#,
+            escape(&u.upstream),
+            crate::text::thousands(total),
+            crate::text::thousands(attempts),
+            escape(&u.upstream),
+        );
+        for (_, (a, b)) in &bands {
+            let _ = write!(
+                out,
+                r#"<rect class="incident-band" x="{:.1}" y="0" width="{:.1}" height="{h}"/>"#,
+                LEFT + *a as f64 * step,
+                (b + 1 - a) as f64 * step
+            );
+        }
+        let _ = write!(
+            out,
+            r#"<line class="axis" x1="{LEFT}" y1="{h}" x2="{}" y2="{h}"/>"#,
+            W - RIGHT
+        );
+        // Only windows with 5xx are drawn: a day of minutes stays small.
+        for (i, &e) in u.errors_5xx.iter().enumerate().filter(|(_, &e)| e > 0) {
+            let bar = (e as f64 / max * (h - 2.0)).max(1.0);
+            let _ = write!(
+                out,
+                r#"<rect class="strip-bar" x="{:.1}" y="{:.1}" width="{:.2}" height="{bar:.1}"><title>{}: {e} 5xx of {} attempts</title></rect>"#,
+                LEFT + i as f64 * step,
+                h - bar,
+                (step * 0.85).max(0.5),
+                escape(&when(&r.windows[i].start)),
+                u.attempts[i]
+            );
+        }
+        out.push_str("</svg></div>");
+    }
+    out
 }
 
 /// p50/p90/p99 of request time and upstream time per window, one
@@ -424,6 +506,9 @@ svg .axis { stroke: var(--grid); } svg .label { fill: var(--muted); font-size: 1
 svg .rate-label { fill: var(--rate); } svg .req { fill: var(--req); }
 svg .rate { fill: none; stroke: var(--rate); stroke-width: 1.5; }
 svg .latency { fill: none; stroke-width: 1.5; } svg .incident-band { fill: var(--band); }
+svg .band-label { fill: var(--muted); font-size: 11px; }
+.strip-row { margin: 2px 0; } .strip-name { font-size: .85em; }
+svg.strip { width: 100%; height: 28px; display: block; } svg .strip-bar { fill: var(--rate); }
 .legend { color: var(--muted); font-size: .85em; }
 .key { white-space: nowrap; } span.key::before { content: ""; display: inline-block; width: .8em; height: .8em; margin-right: .3em; background: var(--c); border-radius: 2px; }
 .incidents { padding-left: 0; list-style: none; }
@@ -548,6 +633,7 @@ pub fn write_html(out: &mut dyn Write, r: &Report) -> io::Result<()> {
 <body>
 <header><h1>logspike report</h1><dl class="summary">{summary}</dl></header>
 <section id="timeline"><h2>5xx and requests per window</h2>{timeline}<p class="legend">{legend}<span class="key" style="--c:var(--rate)">5xx rate (right axis)</span> <span class="key" style="--c:var(--req)">requests (lower panel)</span> <span class="key" style="--c:var(--band)">incident</span></p></section>
+<section id="upstream-strips"><h2>5xx per upstream <small class="none">(one scale for all; incidents shaded)</small></h2>{strips}</section>
 <section id="incidents-section"><h2>Incidents</h2>{incidents}</section>
 <section id="latency"><h2>Latency per window</h2>{latency}</section>
 <section id="upstreams-section"><h2>Upstreams by 5xx <small class="none">(every attempt counts; click a heading to sort)</small></h2>{upstreams}</section>
@@ -557,6 +643,7 @@ pub fn write_html(out: &mut dyn Write, r: &Report) -> io::Result<()> {
 </body></html>
 "#,
         timeline = timeline(r),
+        strips = upstream_strips(r),
         latency = latency(&r.windows),
     )
 }

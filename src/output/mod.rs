@@ -491,12 +491,17 @@ pub fn write_csv(out: &mut dyn Write, r: &crate::report::Report, table: &str) ->
                     "top_path_share",
                     "first_error_file",
                     "first_error_line",
+                    "differs_dimension",
+                    "differs_key",
+                    "differs_share",
+                    "differs_normal_share",
                 ]
                 .map(String::from),
             )?;
             for i in &r.incidents {
                 let up = i.upstreams.first();
                 let path = i.paths.first();
+                let differs = i.attribution.first();
                 csv_row(
                     out,
                     &[
@@ -529,6 +534,14 @@ pub fn write_csv(out: &mut dyn Write, r: &crate::report::Report, table: &str) ->
                         i.first_error
                             .as_ref()
                             .map(|e| s(&e.line))
+                            .unwrap_or_default(),
+                        differs.map(|a| a.dimension.to_string()).unwrap_or_default(),
+                        differs.map(|a| a.key.clone()).unwrap_or_default(),
+                        differs
+                            .map(|a| format!("{:.6}", a.share))
+                            .unwrap_or_default(),
+                        differs
+                            .map(|a| format!("{:.6}", a.normal_share))
                             .unwrap_or_default(),
                     ],
                 )?;

@@ -328,6 +328,7 @@ mod tests {
             !shown.chars().any(|c| c.is_control() && c != '\n'),
             "{shown:?}"
         );
-        assert_eq!(shown.matches("\\x1B").count(), 4, "{shown}");
+        // Key, upstreams, paths, the line, the diagnosis and what differs.
+        assert_eq!(shown.matches("\\x1B").count(), 6, "{shown}");
     }
 }
