@@ -148,13 +148,25 @@ pub fn scan_source(
         analysis,
         file,
     };
+    let mut changed = None;
     if let (Source::Path(path), None) = (source, &options.rejects) {
         match input::map_plain(path, options.parallel_min_bytes) {
             Ok(Some(map)) => {
                 result.compression = Some(input::Compression::None.name());
                 let release = |range| input::release(&map, range);
                 let aggregate = scan_mapped(&map, options, &scan, &mut result, &release);
-                return (result, aggregate);
+                let Some((was, now)) = map.shrank() else {
+                    return (result, aggregate);
+                };
+                // What was read past the new end is gone: count the file
+                // again as it is now, and say so.
+                changed = Some(format!(
+                    "changed while being read: it shrank from {was} to {now} bytes (truncated, as a copytruncate rotation does); counted as it is now"
+                ));
+                result = FileCheck {
+                    name: source.display(),
+                    ..FileCheck::default()
+                };
             }
             Ok(None) => {}
             Err(e) => {
@@ -172,6 +184,9 @@ pub fn scan_source(
     };
     result.compression = Some(opened.compression.name());
     let aggregate = scan_reader(opened.reader, options, &scan, &mut result);
+    if result.error.is_none() {
+        result.error = changed;
+    }
     (result, aggregate)
 }
 

@@ -681,6 +681,13 @@ pub fn export(
                         &mut summary.rows,
                         &release,
                     )?;
+                    if let Some((was, now)) = map.shrank() {
+                        // Rows already written stay; the zeros read past
+                        // the new end parse as nothing (rejected lines).
+                        check.error = Some(format!(
+                            "changed while being read: it shrank from {was} to {now} bytes (truncated, as a copytruncate rotation does); rows cover what was read before, the end read as zeros is counted as rejected"
+                        ));
+                    }
                     summary.files.push(check);
                     continue;
                 }

@@ -293,10 +293,152 @@ fn open_reader(name: &str, raw: Box<dyn Read + Send>) -> Result<Opened, InputErr
     })
 }
 
+/// A plain file mapped into memory that survives being truncated while it
+/// is read: the pages past the new end read as zeros instead of raising
+/// SIGBUS, and [`Mapped::shrank`] says it happened, so the caller can read
+/// the file again as it now is, or say what it missed.
+pub struct Mapped {
+    map: memmap2::Mmap,
+    slot: usize,
+    file: File,
+}
+
+impl std::ops::Deref for Mapped {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+impl Mapped {
+    /// `(mapped length, length now)` when the file shrank under the map
+    /// and a read went past its new end.
+    pub fn shrank(&self) -> Option<(u64, u64)> {
+        guard::hit(self.slot).then(|| {
+            let now = self.file.metadata().map_or(0, |m| m.len());
+            (self.map.len() as u64, now)
+        })
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        guard::unregister(self.slot);
+    }
+}
+
+/// The SIGBUS guard for mapped files. A read of a mapped page past the
+/// end of a file that shrank raises SIGBUS, which would kill the run. The
+/// handler looks up the faulting address among the registered maps; for
+/// one of them it maps anonymous zero pages over the rest of that map and
+/// returns, so the read goes on (seeing zeros), and marks the map. A fault
+/// anywhere else restores the default action, so the process dies as it
+/// would have.
+mod guard {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    const SLOTS: usize = 64;
+    static CLAIMED: [AtomicBool; SLOTS] = [const { AtomicBool::new(false) }; SLOTS];
+    static START: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
+    static LEN: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
+    static HIT: [AtomicBool; SLOTS] = [const { AtomicBool::new(false) }; SLOTS];
+    static PAGE: AtomicUsize = AtomicUsize::new(4096);
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+
+    extern "C" fn on_sigbus(
+        _signal: libc::c_int,
+        info: *mut libc::siginfo_t,
+        _context: *mut libc::c_void,
+    ) {
+        // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO
+        // handler; for SIGBUS, si_addr is the faulting address.
+        let addr = unsafe { (*info).si_addr() } as usize;
+        let page = PAGE.load(Ordering::Relaxed);
+        for i in 0..SLOTS {
+            let len = LEN[i].load(Ordering::Acquire);
+            let start = START[i].load(Ordering::Acquire);
+            if len == 0 || addr < start || addr >= start + len {
+                continue;
+            }
+            let from = addr / page * page;
+            let end = (start + len).div_ceil(page) * page;
+            // SAFETY: `from..end` lies within a live read-only mapping of
+            // ours (registered until it is unmapped); replacing its pages
+            // with anonymous zero pages changes what reads of it see, not
+            // whether they are valid. mmap is a plain system call, safe to
+            // make in a signal handler.
+            let p = unsafe {
+                libc::mmap(
+                    from as *mut libc::c_void,
+                    end - from,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                    -1,
+                    0,
+                )
+            };
+            if p != libc::MAP_FAILED {
+                HIT[i].store(true, Ordering::Release);
+                return;
+            }
+        }
+        // Not ours, or no remedy: the default action when the faulting
+        // instruction runs again.
+        // SAFETY: resetting a signal's disposition is async-signal-safe.
+        unsafe {
+            libc::signal(libc::SIGBUS, libc::SIG_DFL);
+        }
+    }
+
+    fn install() {
+        INSTALL.call_once(|| {
+            // SAFETY: sysconf and sigaction with a zeroed, then filled,
+            // struct; the handler is an extern "C" fn for the process's
+            // life.
+            unsafe {
+                let page = libc::sysconf(libc::_SC_PAGESIZE);
+                if page > 0 {
+                    PAGE.store(page as usize, Ordering::Relaxed);
+                }
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_sigbus as *const () as usize;
+                action.sa_flags = libc::SA_SIGINFO;
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+            }
+        });
+    }
+
+    /// A slot for the map at `start` of `len` bytes; `None` when all are
+    /// taken (the file is then streamed).
+    pub fn register(start: usize, len: usize) -> Option<usize> {
+        install();
+        let slot = (0..SLOTS).find(|&i| {
+            CLAIMED[i]
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        })?;
+        HIT[slot].store(false, Ordering::Release);
+        START[slot].store(start, Ordering::Release);
+        LEN[slot].store(len, Ordering::Release);
+        Some(slot)
+    }
+
+    pub fn unregister(slot: usize) {
+        LEN[slot].store(0, Ordering::Release);
+        START[slot].store(0, Ordering::Release);
+        CLAIMED[slot].store(false, Ordering::Release);
+    }
+
+    pub fn hit(slot: usize) -> bool {
+        HIT[slot].load(Ordering::Acquire)
+    }
+}
+
 /// Maps a plain (uncompressed) regular file of at least `min_bytes` into
 /// memory; `None` for anything else (small, compressed, not a regular
 /// file), which is then streamed.
-pub fn map_plain(path: &Path, min_bytes: u64) -> Result<Option<memmap2::Mmap>, InputError> {
+pub fn map_plain(path: &Path, min_bytes: u64) -> Result<Option<Mapped>, InputError> {
     let io_err = |e| InputError::Io {
         path: path.display().to_string(),
         source: e,
@@ -315,21 +457,25 @@ pub fn map_plain(path: &Path, min_bytes: u64) -> Result<Option<memmap2::Mmap>, I
     }
     // SAFETY: the map is read-only and lives as long as the check of this
     // file. If another process truncates the file meanwhile (copytruncate
-    // rotation), reading past the new end raises SIGBUS; like ripgrep, we
-    // accept that for batch reads, and the live tail never maps files.
+    // rotation), a read past the new end would raise SIGBUS: the guard
+    // registered below turns those pages into zeros and tells.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io_err)?;
+    let Some(slot) = guard::register(map.as_ptr() as usize, map.len()) else {
+        return Ok(None);
+    };
+    let map = Mapped { map, slot, file };
     if Compression::sniff(&map[..map.len().min(8)]) != Compression::None {
         return Ok(None);
     }
     // Read-ahead suits chunks taken in order; failure only costs speed.
-    let _ = map.advise(memmap2::Advice::Sequential);
+    let _ = map.map.advise(memmap2::Advice::Sequential);
     Ok(Some(map))
 }
 
 /// Drops the pages of `range` from this process's memory once parsed, so
 /// resident memory stays flat however large the mapped file. Pages that
 /// `range` shares with its neighbours are kept.
-pub fn release(map: &memmap2::Mmap, range: std::ops::Range<usize>) {
+pub fn release(map: &Mapped, range: std::ops::Range<usize>) {
     const PAGE: usize = 4096;
     let start = range.start.div_ceil(PAGE) * PAGE;
     let end = range.end / PAGE * PAGE;
@@ -341,7 +487,8 @@ pub fn release(map: &memmap2::Mmap, range: std::ops::Range<usize>) {
     // fault them in again from the file, so no data can be lost, and no
     // reference into the range is used after it is released.
     let _ = unsafe {
-        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+        map.map
+            .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
     };
 }
 

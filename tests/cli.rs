@@ -578,3 +578,65 @@ fn a_named_pipe_is_read_once_and_whole() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("parsed 20,000 (100.00%)"), "{}", r.stdout);
 }
+
+/// A large plain file truncated while `report`, `check` and `export` read
+/// it (a copytruncate rotation during a cron run) killed them with SIGBUS
+/// (exit 135, no message). Now the run ends normally and says the file
+/// changed under it; `report` and `check` count it as it is now.
+#[test]
+fn a_file_truncated_while_being_read_is_said_never_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let line =
+        "10.0.0.1 - - [28/Nov/2026:10:00:00 +0000] \"GET /a HTTP/1.1\" 200 512 \"-\" \"curl/8\"\n";
+    let body = line.repeat(24 * (1 << 20) / line.len());
+    let keep = 1000 * line.len();
+    for (i, args) in [
+        vec!["report"],
+        vec!["check"],
+        vec!["export", "--parquet", "out"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = dir.path().join(format!("big-{i}.log"));
+        std::fs::write(&path, &body).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_logspike"))
+            .args(&args)
+            .arg(&path)
+            .arg("--format")
+            .arg("nginx-combined")
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        // Truncated to a thousand lines while it reads, as copytruncate does.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(keep as u64)
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let elapsed = started.elapsed();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {text}");
+        // A fast machine may finish before the truncation: then there is
+        // nothing to say.
+        if elapsed > std::time::Duration::from_millis(300) {
+            assert!(
+                text.contains("changed while being read"),
+                "{args:?} took {elapsed:?} and said nothing: {text}"
+            );
+        }
+        if args[0] == "check" && text.contains("changed while being read") {
+            assert!(text.contains("1,000"), "counted as it is now: {text}");
+        }
+    }
+}
