@@ -1150,3 +1150,75 @@ fn unreadable_new_file_is_reported_and_retried() {
     thread::sleep(Duration::from_millis(200));
     assert_eq!(tail.stop(), w.written);
 }
+
+/// Two rotations while stopped (`access.log` → `.1` → `.2`, a new `.1`,
+/// a new `access.log`): the restart finished `.2` and read `access.log`,
+/// but never the lines of the new `.1`, and said nothing. Every file
+/// between the remembered one and the live one is read once, in order.
+#[test]
+fn two_rotations_while_stopped_lose_no_file() {
+    let (dir, log) = new_log();
+    let args = tail_args(&["--state", "state.json"]);
+    let mut w = Writer::new();
+    let mut counted = Counts::default();
+    let tail = Tail::start(dir.path(), &args);
+    w.append(&log, 100);
+    counted.add(&tail.stop());
+
+    // Down: lines, a rotation, 50 lines in the new file, another rotation,
+    // 30 lines in the newest.
+    w.append(&log, 20);
+    fs::rename(&log, dir.path().join("access.log.1")).unwrap();
+    w.append(&log, 50);
+    fs::rename(
+        dir.path().join("access.log.1"),
+        dir.path().join("access.log.2"),
+    )
+    .unwrap();
+    fs::rename(&log, dir.path().join("access.log.1")).unwrap();
+    w.append(&log, 30);
+    let tail = Tail::start(dir.path(), &args);
+    w.append(&log, 10);
+    let (counts, summary) = tail.stop_with_summary();
+    counted.add(&counts);
+    assert_eq!(counted, w.written, "{summary}");
+
+    // And a third start reads nothing twice.
+    let tail = Tail::start(dir.path(), &args);
+    w.append(&log, 5);
+    counted.add(&tail.stop());
+    assert_eq!(counted, w.written);
+}
+
+/// The same with copytruncate twice while stopped: the first copy is
+/// finished from the remembered offset, the second read whole, then the
+/// truncated log from its start.
+#[test]
+fn two_copytruncates_while_stopped_lose_no_file() {
+    let (dir, log) = new_log();
+    let args = tail_args(&["--state", "state.json"]);
+    let mut w = Writer::new();
+    let mut counted = Counts::default();
+    let tail = Tail::start(dir.path(), &args);
+    w.append(&log, 100);
+    counted.add(&tail.stop());
+
+    w.append(&log, 20);
+    fs::copy(&log, dir.path().join("access.log.1")).unwrap();
+    truncate(&log);
+    w.append(&log, 50);
+    thread::sleep(Duration::from_millis(20));
+    fs::rename(
+        dir.path().join("access.log.1"),
+        dir.path().join("access.log.2"),
+    )
+    .unwrap();
+    fs::copy(&log, dir.path().join("access.log.1")).unwrap();
+    truncate(&log);
+    w.append(&log, 30);
+    let tail = Tail::start(dir.path(), &args);
+    w.append(&log, 10);
+    let (counts, summary) = tail.stop_with_summary();
+    counted.add(&counts);
+    assert_eq!(counted, w.written, "{summary}");
+}

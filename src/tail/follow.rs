@@ -561,7 +561,25 @@ impl Follower {
             .cloned()
             .collect();
         for entry in lost {
-            match find_rotated(&w.path, &entry, None) {
+            let found = find_rotated(&w.path, &entry, None);
+            // The file followed when we stopped, found rotated: the files
+            // rotated after it (a second rotation while stopped) hold lines
+            // written after it, and are read whole, oldest first.
+            let newer = match (&found, entry.closed) {
+                (Some(f), false) => {
+                    let at = match f {
+                        Found::Plain(c) => c.file.metadata().ok(),
+                        Found::Compressed(p) => fs::metadata(p).ok(),
+                    };
+                    at.map(|m| {
+                        let here = here.as_ref().map(|(id, _)| *id);
+                        newer_siblings(&w.path, &m, here, &self.known)
+                    })
+                    .unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
+            match found {
                 Some(Found::Plain(mut c)) => {
                     if !entry.closed {
                         w.notes.push(format!(
@@ -584,6 +602,17 @@ impl Follower {
                     entry.offset
                 )),
                 None => {}
+            }
+            for (p, c) in newer {
+                w.notes.push(format!(
+                    "{}: reading {} whole (rotated while stopped, after the file followed)",
+                    w.path.display(),
+                    p.display()
+                ));
+                match c {
+                    Some(c) => w.draining.push(c),
+                    None => w.streams.push((p, 0)),
+                }
             }
             // Dealt with: a file found again is read through its cursor or
             // stream (a cursor is remembered anew when it closes), a lost
@@ -901,6 +930,52 @@ fn find_rotated(path: &Path, entry: &Entry, not: Option<Identity>) -> Option<Fou
         }
     }
     None
+}
+
+/// The rotated siblings of `path` last written after `than` was (so
+/// rotated after it), oldest first, leaving out the file at `path`
+/// (`here`) and files the state knows (read already): each with a cursor
+/// at its start, or none for a compressed one (read as a stream).
+fn newer_siblings(
+    path: &Path,
+    than: &fs::Metadata,
+    here: Option<Identity>,
+    known: &[Entry],
+) -> Vec<(PathBuf, Option<Cursor>)> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Some(base) = path.file_name().map(|b| b.to_string_lossy().into_owned()) else {
+        return Vec::new();
+    };
+    let after = (than.mtime(), than.mtime_nsec());
+    let mut out: Vec<((i64, i64), PathBuf, Option<Cursor>)> = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == base || !name.starts_with(base.as_str()) {
+            continue;
+        }
+        let Ok(meta) = e.metadata() else { continue };
+        let id = Identity::of(&meta);
+        let when = (meta.mtime(), meta.mtime_nsec());
+        if !meta.is_file() || when <= after || Some(id) == here || id == Identity::of(than) {
+            continue;
+        }
+        let Ok((c, _)) = Cursor::open(&e.path()) else {
+            continue;
+        };
+        if known
+            .iter()
+            .any(|k| k.identity() == id && k.fingerprint_matches(&c.file))
+        {
+            continue;
+        }
+        let cursor = (!is_compressed(&c.file)).then_some(c);
+        out.push((when, e.path(), cursor));
+    }
+    out.sort_by_key(|(when, _, _)| *when);
+    out.into_iter().map(|(_, p, c)| (p, c)).collect()
 }
 
 fn stream_head_matches(path: &Path, fingerprint: &Fingerprint) -> bool {
