@@ -67,19 +67,59 @@ pub struct ExportOptions {
 pub enum ExportError {
     #[error("{0} exists and is not empty; use --overwrite or --append")]
     Exists(String),
-    #[error("{path}: {source}")]
-    Io { path: String, source: io::Error },
-    #[error("writing Parquet {path}: {source}")]
+    // The causes are part of the message, not a chain: the parquet
+    // crate's External error repeats its cause, which a printed chain
+    // showed three times ("No space left on device" thrice).
+    #[error("{path}: {error}")]
+    Io { path: String, error: io::Error },
+    #[error("writing Parquet {path}: {}", parquet_text(error))]
     Parquet {
         path: String,
-        source: parquet::errors::ParquetError,
+        error: parquet::errors::ParquetError,
     },
 }
 
+/// A Parquet error in words: an I/O error inside says just that.
+fn parquet_text(e: &parquet::errors::ParquetError) -> String {
+    match e {
+        parquet::errors::ParquetError::External(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
+}
+
 fn io_err(path: &Path) -> impl Fn(io::Error) -> ExportError + '_ {
-    move |source| ExportError::Io {
+    move |error| ExportError::Io {
         path: path.display().to_string(),
-        source,
+        error,
+    }
+}
+
+/// A file being written under a temporary name: removed when dropped
+/// unless it was renamed to its final name, so that no error path (a full
+/// disk, a bad input, a signal unwinding) leaves `.tmp` files behind.
+struct Temp {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Temp {
+    fn new(path: PathBuf) -> Temp {
+        Temp { path, kept: false }
+    }
+
+    /// Renames it to `to`; from then on it is the caller's.
+    fn keep_as(&mut self, to: &Path) -> Result<(), ExportError> {
+        std::fs::rename(&self.path, to).map_err(io_err(to))?;
+        self.kept = true;
+        Ok(())
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -348,10 +388,18 @@ impl Rows {
 /// An open Parquet file under its temporary name.
 struct Output {
     writer: ArrowWriter<File>,
-    temp: PathBuf,
+    temp: Temp,
     path: PathBuf,
     rows: Rows,
+    /// When it was last written to (a counter), to close the least recent.
+    used: u64,
 }
+
+/// Parquet files a run keeps open at once: each holds a row group in
+/// memory and a descriptor, so many partitions (a day each over years)
+/// would exhaust both. The least recently used is closed, and a later row
+/// for it starts a new part file.
+const MAX_OPEN: usize = 64;
 
 /// What an export wrote.
 #[derive(Debug, Default)]
@@ -410,6 +458,9 @@ struct Sink<'o> {
     seq: usize,
     outputs: BTreeMap<(Option<i64>, usize), Output>,
     layouts: Vec<Vec<(String, String)>>,
+    /// Files closed and renamed so far.
+    written: Vec<PathBuf>,
+    uses: u64,
 }
 
 impl Sink<'_> {
@@ -425,6 +476,18 @@ impl Sink<'_> {
 
     /// The output for a key, opened under a temporary name on first use.
     fn output(&mut self, key: (Option<i64>, usize)) -> Result<&mut Output, ExportError> {
+        self.uses += 1;
+        if !self.outputs.contains_key(&key) && self.outputs.len() >= MAX_OPEN {
+            let oldest = self
+                .outputs
+                .iter()
+                .min_by_key(|(_, o)| o.used)
+                .map(|(k, _)| *k)
+                .expect("outputs are not empty");
+            let output = self.outputs.remove(&oldest).expect("found above");
+            let path = Sink::close(output)?;
+            self.written.push(path);
+        }
         if !self.outputs.contains_key(&key) {
             let dir = self
                 .options
@@ -434,13 +497,13 @@ impl Sink<'_> {
             let file_name = format!("part-{}-{:05}.parquet", self.run, self.seq);
             self.seq += 1;
             let path = dir.join(&file_name);
-            let temp = dir.join(format!(".{file_name}.tmp"));
-            let file = File::create(&temp).map_err(io_err(&temp))?;
+            let temp = Temp::new(dir.join(format!(".{file_name}.tmp")));
+            let file = File::create(&temp.path).map_err(io_err(&temp.path))?;
             let rows = Rows::new(&self.layouts[key.1]);
             let writer = ArrowWriter::try_new(file, rows.schema.clone(), Some(self.props.clone()))
-                .map_err(|source| ExportError::Parquet {
-                    path: temp.display().to_string(),
-                    source,
+                .map_err(|error| ExportError::Parquet {
+                    path: temp.path.display().to_string(),
+                    error,
                 })?;
             self.outputs.insert(
                 key,
@@ -449,41 +512,54 @@ impl Sink<'_> {
                     temp,
                     path,
                     rows,
+                    used: 0,
                 },
             );
         }
-        Ok(self.outputs.get_mut(&key).expect("inserted above"))
+        let uses = self.uses;
+        let output = self.outputs.get_mut(&key).expect("inserted above");
+        output.used = uses;
+        Ok(output)
+    }
+
+    /// Writes an output's last rows, closes it and gives it its final
+    /// name (its temporary file is removed if any of that fails).
+    fn close(mut output: Output) -> Result<PathBuf, ExportError> {
+        if output.rows.len > 0 {
+            let batch = output.rows.finish();
+            Sink::write(&mut output, &batch)?;
+        }
+        output
+            .writer
+            .close()
+            .map_err(|error| ExportError::Parquet {
+                path: output.temp.path.display().to_string(),
+                error,
+            })?;
+        output.temp.keep_as(&output.path)?;
+        Ok(output.path)
     }
 
     fn write(output: &mut Output, batch: &RecordBatch) -> Result<(), ExportError> {
         output
             .writer
             .write(batch)
-            .map_err(|source| ExportError::Parquet {
-                path: output.temp.display().to_string(),
-                source,
+            .map_err(|error| ExportError::Parquet {
+                path: output.temp.path.display().to_string(),
+                error,
             })
     }
 
-    /// Closes every file and renames it to its final name.
-    fn finish(self) -> Result<Vec<PathBuf>, ExportError> {
-        let mut written = Vec::new();
-        for (_, mut output) in self.outputs {
-            if output.rows.len > 0 {
-                let batch = output.rows.finish();
-                Sink::write(&mut output, &batch)?;
-            }
-            output
-                .writer
-                .close()
-                .map_err(|source| ExportError::Parquet {
-                    path: output.temp.display().to_string(),
-                    source,
-                })?;
-            std::fs::rename(&output.temp, &output.path).map_err(io_err(&output.path))?;
-            written.push(output.path);
+    /// Closes every file and renames it to its final name. On an error
+    /// the files not yet closed are dropped, and with them their
+    /// temporary files.
+    fn finish(mut self) -> Result<Vec<PathBuf>, ExportError> {
+        while let Some((_, output)) = self.outputs.pop_first() {
+            let path = Sink::close(output)?;
+            self.written.push(path);
         }
-        Ok(written)
+        self.written.sort();
+        Ok(std::mem::take(&mut self.written))
     }
 }
 
@@ -616,7 +692,7 @@ fn export_mapped(
             if let Some(out) = rejects.as_mut() {
                 out.write_all(&part.rejects).map_err(|e| ExportError::Io {
                     path: "rejects".into(),
-                    source: e,
+                    error: e,
                 })?;
             }
             for (key, rows) in part.rows.iter_mut() {
@@ -650,6 +726,8 @@ pub fn export(
         seq: 0,
         outputs: BTreeMap::new(),
         layouts: Vec::new(),
+        written: Vec::new(),
+        uses: 0,
     };
     let mut summary = ExportSummary::default();
     let mut buf = Vec::new();
@@ -765,7 +843,7 @@ pub fn export(
                             .and_then(|_| out.write_all(b"\n"))
                             .map_err(|e| ExportError::Io {
                                 path: "rejects".into(),
-                                source: e,
+                                error: e,
                             })?;
                     }
                 }
@@ -1048,19 +1126,19 @@ pub fn write_report_tables(
         let path = dir.join(format!("{name}.parquet"));
         let batch = batch.map_err(|e| ExportError::Parquet {
             path: path.display().to_string(),
-            source: parquet::errors::ParquetError::ArrowError(e.to_string()),
+            error: parquet::errors::ParquetError::ArrowError(e.to_string()),
         })?;
-        let temp = dir.join(format!(".{name}.parquet.tmp"));
-        let parquet_err = |source| ExportError::Parquet {
+        let mut temp = Temp::new(dir.join(format!(".{name}.parquet.tmp")));
+        let parquet_err = |error| ExportError::Parquet {
             path: path.display().to_string(),
-            source,
+            error,
         };
-        let file = File::create(&temp).map_err(io_err(&temp))?;
+        let file = File::create(&temp.path).map_err(io_err(&temp.path))?;
         let mut writer =
             ArrowWriter::try_new(file, batch.schema(), Some(props.clone())).map_err(parquet_err)?;
         writer.write(&batch).map_err(parquet_err)?;
         writer.close().map_err(parquet_err)?;
-        std::fs::rename(&temp, &path).map_err(io_err(&path))?;
+        temp.keep_as(&path)?;
         written.push(path);
     }
     Ok(written)

@@ -546,3 +546,144 @@ fn parallel_export_equals_the_streamed_one() {
     assert_eq!(a.len(), 70_000);
     assert_eq!(a, rows(&streamed));
 }
+
+/// Every file below `dir`, hidden ones included.
+fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// 300 one-line days with at most 128 descriptors: every partition file
+/// was kept open at once, so the export stopped with "Too many open
+/// files" and left its `.tmp` files. Now the least recently used are
+/// closed, and every row is read back.
+#[test]
+fn many_partitions_with_few_descriptors() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = String::new();
+    for day in 0..300i64 {
+        let t = chrono::DateTime::from_timestamp(1_700_000_000 + day * 86_400, 0).unwrap();
+        log.push_str(&format!(
+            "10.0.0.1 - - [{}] \"GET /d/{day} HTTP/1.1\" 200 {day} \"-\" \"curl/8\"\n",
+            t.format("%d/%b/%Y:%H:%M:%S +0000")
+        ));
+    }
+    let input = dir.path().join("days.log");
+    std::fs::write(&input, log).unwrap();
+    let out = dir.path().join("out");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_logspike"));
+    cmd.args(["export", "--format", "nginx-combined", "--parquet"])
+        .arg(&out)
+        .arg(&input);
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 128,
+                rlim_max: 128,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let result = cmd.output().unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let files = all_files(&out);
+    assert!(files.iter().all(|f| !f.to_string_lossy().ends_with(".tmp")));
+    let parquet = parquet_files(&out);
+    assert_eq!(parquet.len(), 300, "one file per day");
+    let mut bytes: Vec<u64> = Vec::new();
+    for p in &parquet {
+        for batch in read(p) {
+            let col = batch.column_by_name("bytes").unwrap();
+            bytes.extend(col.as_primitive::<UInt64Type>().values().iter());
+        }
+    }
+    bytes.sort_unstable();
+    assert_eq!(
+        bytes,
+        (0..300).collect::<Vec<u64>>(),
+        "every row, its own value"
+    );
+}
+
+/// A full disk: the export stopped, left its `.tmp` (keeping the disk
+/// full) and said "No space left on device" three times. Now one message
+/// names the file and nothing partial stays. Needs a small tmpfs (root).
+#[test]
+fn a_full_disk_leaves_no_temporary_file_and_says_so_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+        .arg(&small)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!("skipping the full-disk test: cannot mount a small tmpfs (needs root)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(small.clone());
+    // Paths that do not compress: more Parquet than the disk holds.
+    let mut log = String::new();
+    let mut x: u64 = 7;
+    for i in 0..60_000u64 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        log.push_str(&format!(
+            "10.0.{}.{} - - [28/Nov/2026:10:{:02}:{:02} +0000] \"GET /p/{x:x} HTTP/1.1\" 200 {} \"-\" \"curl/8\"\n",
+            i % 200,
+            i % 250,
+            (i / 60) % 60,
+            i % 60,
+            x % 100_000
+        ));
+    }
+    let input = dir.path().join("big.log");
+    std::fs::write(&input, log).unwrap();
+    let out = small.join("out");
+    let result = Command::cargo_bin("logspike")
+        .unwrap()
+        .args(["export", "--format", "nginx-combined", "--parquet"])
+        .arg(&out)
+        .arg(&input)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.matches("No space left on device").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains(".parquet.tmp"), "names the file: {stderr}");
+    let left: Vec<PathBuf> = all_files(&out)
+        .into_iter()
+        .filter(|f| f.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
