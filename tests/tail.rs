@@ -1222,3 +1222,93 @@ fn two_copytruncates_while_stopped_lose_no_file() {
     counted.add(&counts);
     assert_eq!(counted, w.written, "{summary}");
 }
+
+/// With few descriptors (64) and hundreds of idle connections, the
+/// metrics server (a thread per connection) died for good once accept
+/// failed, and every later scrape was refused. Now idle connections are
+/// dropped, accepting resumes, and scrapes are answered.
+#[test]
+fn metrics_survive_idle_connections_and_few_descriptors() {
+    use std::os::unix::process::CommandExt;
+    let (dir, log) = new_log();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_logspike"));
+    cmd.arg("tail")
+        .args(tail_args(&["--metrics", "127.0.0.1:0"]))
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = collect(child.stdout.take().unwrap());
+    let stderr = collect(child.stderr.take().unwrap());
+    let tail = Tail {
+        child,
+        stdout,
+        stderr,
+    };
+    wait_until("the metrics address", || tail.stderr_has("http://"));
+    let url = {
+        let text = tail.stderr_text();
+        let at = text.find("http://").unwrap();
+        text[at..].split_whitespace().next().unwrap().to_string()
+    };
+    let mut w = Writer::new();
+    w.append(&log, 30);
+    let host = url
+        .strip_prefix("http://")
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    // Idle clients: connected, sending nothing.
+    let idle: Vec<std::net::TcpStream> = (0..300)
+        .filter_map(|_| std::net::TcpStream::connect(&host).ok())
+        .collect();
+    assert!(idle.len() > 100, "{} idle connections", idle.len());
+    thread::sleep(Duration::from_millis(1500));
+    wait_until("a scrape answered beside the idle connections", || {
+        http_get_within(&url, Duration::from_secs(3))
+            .is_some_and(|b| b.contains("logspike_lines_total{result=\"parsed\"} 30"))
+    });
+    drop(idle);
+    assert!(http_get_within(&url, Duration::from_secs(3)).is_some());
+    assert!(
+        tail.stderr_has("metrics: cannot accept"),
+        "it said so: {}",
+        tail.stderr_text()
+    );
+    let counted = tail.stop();
+    assert_eq!(counted, w.written);
+}
+
+/// `http_get` with a deadline: `None` when no answer came in time.
+fn http_get_within(url: &str, limit: Duration) -> Option<String> {
+    use std::io::Read;
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/')?;
+    let addr: std::net::SocketAddr = host.parse().ok()?;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, limit).ok()?;
+    stream.set_read_timeout(Some(limit)).ok()?;
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.starts_with("HTTP/1.1 200").then_some(response)
+}

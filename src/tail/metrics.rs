@@ -2,12 +2,16 @@
 //!
 //! The follower updates one [`Metrics`] behind a mutex once per chunk of
 //! lines; the server thread renders it per scrape, in the text exposition
-//! format (version 0.0.4).
+//! format (version 0.0.4). The server is a small loop of its own (see
+//! [`serve`]): it must keep answering with idle clients and few
+//! descriptors, which a thread per connection did not.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::analysis::{HashMap, OTHER};
 
@@ -216,40 +220,161 @@ fn escape(value: &str) -> String {
 
 /// Serves `/metrics` on `addr` from a thread of its own; returns the
 /// address bound (port 0 picks a free one).
+/// Connections held at once. A scrape is one short request; more than
+/// this many open at once are idle or hostile, and the oldest is closed to
+/// let a new one in.
+const MAX_CONNECTIONS: usize = 64;
+/// A connection that has not sent a whole request by then is closed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest request head read.
+const MAX_REQUEST: usize = 8192;
+
+/// One client: its socket, what it sent so far, and since when.
+struct Connection {
+    stream: TcpStream,
+    request: Vec<u8>,
+    since: Instant,
+}
+
+/// Serves `/metrics` on `addr` from a thread of its own; returns the
+/// address bound (a port of 0 picks one).
+///
+/// One thread and non-blocking sockets: at most [`MAX_CONNECTIONS`] at
+/// once (the oldest is dropped for a new one), each closed after
+/// [`REQUEST_TIMEOUT`] without a whole request, so idle or slow clients
+/// cannot hold scrapes off. When descriptors run out, accepting pauses and
+/// resumes once they free up (said on stderr once per episode); a thread
+/// per connection used to die there for good.
 pub fn serve(addr: &str, metrics: Arc<Mutex<Metrics>>) -> Result<SocketAddr, String> {
-    let server = tiny_http::Server::http(addr)
-        .map_err(|e| format!("--metrics {addr}: cannot listen: {e}"))?;
-    let bound = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| format!("--metrics {addr}: not an IP address"))?;
+    let listener =
+        TcpListener::bind(addr).map_err(|e| format!("--metrics {addr}: cannot listen: {e}"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("--metrics {addr}: {e}"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("--metrics {addr}: {e}"))?;
     std::thread::Builder::new()
         .name("metrics".into())
-        .spawn(move || {
-            for request in server.incoming_requests() {
-                let url = request.url().split('?').next().unwrap_or("");
-                let response = if url == "/metrics" || url == "/" {
-                    let body = match metrics.lock() {
-                        Ok(m) => m.render(),
-                        Err(poisoned) => poisoned.into_inner().render(),
-                    };
-                    tiny_http::Response::from_string(body).with_header(
-                        tiny_http::Header::from_bytes(
-                            &b"Content-Type"[..],
-                            &b"text/plain; version=0.0.4; charset=utf-8"[..],
-                        )
-                        .expect("a valid header"),
-                    )
-                } else {
-                    tiny_http::Response::from_string("not found; metrics are at /metrics\n")
-                        .with_status_code(404)
-                };
-                // A client that went away is its own problem.
-                let _ = request.respond(response);
-            }
-        })
+        .spawn(move || serve_loop(listener, metrics))
         .map_err(|e| format!("--metrics: cannot start its thread: {e}"))?;
     Ok(bound)
+}
+
+fn serve_loop(listener: TcpListener, metrics: Arc<Mutex<Metrics>>) {
+    let mut open: Vec<Connection> = Vec::new();
+    let mut starved = false;
+    loop {
+        let mut busy = false;
+        // Take every waiting connection.
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    busy = true;
+                    if starved {
+                        eprintln!("logspike tail: metrics: accepting connections again");
+                        starved = false;
+                    }
+                    if stream.set_nonblocking(true).is_err() {
+                        continue;
+                    }
+                    if open.len() >= MAX_CONNECTIONS {
+                        open.remove(0);
+                    }
+                    open.push(Connection {
+                        stream,
+                        request: Vec::new(),
+                        since: Instant::now(),
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors (EMFILE, ENFILE) or another
+                    // passing fault: let the open connections finish and
+                    // try again shortly.
+                    if !starved {
+                        eprintln!("logspike tail: metrics: cannot accept ({e}); retrying");
+                        starved = true;
+                    }
+                    // Connections idle for a second are the likeliest
+                    // hogs: closing them frees descriptors for scrapes.
+                    open.retain(|c| c.since.elapsed() < Duration::from_secs(1));
+                    break;
+                }
+            }
+        }
+        // Read what each has sent; answer a whole request.
+        open.retain_mut(|c| {
+            let mut buf = [0u8; 2048];
+            loop {
+                match c.stream.read(&mut buf) {
+                    Ok(0) => return false,
+                    Ok(n) => {
+                        busy = true;
+                        c.request.extend_from_slice(&buf[..n]);
+                        if c.request.len() > MAX_REQUEST {
+                            return false;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => return false,
+                }
+            }
+            if memchr::memmem::find(&c.request, b"\r\n\r\n").is_some()
+                || memchr::memmem::find(&c.request, b"\n\n").is_some()
+            {
+                respond(&mut c.stream, &c.request, &metrics);
+                return false;
+            }
+            c.since.elapsed() < REQUEST_TIMEOUT
+        });
+        if !busy {
+            std::thread::sleep(Duration::from_millis(if starved { 100 } else { 10 }));
+        }
+    }
+}
+
+/// Answers one request and lets the connection close.
+fn respond(stream: &mut TcpStream, request: &[u8], metrics: &Mutex<Metrics>) {
+    let line = request.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut words = line.split(|&b| b == b' ');
+    let method = words.next().unwrap_or_default();
+    let target = words.next().unwrap_or_default();
+    let path = target.split(|&b| b == b'?').next().unwrap_or_default();
+    let (status, kind, body) = if method != b"GET" && method != b"HEAD" {
+        (
+            "405 Method Not Allowed",
+            "text/plain",
+            "only GET\n".to_string(),
+        )
+    } else if path == b"/metrics" || path == b"/" {
+        let body = match metrics.lock() {
+            Ok(m) => m.render(),
+            Err(poisoned) => poisoned.into_inner().render(),
+        };
+        ("200 OK", "text/plain; version=0.0.4; charset=utf-8", body)
+    } else {
+        (
+            "404 Not Found",
+            "text/plain",
+            "not found; metrics are at /metrics\n".to_string(),
+        )
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    // A slow reader gets a second to take the answer; one that went away
+    // is its own problem.
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.write_all(head.as_bytes());
+    if method != b"HEAD" {
+        let _ = stream.write_all(body.as_bytes());
+    }
+    let _ = stream.flush();
 }
 
 #[cfg(test)]
