@@ -19,6 +19,25 @@ pub enum InputError {
     NoMatch { pattern: String },
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
+    #[error("{path}: a {what}, not a log file: not read")]
+    NotALog { path: String, what: &'static str },
+}
+
+/// What a path is when it cannot be a log: a device (`/dev/zero` and
+/// `/dev/urandom` never end) or a socket. Regular files, named pipes and
+/// directories (expanded elsewhere) are logs or hold them.
+fn not_a_log(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::metadata(path).ok()?.file_type();
+    if kind.is_char_device() {
+        Some("character device")
+    } else if kind.is_block_device() {
+        Some("block device")
+    } else if kind.is_socket() {
+        Some("socket")
+    } else {
+        None
+    }
 }
 
 /// How an input's bytes are encoded.
@@ -518,6 +537,12 @@ pub fn open_counted(
     let (name, raw): (String, Box<dyn Read + Send>) = match source {
         Source::Stdin => ("<stdin>".to_string(), Box::new(io::stdin())),
         Source::Path(path) => {
+            if let Some(what) = not_a_log(path) {
+                return Err(InputError::NotALog {
+                    path: path.display().to_string(),
+                    what,
+                });
+            }
             let file = File::open(path).map_err(|e| InputError::Io {
                 path: path.display().to_string(),
                 source: e,
@@ -532,6 +557,12 @@ pub fn open_counted(
 }
 
 pub fn open_path(path: &Path) -> Result<Opened, InputError> {
+    if let Some(what) = not_a_log(path) {
+        return Err(InputError::NotALog {
+            path: path.display().to_string(),
+            what,
+        });
+    }
     let file = File::open(path).map_err(|e| InputError::Io {
         path: path.display().to_string(),
         source: e,

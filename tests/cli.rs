@@ -640,3 +640,38 @@ fn a_file_truncated_while_being_read_is_said_never_a_crash() {
         }
     }
 }
+
+/// `/dev/zero` given as a path was read for ever. A device or a socket is
+/// said to be no log and skipped; the other inputs still run.
+#[test]
+fn a_device_is_said_to_be_no_log_and_the_rest_runs() {
+    for args in [
+        vec!["report"],
+        vec!["check"],
+        vec!["export", "--parquet", "out"],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = logspike()
+            .current_dir(dir.path())
+            .args(&args)
+            .arg("/dev/zero")
+            .arg(samples().join("nginx/access.log"))
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {text}");
+        assert!(
+            text.contains("/dev/zero: a character device, not a log file"),
+            "{args:?}: {text}"
+        );
+        assert!(
+            text.contains("4,29") || text.contains("429"),
+            "{args:?}: the sample log ran: {text}"
+        );
+    }
+}
