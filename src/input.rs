@@ -312,6 +312,34 @@ fn open_reader(name: &str, raw: Box<dyn Read + Send>) -> Result<Opened, InputErr
     })
 }
 
+/// Bytes of a file's start that identify it: enough to tell two logs
+/// apart by their first lines.
+pub const FINGERPRINT_BYTES: usize = 1024;
+
+/// A hash of a file's first bytes (up to [`FINGERPRINT_BYTES`]): FNV-1a,
+/// fixed so that state files and export manifests stay valid across
+/// versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fingerprint {
+    pub len: u32,
+    pub hash: u64,
+}
+
+impl Fingerprint {
+    pub fn of(head: &[u8]) -> Fingerprint {
+        let head = &head[..head.len().min(FINGERPRINT_BYTES)];
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in head {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        Fingerprint {
+            len: head.len() as u32,
+            hash,
+        }
+    }
+}
+
 /// A plain file mapped into memory that survives being truncated while it
 /// is read: the pages past the new end read as zeros instead of raising
 /// SIGBUS, and [`Mapped::shrank`] says it happened, so the caller can read

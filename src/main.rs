@@ -229,6 +229,11 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
         _ => Mode::Create,
     };
     export::prepare(&args.parquet, mode)?;
+    if mode == Mode::Append {
+        for note in export::manifest::before_append(&args.parquet, &sources)? {
+            eprintln!("logspike: {note}");
+        }
+    }
     let mut rejects = match &args.rejects {
         Some(path) => Some(io::BufWriter::new(
             std::fs::File::create(path)

@@ -36,8 +36,6 @@ use crate::parse::{LineParser, MAX_LINE};
 
 use super::state::Entry;
 
-/// Bytes of a file's head its fingerprint covers (fewer while it is shorter).
-pub const FINGERPRINT_BYTES: usize = 1024;
 /// Most bytes read from one file before the others get a turn.
 const READ_BYTES: usize = 1 << 20;
 /// Positions of closed files remembered, so a glob that later matches a
@@ -59,28 +57,9 @@ impl Identity {
     }
 }
 
-/// A hash of a file's first `len` bytes: FNV-1a, fixed so state files
-/// stay valid across versions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Fingerprint {
-    pub len: u32,
-    pub hash: u64,
-}
+pub use crate::input::{Fingerprint, FINGERPRINT_BYTES};
 
 impl Fingerprint {
-    pub fn of(head: &[u8]) -> Fingerprint {
-        let head = &head[..head.len().min(FINGERPRINT_BYTES)];
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for &b in head {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-        Fingerprint {
-            len: head.len() as u32,
-            hash,
-        }
-    }
-
     /// Of the first [`FINGERPRINT_BYTES`] of `file` (fewer if shorter).
     fn of_file(file: &File) -> io::Result<Fingerprint> {
         let mut head = vec![0; FINGERPRINT_BYTES];

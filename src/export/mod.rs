@@ -8,6 +8,8 @@
 //! under a hidden temporary name and renamed when complete, so a reader
 //! never sees a half-written file.
 
+pub mod manifest;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, Read, Write};
@@ -67,6 +69,9 @@ pub struct ExportOptions {
 pub enum ExportError {
     #[error("{0} exists and is not empty; use --overwrite or --append")]
     Exists(String),
+    /// An input a finished run of this directory exported already.
+    #[error("{0}")]
+    Exported(String),
     // The causes are part of the message, not a chain: the parquet
     // crate's External error repeats its cause, which a printed chain
     // showed three times ("No space left on device" thrice).
@@ -407,6 +412,8 @@ pub struct ExportSummary {
     pub files: Vec<FileCheck>,
     pub rows: u64,
     pub written: Vec<PathBuf>,
+    /// The run's manifest (see [`manifest`]).
+    pub manifest: Option<PathBuf>,
 }
 
 /// The partition a row belongs to, as a number (days or hours since the
@@ -857,7 +864,17 @@ pub fn export(
         }
         summary.files.push(check);
     }
+    let run = sink.run.clone();
     summary.written = sink.finish()?;
+    // Last, once every part file has its final name: the run is whole.
+    let inputs = sources.iter().filter_map(manifest::Input::of).collect();
+    summary.manifest = Some(manifest::write(
+        &options.dir,
+        &run,
+        summary.rows,
+        &summary.written,
+        inputs,
+    )?);
     Ok(summary)
 }
 
