@@ -944,13 +944,21 @@ fn newer_siblings(
         let Ok((c, _)) = Cursor::open(&e.path()) else {
             continue;
         };
-        if known
-            .iter()
-            .any(|k| k.identity() == id && k.fingerprint_matches(&c.file))
-        {
+        // A file the state knows, or a copy or compressed form of one (a
+        // file open when we stopped, being finished, is one too): its own
+        // entry finishes it from its offset.
+        let compressed = is_compressed(&c.file);
+        let knows = |k: &Entry| {
+            if compressed {
+                stream_head_matches(&e.path(), &k.fingerprint)
+            } else {
+                k.fingerprint_matches(&c.file)
+            }
+        };
+        if known.iter().any(knows) {
             continue;
         }
-        let cursor = (!is_compressed(&c.file)).then_some(c);
+        let cursor = (!compressed).then_some(c);
         out.push((when, e.path(), cursor));
     }
     out.sort_by_key(|(when, _, _)| *when);

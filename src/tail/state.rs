@@ -97,12 +97,15 @@ pub fn load(path: &Path) -> Result<State, String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::default()),
         Err(e) => return Err(format!("reading state file {}: {e}", path.display())),
     };
-    let saved: Saved =
-        serde_json::from_str(&text).map_err(|e| format!("state file {}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("state file {}: {e}", path.display()))
+}
+
+/// A state file's text as a state.
+pub fn parse(text: &str) -> Result<State, String> {
+    let saved: Saved = serde_json::from_str(text).map_err(|e| e.to_string())?;
     if saved.version != VERSION {
         return Err(format!(
-            "state file {}: version {} (this logspike writes version {VERSION})",
-            path.display(),
+            "version {} (this logspike writes version {VERSION})",
             saved.version
         ));
     }
@@ -110,13 +113,8 @@ pub fn load(path: &Path) -> Result<State, String> {
         .files
         .into_iter()
         .map(|e| {
-            let hash = u64::from_str_radix(&e.fingerprint, 16).map_err(|_| {
-                format!(
-                    "state file {}: fingerprint `{}` is not hex",
-                    path.display(),
-                    e.fingerprint
-                )
-            })?;
+            let hash = u64::from_str_radix(&e.fingerprint, 16)
+                .map_err(|_| format!("fingerprint `{}` is not hex", e.fingerprint))?;
             Ok(Entry {
                 path: e.path,
                 dev: e.dev,

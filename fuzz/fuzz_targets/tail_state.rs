@@ -1,0 +1,9 @@
+//! The tail's state file: a state or an error, never a panic.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = logspike::tail::state::parse(text);
+    }
+});
