@@ -12,6 +12,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(SpikeRule::parse(&s.to_string()), Some(Ok(s)));
     }
     if let Ok(rule) = Rule::parse(text) {
-        assert_eq!(Rule::parse(&rule.to_string()).as_ref(), Ok(&rule), "{text:?}");
+        assert_eq!(
+            Rule::parse(&rule.to_string()).as_ref(),
+            Ok(&rule),
+            "{text:?}"
+        );
     }
 });

@@ -86,7 +86,9 @@ pub fn parse_log_format_with(
             Err(_) => {
                 // A lone `$` (or `${` without a closing brace) is literal text,
                 // as nginx itself prints it.
-                let next = rest[1..].find('$').map_or(rest.len(), |i| i + 1);
+                // Past the first character, which may take several bytes.
+                let first = rest.chars().next().map_or(1, char::len_utf8);
+                let next = rest[first..].find('$').map_or(rest.len(), |i| i + first);
                 push_literal(&mut items, &rest.as_bytes()[..next]);
                 rest = &rest[next..];
             }
@@ -245,6 +247,20 @@ pub fn parse_conf(text: &str) -> Result<ConfigFormats, GrammarError> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Found by fuzzing: literal text that starts with a character of
+    /// several bytes panicked (a byte index inside it).
+    #[test]
+    fn literal_text_of_multibyte_characters_is_no_panic() {
+        let g = parse_log_format("x", "ܗ$status é$body_bytes_sent ü").unwrap();
+        let mut parser = crate::parse::LineParser::new(&[std::sync::Arc::new(g)]);
+        let line = "ܗ503 é12 ü".as_bytes();
+        let crate::parse::Outcome::Record(r) = parser.parse(line) else {
+            panic!("the line fits its format");
+        };
+        assert_eq!((r.status(), r.bytes()), (Some(503), Some(12)));
+    }
+
     use super::*;
 
     fn roles(g: &Grammar) -> Vec<Role> {

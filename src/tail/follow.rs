@@ -583,6 +583,15 @@ impl Follower {
                 None => {}
             }
             for (p, c) in newer {
+                // Two entries (a file being finished and the current one)
+                // can find the same newer file: it is read once.
+                let scheduled = w.streams.iter().any(|(q, _)| *q == p)
+                    || w.draining
+                        .iter()
+                        .any(|d| c.as_ref().is_some_and(|c| c.id == d.id));
+                if scheduled {
+                    continue;
+                }
                 w.notes.push(format!(
                     "{}: reading {} whole (rotated while stopped, after the file followed)",
                     w.path.display(),
