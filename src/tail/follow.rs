@@ -539,6 +539,10 @@ impl Follower {
             .filter(|e| e.path == w.path && !still_here(e))
             .cloned()
             .collect();
+        // Every file the state knew, whichever entry is being dealt with:
+        // none of them is a newer file to read whole.
+        let all_known = self.known.clone();
+        let mut read_already: Vec<Entry> = Vec::new();
         for entry in lost {
             let found = find_rotated(&w.path, &entry, None);
             // The file followed when we stopped, found rotated: the files
@@ -552,7 +556,7 @@ impl Follower {
                     };
                     at.map(|m| {
                         let here = here.as_ref().map(|(id, _)| *id);
-                        newer_siblings(&w.path, &m, here, &self.known)
+                        newer_siblings(&w.path, &m, here, &all_known)
                     })
                     .unwrap_or_default()
                 }
@@ -571,7 +575,19 @@ impl Follower {
                     c.offset = entry.offset;
                     w.draining.push(*c);
                 }
-                Some(Found::Compressed(p)) => w.streams.push((p, entry.offset)),
+                Some(Found::Compressed(p)) => {
+                    // A compressed file does not grow: one read to its end
+                    // is enough. It stays known (closed), so that a later
+                    // restart neither reads it again nor takes it for a
+                    // newer file.
+                    if !entry.closed {
+                        w.streams.push((p, entry.offset));
+                    }
+                    read_already.push(Entry {
+                        closed: true,
+                        ..entry.clone()
+                    });
+                }
                 None if !entry.closed => w.notes.push(format!(
                     "{}: the file followed there before (inode {}) is gone, and no rotated \
                      file beside it starts with its lines; lines written to it after byte {} \
@@ -599,7 +615,12 @@ impl Follower {
                 ));
                 match c {
                     Some(c) => w.draining.push(c),
-                    None => w.streams.push((p, 0)),
+                    None => {
+                        if let Some(e) = stream_entry(&w.path, &p) {
+                            read_already.push(e);
+                        }
+                        w.streams.push((p, 0));
+                    }
                 }
             }
             // Dealt with: a file found again is read through its cursor or
@@ -607,6 +628,9 @@ impl Follower {
             // one was reported. Keeping the old position would make the
             // next restart read the same rest again.
             self.known.retain(|k| *k != entry);
+        }
+        for e in read_already {
+            self.remember(e);
         }
         self.watched.push(w);
         index
@@ -972,6 +996,29 @@ fn newer_siblings(
     }
     out.sort_by_key(|(when, _, _)| *when);
     out.into_iter().map(|(_, p, c)| (p, c)).collect()
+}
+
+/// A closed entry for a compressed file read whole: its identity, and the
+/// fingerprint of its content's start (which [`stream_head_matches`]
+/// compares).
+fn stream_entry(followed: &Path, path: &Path) -> Option<Entry> {
+    let meta = fs::metadata(path).ok()?;
+    let opened = input::open_path(path).ok()?;
+    let mut head = Vec::new();
+    opened
+        .reader
+        .take(FINGERPRINT_BYTES as u64)
+        .read_to_end(&mut head)
+        .ok()?;
+    let id = Identity::of(&meta);
+    Some(Entry {
+        path: followed.to_path_buf(),
+        dev: id.dev,
+        ino: id.ino,
+        fingerprint: Fingerprint::of(&head),
+        offset: 0,
+        closed: true,
+    })
 }
 
 fn stream_head_matches(path: &Path, fingerprint: &Fingerprint) -> bool {
