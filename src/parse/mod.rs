@@ -49,6 +49,10 @@ enum Until {
         lit: Box<[u8]>,
         /// The field sits between quotes: skip `\"`.
         quoted: bool,
+        /// The server escapes quotes in this field, so its first unescaped
+        /// quote closes it: a line that goes on otherwise there has more
+        /// (or other) fields than the grammar, and is not folded into one.
+        closes: bool,
         /// The field holds a list (`a, b : c`): skip its separators.
         list: bool,
         /// The value itself holds this many spaces (a time such as
@@ -93,20 +97,93 @@ enum Step {
 }
 
 /// What a field's value must look like, decided at compile time so the
-/// hot loop does not consult the field's description.
-#[derive(Debug)]
+/// hot loop does not consult the field's description. A value that does
+/// not hold its type rejects the line at that field: a shifted line must
+/// never hand one field's text to another.
+#[derive(Debug, Clone)]
 enum Check {
     Any,
+    /// Three digits, or `-`.
     Status,
     /// A byte count; `nginx` marks `-` as unusual (nginx writes numbers).
     Count {
         nginx: bool,
     },
+    /// Seconds (or another unit) as digits with an optional fraction.
+    Duration,
+    /// A TCP port.
+    Port,
+    /// One word: no space, no quote (a host name, a method, a protocol).
+    Token,
+    /// A TLS protocol name (`TLSv1.2`).
+    Tls,
     /// `-` in real logs; anything else is unusual.
     Ident,
     /// A user name; one with spaces is unusual.
     User,
     Time(TimeFormat),
+    /// A list (`a, b : c`) whose items are each checked.
+    List(ListItem),
+}
+
+/// What each item of a list field holds.
+#[derive(Debug, Clone, Copy)]
+enum ListItem {
+    /// An IP address, a host name, `unix:PATH` or an nginx upstream
+    /// group name.
+    Address,
+    Status,
+    Count,
+    Duration,
+    /// One word per item (`$upstream_cache_status`).
+    Token,
+    /// Client-supplied text (`X-Forwarded-For`): split, not checked.
+    Any,
+}
+
+/// The check for a field, from its role and, for fields logspike has no
+/// role for, from its name when that name says what it holds.
+fn check_for(field: &Field, syntax: Syntax) -> Check {
+    let nginx = syntax == Syntax::Nginx;
+    match field.role {
+        Role::Status => Check::Status,
+        Role::BodyBytes | Role::BytesSent | Role::BytesReceived => Check::Count { nginx },
+        Role::RequestTime => Check::Duration,
+        Role::ServerPort => Check::Port,
+        Role::Host | Role::Method | Role::Protocol => Check::Token,
+        Role::Ident => Check::Ident,
+        Role::RemoteUser => Check::User,
+        Role::Time => match &field.time {
+            Some(format) => Check::Time(format.clone()),
+            None => Check::Any,
+        },
+        Role::RemoteAddr | Role::UpstreamAddr => Check::List(ListItem::Address),
+        Role::XForwardedFor => Check::List(ListItem::Any),
+        Role::UpstreamStatus => Check::List(ListItem::Status),
+        Role::UpstreamResponseTime | Role::UpstreamConnectTime | Role::UpstreamHeaderTime => {
+            Check::List(ListItem::Duration)
+        }
+        _ => {
+            let name = field.name.as_str();
+            if name.eq_ignore_ascii_case("ssl_protocol") || name == "%{SSL_PROTOCOL}x" {
+                Check::Tls
+            } else if name.starts_with("upstream_") {
+                Check::List(if name.contains("length") || name.contains("bytes") {
+                    ListItem::Count
+                } else if name.ends_with("_time") {
+                    ListItem::Duration
+                } else if name.ends_with("_status") {
+                    ListItem::Token
+                } else {
+                    ListItem::Any
+                })
+            } else if nginx && matches!(name, "connection" | "connection_requests" | "pid") {
+                Check::Count { nginx }
+            } else {
+                Check::Any
+            }
+        }
+    }
 }
 
 /// A grammar compiled for matching.
@@ -115,6 +192,8 @@ pub struct Layout {
     grammar: Arc<Grammar>,
     fields: Vec<Field>,
     steps: Vec<Step>,
+    /// Per slot, for W3C lines (delimited grammars keep theirs in `steps`).
+    checks: Vec<Check>,
     roles: [u8; ROLE_COUNT],
 }
 
@@ -161,6 +240,9 @@ impl Layout {
                         Some(Item::Literal(next)) => Until::Literal {
                             lit: next.clone().into_boxed_slice(),
                             quoted: quoted && next.starts_with(b"\""),
+                            closes: quoted
+                                && next.starts_with(b"\"")
+                                && field.escape != crate::grammar::Escape::None,
                             list: is_list(field),
                             inner_spaces: if next.starts_with(b" ") {
                                 time_spaces(field)
@@ -184,24 +266,13 @@ impl Layout {
                         _ => Until::Literal {
                             lit: Box::new(*b" "),
                             quoted: false,
+                            closes: false,
                             list: is_list(field),
                             inner_spaces: time_spaces(field),
                             last: true,
                         },
                     };
-                    let check = match field.role {
-                        Role::Status => Check::Status,
-                        Role::BodyBytes | Role::BytesSent | Role::BytesReceived => Check::Count {
-                            nginx: grammar.syntax == Syntax::Nginx,
-                        },
-                        Role::Ident => Check::Ident,
-                        Role::RemoteUser => Check::User,
-                        Role::Time => match &field.time {
-                            Some(format) => Check::Time(format.clone()),
-                            None => Check::Any,
-                        },
-                        _ => Check::Any,
-                    };
+                    let check = check_for(field, grammar.syntax);
                     steps.push(Step::Field {
                         slot,
                         until,
@@ -212,10 +283,15 @@ impl Layout {
                 }
             }
         }
+        let checks = fields
+            .iter()
+            .map(|f| check_for(f, grammar.syntax))
+            .collect();
         Layout {
             grammar,
             fields,
             steps,
+            checks,
             roles,
         }
     }
@@ -268,8 +344,15 @@ pub enum RejectKind {
     BadValue {
         slot: u8,
     },
+    /// A quoted field's closing quote is followed by something other than
+    /// what the grammar has next.
+    StrayQuote {
+        slot: u8,
+    },
     /// The line goes on after the last field without a space.
     Trailing,
+    /// No format was chosen for this input: nothing fits it.
+    NoFormat,
     TooLong,
     /// W3C: the number of values does not match `#Fields:`.
     FieldCount {
@@ -520,7 +603,7 @@ impl LineParser {
             }),
             (None, Some(reject)) => Outcome::Rejected(reject),
             (None, None) => Outcome::Rejected(Reject {
-                kind: RejectKind::Trailing,
+                kind: RejectKind::NoFormat,
                 column: 0,
                 layout: 0,
             }),
@@ -585,15 +668,19 @@ impl LineParser {
                 &line[span.start as usize..span.end as usize]
             })
         };
-        if let Some(status) = value(Role::Status) {
-            if !is_status(status) {
-                let slot = layout.slot(Role::Status).unwrap() as u8;
-                return Outcome::Rejected(Reject {
-                    kind: RejectKind::BadValue { slot },
-                    column: spans[slot as usize].start,
-                    layout: index as u16,
-                });
-            }
+        let used = count.min(layout.fields.len());
+        if let Some(slot) = (0..used).find(|&slot| {
+            let span = spans[slot];
+            !holds(
+                &layout.checks[slot],
+                &line[span.start as usize..span.end as usize],
+            )
+        }) {
+            return Outcome::Rejected(Reject {
+                kind: RejectKind::BadValue { slot: slot as u8 },
+                column: spans[slot].start,
+                layout: index as u16,
+            });
         }
         let time = match (value(Role::Date), value(Role::TimeOfDay)) {
             (Some(date), Some(tod)) => match time::parse_w3c(date, tod) {
@@ -681,6 +768,26 @@ impl LineParser {
                     field_name(slot)
                 )
             }
+            RejectKind::StrayQuote { slot } => {
+                let next = layout
+                    .and_then(|l| {
+                        l.steps.iter().find_map(|s| match s {
+                            Step::Field {
+                                slot: s2,
+                                until: Until::Literal { lit, .. },
+                                ..
+                            } if *s2 == slot => Some(crate::text::escape_bytes(lit)),
+                            _ => None,
+                        })
+                    })
+                    .unwrap_or_default();
+                format!(
+                    "field `{}` closes with a quote followed by `{found}`, where the format has `{next}`: \
+                     the line has other fields here",
+                    field_name(slot)
+                )
+            }
+            RejectKind::NoFormat => "no known format fits this input".into(),
             RejectKind::Trailing => format!("unexpected text after the last field: `{found}`"),
             RejectKind::TooLong => format!("line longer than {} bytes", MAX_LINE),
             RejectKind::FieldCount { got, expected } => format!(
@@ -730,14 +837,90 @@ pub fn strip_eol(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+/// Whether a value holds what its check asks for (the checks that mark
+/// lines unusual or decode the time are handled by the caller).
+fn holds(check: &Check, value: &[u8]) -> bool {
+    match check {
+        Check::Any | Check::Ident | Check::User | Check::Time(_) => true,
+        Check::Status => is_status(value),
+        Check::Count { .. } => is_count(value),
+        Check::Duration => is_duration(value),
+        Check::Port => value == b"-" || (1..=5).contains(&value.len()) && all_digits(value),
+        Check::Token => is_token(value),
+        Check::Tls => {
+            value == b"-"
+                || [&b"TLS"[..], b"SSL", b"DTLS"]
+                    .iter()
+                    .any(|p| value.starts_with(p))
+                    && is_token(value)
+        }
+        Check::List(item) => list_items(value).all(|v| match item {
+            ListItem::Address => is_address(v),
+            ListItem::Status => is_status(v),
+            ListItem::Count => is_count(v),
+            ListItem::Duration => is_duration(v),
+            ListItem::Token => is_token(v),
+            ListItem::Any => true,
+        }),
+    }
+}
+
+/// The items of a list value: `a, b : c` gives `a`, `b`, `c`.
+fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b' ')
+        .filter(|v| *v != b":" && !v.is_empty())
+        .map(|v| v.strip_suffix(b",").unwrap_or(v))
+}
+
+#[inline]
+fn all_digits(b: &[u8]) -> bool {
+    b.iter().all(u8::is_ascii_digit)
+}
+
 #[inline]
 fn is_status(b: &[u8]) -> bool {
-    b == b"-" || (!b.is_empty() && b.len() <= 3 && b.iter().all(u8::is_ascii_digit))
+    b == b"-" || (b.len() == 3 && all_digits(b))
+}
+
+/// Digits with an optional fraction (`0.123`, `15`), or `-`.
+#[inline]
+fn is_duration(b: &[u8]) -> bool {
+    if b == b"-" {
+        return true;
+    }
+    let (whole, fraction) = match b.iter().position(|&c| c == b'.') {
+        Some(dot) => (&b[..dot], Some(&b[dot + 1..])),
+        None => (b, None),
+    };
+    !whole.is_empty()
+        && whole.len() <= 20
+        && all_digits(whole)
+        && fraction.is_none_or(|f| !f.is_empty() && f.len() <= 9 && all_digits(f))
+}
+
+/// One word: not empty, no space, no quote.
+#[inline]
+fn is_token(b: &[u8]) -> bool {
+    !b.is_empty() && !b.iter().any(|&c| matches!(c, b' ' | b'"' | b'\t'))
+}
+
+/// An IP address (v4, v6 with or without brackets and zone), a host name,
+/// `unix:PATH`, an nginx upstream group name, or `-`.
+fn is_address(b: &[u8]) -> bool {
+    if let Some(path) = b.strip_prefix(b"unix:") {
+        // nginx writes a client on a unix socket as `unix:` alone.
+        return path.is_empty() || is_token(path);
+    }
+    !b.is_empty()
+        && b.iter().all(|&c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'.' | b':' | b'-' | b'_' | b'%' | b'[' | b']')
+        })
 }
 
 #[inline]
 fn is_count(b: &[u8]) -> bool {
-    b == b"-" || (!b.is_empty() && b.len() <= 20 && b.iter().all(u8::is_ascii_digit))
+    b == b"-" || (!b.is_empty() && b.len() <= 20 && all_digits(b))
 }
 
 /// A space inside a list value (`a, b` or `a : b`) rather than after it.
@@ -827,31 +1010,54 @@ fn find_byte_sse2(hay: &[u8], byte: u8, i: &mut usize) -> Option<usize> {
     None
 }
 
+/// Where a field ends, or why it does not.
+enum End {
+    At(usize),
+    /// No closing literal at all.
+    Missing,
+    /// A closing quote at this offset is followed by something other than
+    /// the rest of the literal.
+    StrayQuote(usize),
+}
+
 #[inline]
 fn find_until(
     hay: &[u8],
     lit: &[u8],
     quoted: bool,
+    closes: bool,
     list: bool,
     mut inner_spaces: u8,
-) -> Option<usize> {
-    let (&first, rest) = lit.split_first()?;
+) -> End {
+    let Some((&first, rest)) = lit.split_first() else {
+        return End::Missing;
+    };
     let mut from = 0;
     loop {
-        let at = from + find_byte(&hay[from..], first)?;
-        if !starts_with(&hay[at + 1..], rest)
-            || (quoted && is_escaped(hay, at))
-            || (list && continues_list(hay, at))
-        {
+        let Some(found) = find_byte(&hay[from..], first) else {
+            return End::Missing;
+        };
+        let at = from + found;
+        if quoted && is_escaped(hay, at) {
             from = at + 1;
+            continue;
+        }
+        if !starts_with(&hay[at + 1..], rest) {
+            if closes {
+                return End::StrayQuote(at);
+            }
+            from = at + 1;
+            continue;
+        }
+        from = at + 1;
+        if list && continues_list(hay, at) {
             continue;
         }
         if inner_spaces > 0 {
             inner_spaces -= 1;
-            from = at + 1;
             continue;
         }
-        return Some(at);
+        return End::At(at);
     }
 }
 
@@ -889,14 +1095,20 @@ fn match_delimited(
                     Until::Literal {
                         lit,
                         quoted,
+                        closes,
                         list,
                         inner_spaces,
                         last,
-                    } => match find_until(rest, lit, *quoted, *list, *inner_spaces) {
-                        Some(len) if *last => (len, 0),
-                        Some(len) => (len, lit.len()),
-                        None if *last => (rest.len(), 0),
-                        None => return Err(reject(RejectKind::Unterminated { slot: *slot }, pos)),
+                    } => match find_until(rest, lit, *quoted, *closes, *list, *inner_spaces) {
+                        End::At(len) if *last => (len, 0),
+                        End::At(len) => (len, lit.len()),
+                        End::Missing if *last => (rest.len(), 0),
+                        End::Missing => {
+                            return Err(reject(RejectKind::Unterminated { slot: *slot }, pos))
+                        }
+                        End::StrayQuote(at) => {
+                            return Err(reject(RejectKind::StrayQuote { slot: *slot }, pos + at))
+                        }
                     },
                     Until::Rest => (rest.len(), 0),
                 };
@@ -907,8 +1119,6 @@ fn match_delimited(
                     return Err(reject(RejectKind::BadValue { slot: *slot }, pos));
                 }
                 let valid = match check {
-                    Check::Any => true,
-                    Check::Status => is_status(value),
                     Check::Count { nginx } => {
                         // nginx always writes a number here; `-` is Apache's
                         // `%b` for an empty body, evidence for Apache.
@@ -928,7 +1138,7 @@ fn match_delimited(
                         time = cache.get(format, value);
                         time.is_some()
                     }
-                    Check::Time(_) => true,
+                    other => holds(other, value),
                 };
                 if !valid {
                     return Err(reject(RejectKind::BadValue { slot: *slot }, pos));
