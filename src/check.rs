@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::analysis::{self, Aggregate};
 use crate::framing::{self, LineReader};
-use crate::grammar::Grammar;
+use crate::grammar::{Grammar, Syntax};
 use crate::input::{self, Source};
 use crate::parse::{LineParser, Outcome, Timestamp};
 
@@ -198,26 +198,43 @@ pub(crate) fn choose_grammars(
 ) -> Vec<Arc<Grammar>> {
     let grammars = match format {
         FormatChoice::Fixed(g) => {
-            result.reason = "named with --format".into();
+            result.reason = if g.name == "inline" {
+                "given with --log-format".into()
+            } else {
+                "named with --format".into()
+            };
             vec![g.clone()]
         }
-        FormatChoice::Detect(candidates) => match detect::detect(head, candidates) {
-            Some(Detection {
-                grammars, reason, ..
-            }) => {
-                result.reason = reason;
-                grammars
+        FormatChoice::Detect(candidates) => {
+            match detect::detect_preferring(head, candidates, syntax_hint(&result.name)) {
+                Some(Detection {
+                    grammars, reason, ..
+                }) => {
+                    result.reason = reason;
+                    grammars
+                }
+                None => {
+                    result.reason = "no line to detect the format from".into();
+                    Vec::new()
+                }
             }
-            None => {
-                result.reason = "no known format parses any sampled line; \
-                                 name one with --format or --log-format"
-                    .into();
-                candidates.first().cloned().into_iter().collect()
-            }
-        },
+        }
     };
     result.grammars = grammar_names(&grammars);
     grammars
+}
+
+/// The server a log's path names (`/var/log/apache2/`, `httpd/`,
+/// `nginx/`), to tell apart formats whose lines are the same.
+pub(crate) fn syntax_hint(path: &str) -> Option<Syntax> {
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("apache") || lower.contains("httpd") {
+        Some(Syntax::Apache)
+    } else if lower.contains("nginx") {
+        Some(Syntax::Nginx)
+    } else {
+        None
+    }
 }
 
 /// Counts lines into a [`FileCheck`]: one per stream, or one per chunk of a

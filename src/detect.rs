@@ -50,6 +50,12 @@ fn score(parser: &mut LineParser, line: &[u8]) -> u8 {
     }
 }
 
+/// Share of the sampled lines the chosen grammars must parse for the file
+/// to be read with them. Below it the "fit" is a coincidence of layouts
+/// (a host name taken for a client address, a status for a byte count),
+/// and the numbers it would give are wrong.
+const MIN_SHARE: f64 = 0.5;
+
 fn sample_lines(sample: &[u8]) -> Vec<&[u8]> {
     let sample = &sample[..sample.len().min(SAMPLE_BYTES)];
     let mut lines: Vec<&[u8]> = sample.split(|&b| b == b'\n').collect();
@@ -70,9 +76,52 @@ fn is_w3c_header(line: &[u8]) -> bool {
         .any(|d| line.starts_with(d.as_bytes()))
 }
 
-/// Chooses grammars for a file from the first bytes of it. `None` when no
-/// candidate parses a single sampled line (or the sample has no lines).
+/// How many fields text after a known layout holds: quoted strings,
+/// bracketed groups and words each count once.
+pub fn count_fields(extra: &[u8]) -> usize {
+    let mut count = 0;
+    let mut i = 0;
+    while i < extra.len() {
+        match extra[i] {
+            b' ' | b'\t' => {
+                i += 1;
+                continue;
+            }
+            open @ (b'"' | b'[') => {
+                let close = if open == b'"' { b'"' } else { b']' };
+                let mut j = i + 1;
+                while j < extra.len() && !(extra[j] == close && extra[j - 1] != b'\\') {
+                    j += 1;
+                }
+                i = j + 1;
+            }
+            _ => {
+                while i < extra.len() && extra[i] != b' ' {
+                    i += 1;
+                }
+            }
+        }
+        count += 1;
+    }
+    count
+}
+
+/// Chooses grammars for a file from the first bytes of it. `None` when the
+/// sample holds no line to judge by. When no candidate fits, the detection
+/// has no grammars and its reason names the nearest one and where lines
+/// leave it: the file's lines are then rejected, never read with a format
+/// that only nearly fits.
 pub fn detect(sample: &[u8], candidates: &[Arc<Grammar>]) -> Option<Detection> {
+    detect_preferring(sample, candidates, None)
+}
+
+/// [`detect`], breaking exact ties between formats of the same layout in
+/// favour of `prefer` (known from the file's path or the server installed).
+pub fn detect_preferring(
+    sample: &[u8],
+    candidates: &[Arc<Grammar>],
+    prefer: Option<Syntax>,
+) -> Option<Detection> {
     let lines = sample_lines(sample);
     let w3c: Vec<Arc<Grammar>> = candidates
         .iter()
@@ -131,12 +180,26 @@ pub fn detect(sample: &[u8], candidates: &[Arc<Grammar>]) -> Option<Detection> {
         .collect();
     let accepted = |s: &Vec<u8>| s.iter().filter(|&&v| v > 0).count();
     let exact = |s: &Vec<u8>| s.iter().filter(|&&v| v == 3).count();
+    let preferred = |i: usize| prefer.is_some_and(|p| groups[i][0].syntax == p);
     // `max_by_key` keeps the last of equals; reverse so the first wins.
     let primary = (0..groups.len())
         .rev()
-        .max_by_key(|&i| (accepted(&scores[i]), exact(&scores[i])))?;
-    if accepted(&scores[primary]) == 0 {
-        return None;
+        .max_by_key(|&i| (accepted(&scores[i]), exact(&scores[i]), preferred(i)))?;
+    let sampled = lines.len();
+    let name = |i: usize| {
+        if groups[i][0].syntax == Syntax::W3c {
+            "iis (no header; layout by value count)".to_string()
+        } else {
+            groups[i][0].name.clone()
+        }
+    };
+    if (accepted(&scores[primary]) as f64) < MIN_SHARE * sampled as f64 {
+        return Some(Detection {
+            grammars: Vec::new(),
+            sampled,
+            parsed: 0,
+            reason: nothing_fits(&lines, &groups, &scores, &name),
+        });
     }
     let primary_is_w3c = groups[primary][0].syntax == Syntax::W3c;
     let mut chosen = vec![primary];
@@ -158,20 +221,12 @@ pub fn detect(sample: &[u8], candidates: &[Arc<Grammar>]) -> Option<Detection> {
         chosen.push(next);
     }
     let parsed = best.iter().filter(|&&v| v > 0).count();
-    let sampled = lines.len();
-    let name = |i: usize| {
-        if groups[i][0].syntax == Syntax::W3c {
-            "iis (no header; layout by value count)".to_string()
-        } else {
-            groups[i][0].name.clone()
-        }
-    };
     let fits = |i: usize| {
         let (all, exactly) = (accepted(&scores[i]), exact(&scores[i]));
         if all == exactly {
             format!("{all}")
         } else {
-            format!("{all} ({exactly} exactly, the rest with extra or odd fields)")
+            format!("{all} ({exactly} exactly)")
         }
     };
     let mut reason = format!(
@@ -180,7 +235,23 @@ pub fn detect(sample: &[u8], candidates: &[Arc<Grammar>]) -> Option<Detection> {
         fits(primary),
         sampled
     );
-    if let Some(runner_up) = (0..groups.len())
+    if let Some(extra) = extra_fields(&lines, &groups[primary]) {
+        reason.push_str(&extra);
+    }
+    // Another server's format that fits every line the same way: the
+    // lines cannot say which one wrote them (nginx and Apache `combined`).
+    let twin = (0..groups.len()).find(|&i| {
+        i != primary
+            && scores[i] == scores[primary]
+            && groups[i][0].syntax != groups[primary][0].syntax
+            && groups[i][0].syntax != Syntax::W3c
+    });
+    if let Some(twin) = twin {
+        reason.push_str(&format!(
+            " (the same layout as {}: the lines cannot tell which server wrote them)",
+            name(twin)
+        ));
+    } else if let Some(runner_up) = (0..groups.len())
         .filter(|&i| i != primary)
         .rev()
         .max_by_key(|&i| (accepted(&scores[i]), exact(&scores[i])))
@@ -207,6 +278,79 @@ pub fn detect(sample: &[u8], candidates: &[Arc<Grammar>]) -> Option<Detection> {
         parsed,
         reason,
     })
+}
+
+/// "; N lines carry K extra fields after it (not read)" when lines fit the
+/// grammar only with text after its last field.
+fn extra_fields(lines: &[&[u8]], group: &[Arc<Grammar>]) -> Option<String> {
+    let mut parser = LineParser::new(group);
+    let mut with = 0;
+    let mut counts = std::collections::BTreeMap::new();
+    for line in lines {
+        if let Outcome::Record(r) = parser.parse(line) {
+            if let Some(extra) = r.extra() {
+                with += 1;
+                *counts.entry(count_fields(extra)).or_insert(0usize) += 1;
+            }
+        }
+    }
+    if with == 0 {
+        return None;
+    }
+    let (&common, _) = counts.iter().max_by_key(|(_, &n)| n)?;
+    Some(format!(
+        "; {with} of them go on after the format's last field ({}{common} extra field{}, not read: \
+         name a format that has them to use them)",
+        if counts.len() > 1 { "mostly " } else { "" },
+        if common == 1 { "" } else { "s" }
+    ))
+}
+
+/// Why no candidate fits: the nearest one (the most lines, then the
+/// furthest a typical line gets), and where its first rejected line
+/// leaves it.
+fn nothing_fits(
+    lines: &[&[u8]],
+    groups: &[Vec<Arc<Grammar>>],
+    scores: &[Vec<u8>],
+    name: &dyn Fn(usize) -> String,
+) -> String {
+    let mut nearest: Option<(usize, usize, u32, String)> = None;
+    for (i, group) in groups.iter().enumerate() {
+        let mut parser = LineParser::new(group);
+        let mut columns = Vec::new();
+        let mut first = None;
+        for line in lines {
+            if let Outcome::Rejected(reject) = parser.parse(line) {
+                columns.push(reject.column);
+                if first.is_none() {
+                    let column = reject.column + 1;
+                    first = Some(format!(
+                        "lines leave it at column {column}: {}",
+                        parser.describe(&reject, line)
+                    ));
+                }
+            }
+        }
+        columns.sort_unstable();
+        let median = columns.get(columns.len() / 2).copied().unwrap_or(0);
+        let fit = scores[i].iter().filter(|&&v| v > 0).count();
+        let better = nearest
+            .as_ref()
+            .is_none_or(|(_, f, m, _)| (fit, median) > (*f, *m));
+        if better {
+            nearest = Some((i, fit, median, first.unwrap_or_default()));
+        }
+    }
+    let Some((i, fit, _, leaves)) = nearest else {
+        return "no known format fits; name one with --format or --log-format".into();
+    };
+    format!(
+        "no known format fits (nearest {}: {fit} of {} sampled lines; {leaves}); \
+         its lines are counted as rejected: name the format with --format or --log-format",
+        name(i),
+        lines.len()
+    )
 }
 
 #[cfg(test)]
@@ -271,8 +415,94 @@ mod tests {
 
     #[test]
     fn nothing_fits_junk() {
-        assert!(detect_builtin("\u{0}\u{1}binary junk\nmore junk\n").is_none());
+        let d = detect_builtin("\u{0}\u{1}binary junk\nmore junk\n").unwrap();
+        assert!(d.grammars.is_empty());
+        assert!(d.reason.starts_with("no known format fits"), "{}", d.reason);
         assert!(detect_builtin("").is_none());
         assert!(detect_builtin("\n\n").is_none());
+    }
+
+    #[test]
+    fn trailing_fields_are_extra_never_part_of_a_value() {
+        // Traefik's common log format: combined, then a request count, the
+        // router, the backend and the duration.
+        let traefik = "10.0.0.9 - - [10/Oct/2024:13:55:36 +0000] \"GET /api HTTP/1.1\" 502 17 \"-\" \"curl/8.5.0\" 1 \"web-0@docker\" \"http://10.0.1.1:80\" 3ms\n";
+        let d = detect_builtin(&traefik.repeat(4)).unwrap();
+        assert_eq!(d.grammars[0].name, "nginx-combined", "{}", d.reason);
+        assert!(d.reason.contains("4 extra fields"), "{}", d.reason);
+        let mut parser = LineParser::new(&d.grammars);
+        let Outcome::Record(r) = parser.parse(traefik.trim_end().as_bytes()) else {
+            panic!("rejected")
+        };
+        assert_eq!(r.user_agent().unwrap().raw, b"curl/8.5.0");
+        assert_eq!((r.status(), r.bytes()), (Some(502), Some(17)));
+        // nginx-main would take `curl/8.5.0" 1 "web-0@docker` as the agent
+        // and the backend as X-Forwarded-For: it rejects the line instead.
+        let main = builtin::Registry::new().find("nginx-main").unwrap();
+        let mut parser = LineParser::new(&[main]);
+        let Outcome::Rejected(reject) = parser.parse(traefik.trim_end().as_bytes()) else {
+            panic!("nginx-main took a Traefik line")
+        };
+        let why = parser.describe(&reject, traefik.as_bytes());
+        assert!(why.contains("http_user_agent"), "{why}");
+        assert_eq!(reject.column as usize, traefik.find("\" 1").unwrap());
+    }
+
+    #[test]
+    fn a_layout_nothing_fits_is_said_not_guessed() {
+        // Nginx Proxy Manager style: time first, then the host name, the
+        // client and the request time. apache-ssl_request (`%t %h
+        // %{SSL_PROTOCOL}x ...`) used to take it, statuses becoming bytes.
+        let npm = "[10/Oct/2024:13:55:36 +0000] shop.example.com 203.0.113.7 0.031 \"GET /cart HTTP/1.1\" 503 1234 \"-\" \"curl/8\"\n";
+        let d = detect_builtin(&npm.repeat(5)).unwrap();
+        assert!(d.grammars.is_empty(), "{:?}", d.grammars);
+        assert!(
+            d.reason.contains("no known format fits (nearest"),
+            "{}",
+            d.reason
+        );
+        assert!(d.reason.contains("column"), "{}", d.reason);
+    }
+
+    #[test]
+    fn words_in_numeric_and_address_fields_do_not_fit() {
+        let line = "1.2.3.4 - - [10/Oct/2024:13:55:36 +0000] \"GET / HTTP/1.1\" 200 12 \"-\" \"ua\" slow \"edge -> core\" \"http://10.1.1.1:80\" later";
+        let upstream = builtin::Registry::new().find("nginx-upstream").unwrap();
+        let mut parser = LineParser::new(&[upstream]);
+        let Outcome::Rejected(reject) = parser.parse(line.as_bytes()) else {
+            panic!("nginx-upstream took words for numbers")
+        };
+        assert!(
+            parser
+                .describe(&reject, line.as_bytes())
+                .contains("request_time"),
+            "{}",
+            parser.describe(&reject, line.as_bytes())
+        );
+        let d = detect_builtin(&format!("{line}\n").repeat(3)).unwrap();
+        assert_eq!(d.grammars[0].name, "nginx-combined");
+        let mut parser = LineParser::new(&d.grammars);
+        let Outcome::Record(r) = parser.parse(line.as_bytes()) else {
+            panic!()
+        };
+        assert_eq!(r.upstreams().count(), 0);
+        assert_eq!(r.request_time(), None);
+    }
+
+    #[test]
+    fn same_layout_of_two_servers_is_said_and_the_path_decides() {
+        let d = detect_builtin(&COMBINED.repeat(3)).unwrap();
+        assert!(
+            d.reason.contains("the same layout as apache-combined"),
+            "{}",
+            d.reason
+        );
+        let d = detect_preferring(
+            COMBINED.repeat(3).as_bytes(),
+            builtin::all(),
+            Some(Syntax::Apache),
+        )
+        .unwrap();
+        assert_eq!(d.grammars[0].name, "apache-combined");
     }
 }

@@ -295,7 +295,10 @@ pub struct Rest {
 #[derive(Debug, Serialize)]
 pub struct FileRow {
     pub name: String,
+    /// Grammar names joined by ` + `; empty when no known format fits.
     pub format: String,
+    /// Why that format, or why none: a sentence for the user.
+    pub format_reason: String,
     pub lines: u64,
     pub parsed: u64,
     pub rejected: u64,
@@ -528,6 +531,7 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
             .map(|c| FileRow {
                 name: c.name.clone(),
                 format: c.grammars.join(" + "),
+                format_reason: c.reason.clone(),
                 lines: c.lines,
                 parsed: c.parsed,
                 rejected: c.rejected,

@@ -29,14 +29,14 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
     }
 }
 
-/// Printable ASCII and valid non-control UTF-8 as they are; everything
-/// else as `\xHH`; a backslash as `\\`.
+/// Printable ASCII and valid non-control UTF-8 as they are, backslashes
+/// included (a line shows as it is in the file, `\x22` of nginx too);
+/// everything else as `\xHH`. The exact bytes are what `--rejects` writes.
 pub fn escape_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             match c {
-                '\\' => out.push_str("\\\\"),
                 c if c.is_control() => {
                     let mut buf = [0u8; 4];
                     for b in c.encode_utf8(&mut buf).bytes() {
@@ -86,7 +86,8 @@ mod tests {
             escape_bytes(b"GET /a\x1b[2J\x00\xff"),
             "GET /a\\x1B[2J\\x00\\xFF"
         );
-        assert_eq!(escape_bytes("caf\u{e9} \\".as_bytes()), "caf\u{e9} \\\\");
+        assert_eq!(escape_bytes("caf\u{e9} \\".as_bytes()), "caf\u{e9} \\");
+        assert_eq!(escape_bytes(br#"GET /\x22"#), r#"GET /\x22"#);
         assert_eq!(escape_truncated(b"abcdef", 3), "abc... (6 bytes)");
     }
 

@@ -33,6 +33,10 @@ pub fn write_check(out: &mut dyn Write, files: &[FileCheck]) -> io::Result<()> {
         writeln!(out, "{}{compression}", f.name)?;
         if !f.grammars.is_empty() {
             writeln!(out, "  format      {}", f.grammars.join(" + "))?;
+        } else if f.lines > 0 {
+            writeln!(out, "  format      none")?;
+        }
+        if !f.reason.is_empty() && f.lines > 0 {
             writeln!(out, "  why         {}", f.reason)?;
         }
         let data = f.parsed + f.rejected;
@@ -249,8 +253,12 @@ pub fn write_report(
                     .map(|e| format!("; {e}"))
                     .unwrap_or_default()
             )?;
-            for rejection in f.first_rejections.iter().take(1) {
-                writeln!(out, "    first rejected: {rejection}")?;
+            if f.format.is_empty() && f.lines > 0 {
+                writeln!(out, "    {}", f.format_reason)?;
+            } else {
+                for rejection in f.first_rejections.iter().take(1) {
+                    writeln!(out, "    first rejected: {rejection}")?;
+                }
             }
         }
     }

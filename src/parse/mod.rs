@@ -343,6 +343,8 @@ pub enum RejectKind {
     /// number, a time that is not a time).
     BadValue {
         slot: u8,
+        /// Length of the value, to show it whole.
+        len: u16,
     },
     /// A quoted field's closing quote is followed by something other than
     /// what the grammar has next.
@@ -394,6 +396,8 @@ pub struct Record<'a> {
     spans: &'a [Span; MAX_FIELDS],
     time: Option<Timestamp>,
     trailing: bool,
+    /// Where the text after the last field starts, when there is some.
+    extra_at: u32,
     /// Matched, but with a value real logs almost never hold (an ident
     /// other than `-`): another grammar that matches exactly is preferred.
     unusual: bool,
@@ -418,6 +422,11 @@ impl<'a> Record<'a> {
     #[inline]
     pub fn has_trailing(&self) -> bool {
         self.trailing
+    }
+
+    /// The text after the last field (with its leading space), if any.
+    pub fn extra(&self) -> Option<&'a [u8]> {
+        self.trailing.then(|| &self.line[self.extra_at as usize..])
     }
 
     /// Matched with no trailing text and no unusual values.
@@ -493,6 +502,7 @@ pub struct LineParser {
 struct Match {
     time: Option<Timestamp>,
     trailing: bool,
+    extra_at: u32,
     unusual: bool,
 }
 
@@ -599,6 +609,7 @@ impl LineParser {
                 spans: &spans[buffer],
                 time: found.time,
                 trailing: found.trailing,
+                extra_at: found.extra_at,
                 unusual: found.unusual,
             }),
             (None, Some(reject)) => Outcome::Rejected(reject),
@@ -677,7 +688,10 @@ impl LineParser {
             )
         }) {
             return Outcome::Rejected(Reject {
-                kind: RejectKind::BadValue { slot: slot as u8 },
+                kind: RejectKind::BadValue {
+                    slot: slot as u8,
+                    len: (spans[slot].end - spans[slot].start).min(u16::MAX as u32) as u16,
+                },
                 column: spans[slot].start,
                 layout: index as u16,
             });
@@ -688,7 +702,11 @@ impl LineParser {
                 None => {
                     let slot = layout.slot(Role::Date).unwrap() as u8;
                     return Outcome::Rejected(Reject {
-                        kind: RejectKind::BadValue { slot },
+                        kind: RejectKind::BadValue {
+                            slot,
+                            len: (spans[slot as usize].end - spans[slot as usize].start)
+                                .min(u16::MAX as u32) as u16,
+                        },
                         column: spans[slot as usize].start,
                         layout: index as u16,
                     });
@@ -702,6 +720,7 @@ impl LineParser {
             spans,
             time,
             trailing: false,
+            extra_at: 0,
             unusual: false,
         })
     }
@@ -758,11 +777,9 @@ impl LineParser {
                     field_name(slot)
                 )
             }
-            RejectKind::BadValue { slot } => {
-                let value = layout
-                    .and_then(|l| l.fields.get(slot as usize))
-                    .map(|_| found.clone())
-                    .unwrap_or_default();
+            RejectKind::BadValue { slot, len } => {
+                let end = (at + (len as usize).min(40)).min(line.len());
+                let value = crate::text::escape_bytes(&line[at..end]);
                 format!(
                     "field `{}` has an invalid value `{value}`",
                     field_name(slot)
@@ -1116,7 +1133,13 @@ fn match_delimited(
                 // `vhost 1.2.3.4` is not an address list: a grammar without
                 // the vhost must not swallow it into `$remote_addr`.
                 if *list && find_byte(value, b' ').is_some() && !is_clean_list(value) {
-                    return Err(reject(RejectKind::BadValue { slot: *slot }, pos));
+                    return Err(reject(
+                        RejectKind::BadValue {
+                            slot: *slot,
+                            len: len.min(u16::MAX as usize) as u16,
+                        },
+                        pos,
+                    ));
                 }
                 let valid = match check {
                     Check::Count { nginx } => {
@@ -1141,7 +1164,13 @@ fn match_delimited(
                     other => holds(other, value),
                 };
                 if !valid {
-                    return Err(reject(RejectKind::BadValue { slot: *slot }, pos));
+                    return Err(reject(
+                        RejectKind::BadValue {
+                            slot: *slot,
+                            len: len.min(u16::MAX as usize) as u16,
+                        },
+                        pos,
+                    ));
                 }
                 spans[*slot as usize] = Span {
                     start: pos as u32,
@@ -1158,6 +1187,7 @@ fn match_delimited(
     Ok(Match {
         time,
         trailing,
+        extra_at: pos as u32,
         unusual,
     })
 }

@@ -358,7 +358,7 @@ fn rejections_say_where_and_why() {
     );
     assert_eq!(
         msg,
-        "field `status` has an invalid value `2x0 5 \"-\" \"-\"`"
+        "field `status` has an invalid value `2x0`"
     );
     let msg = rejected(
         COMBINED,
@@ -492,7 +492,7 @@ fn w3c_fields_switch_mid_file_and_plus_decodes() {
             "404 /c curl 2018-01-01T09:10:12Z",
             "rejected: 5 values where the last #Fields directive declares 4, and no earlier #Fields of this file has 5",
             "blank",
-            "rejected: field `date` has an invalid value `2018-13-01 09:10`",
+            "rejected: field `date` has an invalid value `2018-13-01`",
         ]
     );
 }

@@ -237,9 +237,9 @@ impl Cursor {
             };
         }
         match grammars.as_deref() {
-            Some(g) if !g.is_empty() => {
+            Some(g) => {
                 let mut parser = LineParser::new(g);
-                if self.offset > 0 && g[0].syntax == Syntax::W3c {
+                if self.offset > 0 && g.first().is_some_and(|g| g.syntax == Syntax::W3c) {
                     self.prime_w3c(&mut parser, sink);
                 }
                 self.parser = Some(parser);
@@ -391,15 +391,16 @@ impl Cursor {
 }
 
 /// Detects the grammars of `name` from its first bytes, saying which and
-/// why; falls back to the first candidate (its lines are then rejected).
+/// why; none when nothing fits (its lines are then rejected).
 pub fn choose(
     name: &str,
     head: &[u8],
     candidates: &[Arc<Grammar>],
     sink: &mut dyn LineSink,
 ) -> Vec<Arc<Grammar>> {
-    match detect::detect(head, candidates) {
-        Some(d) => {
+    let hint = crate::check::syntax_hint(name);
+    match detect::detect_preferring(head, candidates, hint) {
+        Some(d) if !d.grammars.is_empty() => {
             sink.note(format!(
                 "{name}: format {} ({})",
                 crate::check::grammar_names(&d.grammars).join(" + "),
@@ -407,12 +408,16 @@ pub fn choose(
             ));
             d.grammars
         }
+        Some(d) => {
+            sink.note(format!("{name}: {}", d.reason));
+            Vec::new()
+        }
         None => {
             sink.note(format!(
-                "{name}: no known format parses its first lines; they are counted \
+                "{name}: no line to detect the format from; its lines are counted \
                  as rejected (name one with --format or --log-format)"
             ));
-            candidates.first().cloned().into_iter().collect()
+            Vec::new()
         }
     }
 }
@@ -1054,12 +1059,17 @@ fn read_stream(
             FormatChoice::Fixed(g) => Some(vec![g.clone()]),
             FormatChoice::Detect(c) => {
                 let head = reader.fill_buf().map_err(|e| e.to_string())?;
-                detect::detect(head, c).map(|d| d.grammars)
+                let hint = crate::check::syntax_hint(&name);
+                Some(
+                    detect::detect_preferring(head, c, hint)
+                        .map(|d| d.grammars)
+                        .unwrap_or_default(),
+                )
             }
         };
     }
-    let Some(g) = grammars.as_deref().filter(|g| !g.is_empty()) else {
-        return Err("no known format parses it".into());
+    let Some(g) = grammars.as_deref() else {
+        return Err("no format chosen".into());
     };
     let mut parser = LineParser::new(g);
     let mut lines = crate::framing::LineReader::with_limit(reader, MAX_LINE);

@@ -551,9 +551,6 @@ impl StdinSource {
                         FormatChoice::Fixed(g) => vec![g.clone()],
                         FormatChoice::Detect(c) => follow::choose(&self.name, &chunk, c, sink),
                     };
-                    if grammars.is_empty() {
-                        return total;
-                    }
                     self.parser.insert(LineParser::new(&grammars))
                 }
             };
