@@ -428,6 +428,14 @@ mod tests {
         // router, the backend and the duration.
         let traefik = "10.0.0.9 - - [10/Oct/2024:13:55:36 +0000] \"GET /api HTTP/1.1\" 502 17 \"-\" \"curl/8.5.0\" 1 \"web-0@docker\" \"http://10.0.1.1:80\" 3ms\n";
         let d = detect_builtin(&traefik.repeat(4)).unwrap();
+        assert_eq!(d.grammars[0].name, "traefik-common", "{}", d.reason);
+        // Without the Traefik built-in it is combined with extra fields.
+        let others: Vec<_> = builtin::all()
+            .iter()
+            .filter(|g| g.name != "traefik-common")
+            .cloned()
+            .collect();
+        let d = detect(traefik.repeat(4).as_bytes(), &others).unwrap();
         assert_eq!(d.grammars[0].name, "nginx-combined", "{}", d.reason);
         assert!(d.reason.contains("4 extra fields"), "{}", d.reason);
         let mut parser = LineParser::new(&d.grammars);

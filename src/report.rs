@@ -15,7 +15,7 @@ use crate::input::Source;
 use crate::parse::Timestamp;
 
 /// The JSON schema version; bump on any incompatible change.
-pub const SCHEMA: &str = "logspike.report/3";
+pub const SCHEMA: &str = "logspike.report/4";
 
 pub struct ReportOptions {
     pub analysis: analysis::Config,
@@ -74,7 +74,12 @@ pub struct Summary {
     pub requests: u64,
     pub errors_5xx: u64,
     pub error_rate: f64,
-    pub bytes: u64,
+    /// Response bytes of the requests whose format logs a size; null when
+    /// no format read logs one (unknown, not zero).
+    pub bytes: Option<u64>,
+    /// Fields logspike uses that no parsed line carried, because the
+    /// formats read do not log them: `bytes`, `request_time`, `upstream`.
+    pub not_logged: Vec<&'static str>,
     pub window_seconds: f64,
     /// The window asked for, when the span needed a wider one (at most
     /// 100,000 windows in a timeline); null otherwise.
@@ -101,7 +106,8 @@ pub struct WindowRow {
     pub classes: BTreeMap<String, u64>,
     pub errors_5xx: u64,
     pub error_rate: f64,
-    pub bytes: u64,
+    /// Null when no format read logs a size.
+    pub bytes: Option<u64>,
     pub request_time: Percentiles,
     pub upstream_time: Percentiles,
 }
@@ -460,7 +466,19 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
             requests: aggregate.requests,
             errors_5xx: errors,
             error_rate: rate(errors, aggregate.requests),
-            bytes: aggregate.bytes,
+            bytes: (aggregate.with_bytes > 0).then_some(aggregate.bytes),
+            not_logged: [
+                ("bytes", aggregate.with_bytes > 0),
+                ("request_time", aggregate.with_request_time > 0),
+                (
+                    "upstream",
+                    !aggregate.upstreams.is_empty() || aggregate.upstreams.other.total() > 0,
+                ),
+            ]
+            .into_iter()
+            .filter(|(_, logged)| !logged && aggregate.requests > 0)
+            .map(|(name, _)| name)
+            .collect(),
             window_seconds: size as f64 / 1e6,
             window_widened_from: (size != asked).then(|| asked as f64 / 1e6),
             untimed: aggregate.untimed,
@@ -477,7 +495,7 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
                     .collect(),
                 errors_5xx: w.errors(),
                 error_rate: rate(w.errors(), w.requests),
-                bytes: w.bytes,
+                bytes: (aggregate.with_bytes > 0).then_some(w.bytes),
                 request_time: percentiles(&w.request_time),
                 upstream_time: percentiles(&w.upstream_time),
             })

@@ -53,7 +53,8 @@ fn check_on_the_sample_logs() {
         "format      apache-vhost_combined",
         "iis (W3C, columns from each #Fields line)",
         "an nginx error-log line, not an access-log line",
-        "total: 13 files",
+        "total: 14 files",
+        "format      traefik-common",
     ] {
         assert!(
             r.stdout.contains(expected),

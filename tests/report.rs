@@ -263,7 +263,7 @@ fn exact_counts_on_every_input_path() {
     let mut all_incidents: Vec<Value> = Vec::new();
     for (name, args, path) in cases {
         let json = report(&args, &[path]);
-        assert_eq!(json["schema"], "logspike.report/3");
+        assert_eq!(json["schema"], "logspike.report/4");
         for w in json["windows"].as_array().unwrap() {
             let classes: u64 = w["classes"]
                 .as_object()

@@ -3,6 +3,7 @@
 mod cli;
 mod corpus;
 mod export;
+mod formats;
 mod html;
 mod props;
 mod report;

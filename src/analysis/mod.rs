@@ -367,6 +367,11 @@ pub struct Aggregate {
     pub windows: BTreeMap<i64, Window>,
     pub requests: u64,
     pub bytes: u64,
+    /// Requests whose format logs a size: `bytes` sums these only, and no
+    /// such request at all means the size is unknown, not zero.
+    pub with_bytes: u64,
+    /// Requests whose format logs a request time.
+    pub with_request_time: u64,
     pub status: Statuses,
     /// Every upstream attempt, by upstream address.
     pub upstreams: Table,
@@ -408,6 +413,8 @@ impl Aggregate {
             windows: BTreeMap::new(),
             requests: 0,
             bytes: 0,
+            with_bytes: 0,
+            with_request_time: 0,
             status: Statuses::default(),
             upstreams: Table::new(config.max_keys),
             paths: Table::new(config.max_keys),
@@ -444,7 +451,13 @@ impl Aggregate {
             return;
         }
         let status = record.status().unwrap_or(0);
+        // `-` in a size field is Apache's zero; a format without one is
+        // what makes the size unknown.
         let bytes = record.bytes().unwrap_or(0);
+        let layout = record.layout();
+        self.with_bytes += u64::from(layout.has_bytes());
+        self.with_request_time +=
+            u64::from(layout.slot(crate::grammar::Role::RequestTime).is_some());
         self.requests += 1;
         self.bytes += bytes;
         self.status.add(status, 1);
@@ -682,6 +695,8 @@ impl Aggregate {
         }
         self.requests += other.requests;
         self.bytes += other.bytes;
+        self.with_bytes += other.with_bytes;
+        self.with_request_time += other.with_request_time;
         self.status.merge(&other.status);
         let maps = [
             vec![Some(0)],

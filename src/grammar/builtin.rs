@@ -3,11 +3,12 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::{apache, nginx, w3c, Grammar, GrammarError};
+use super::{apache, nginx, w3c, Grammar, GrammarError, Item, Role, Unit};
 
 const NGINX: &str = include_str!("../../grammars/nginx.conf");
 const APACHE: &str = include_str!("../../grammars/apache.conf");
 const IIS: &str = include_str!("../../grammars/iis.fields");
+const TRAEFIK: &str = include_str!("../../grammars/traefik.conf");
 
 /// Reads a file of `# name: NAME` comments each followed by a `#Fields:`
 /// line, the form of `grammars/iis.fields`.
@@ -37,15 +38,39 @@ fn renamed(grammars: Vec<Grammar>, prefix: &str) -> Vec<Grammar> {
         .collect()
 }
 
+/// Gives Traefik's own fields (written as nginx variables in
+/// `grammars/traefik.conf`) their meaning: the backend URL is the upstream
+/// and the duration is the request time in milliseconds.
+fn traefik(grammars: Vec<Grammar>) -> Vec<Grammar> {
+    let mut out = renamed(grammars, "traefik-");
+    for g in &mut out {
+        for item in &mut g.items {
+            if let Item::Field(f) = item {
+                match f.name.as_str() {
+                    "traefik_server_url" => f.role = Role::UpstreamAddr,
+                    "traefik_duration_ms" => {
+                        f.role = Role::RequestTime;
+                        f.unit = Some(Unit::Millis);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
+}
+
 fn load() -> Result<Vec<Arc<Grammar>>, GrammarError> {
     let mut all = renamed(nginx::parse_conf(NGINX)?.grammars, "nginx-");
     all.extend(renamed(apache::parse_conf(APACHE)?.grammars, "apache-"));
     all.extend(parse_fields_file(IIS, "iis-")?);
+    all.extend(traefik(nginx::parse_conf(TRAEFIK)?.grammars));
     // Detection breaks ties by this order: formats with more fields first,
     // so `main` wins over `combined` on lines that carry the extra field,
     // and Apache's `%v:%p` before nginx's `$host` when a port is there.
     let rank = |name: &str| {
         [
+            "traefik-common",
             "nginx-upstreaminfo",
             "nginx-upstream",
             "nginx-main",

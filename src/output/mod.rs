@@ -232,6 +232,17 @@ pub fn write_report(
             thousands(crate::report::MAX_TIMELINE as u64)
         )?;
     }
+    if !s.not_logged.is_empty() {
+        writeln!(
+            out,
+            "not in these logs: {} (n/a: empty in CSV, null in JSON, never zero)",
+            s.not_logged
+                .iter()
+                .map(|f| f.replace('_', " "))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+    }
     if s.filtered > 0 || s.untimed > 0 {
         writeln!(
             out,
@@ -461,7 +472,7 @@ pub fn write_csv(out: &mut dyn Write, r: &crate::report::Report, table: &str) ->
                         s(&w.requests),
                         s(&w.errors_5xx),
                         format!("{:.6}", w.error_rate),
-                        s(&w.bytes),
+                        w.bytes.map(|b| b.to_string()).unwrap_or_default(),
                         codes(&w.status),
                         opt(w.request_time.p50),
                         opt(w.request_time.p90),

@@ -308,6 +308,12 @@ impl Layout {
             || self.slot(Role::UpstreamResponseTime).is_some()
     }
 
+    /// The grammar logs a response size.
+    #[inline]
+    pub fn has_bytes(&self) -> bool {
+        self.slot(Role::BodyBytes).is_some() || self.slot(Role::BytesSent).is_some()
+    }
+
     /// The grammar logs upstream connect times (so a missing one means
     /// the attempt never connected).
     #[inline]
@@ -923,8 +929,16 @@ fn is_token(b: &[u8]) -> bool {
 }
 
 /// An IP address (v4, v6 with or without brackets and zone), a host name,
-/// `unix:PATH`, an nginx upstream group name, or `-`.
+/// `unix:PATH`, an nginx upstream group name, a backend URL (Traefik's
+/// `http://10.0.0.1:80`), or `-`.
 fn is_address(b: &[u8]) -> bool {
+    if let Some(rest) = b
+        .strip_prefix(b"http://")
+        .or_else(|| b.strip_prefix(b"https://"))
+    {
+        let host = rest.split(|&c| c == b'/').next().unwrap_or_default();
+        return is_address(host) && host != b"-" && is_token(rest);
+    }
     if let Some(path) = b.strip_prefix(b"unix:") {
         // nginx writes a client on a unix socket as `unix:` alone.
         return path.is_empty() || is_token(path);

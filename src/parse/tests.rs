@@ -356,10 +356,7 @@ fn rejections_say_where_and_why() {
         COMBINED,
         br#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 2x0 5 "-" "-""#,
     );
-    assert_eq!(
-        msg,
-        "field `status` has an invalid value `2x0`"
-    );
+    assert_eq!(msg, "field `status` has an invalid value `2x0`");
     let msg = rejected(
         COMBINED,
         br#"1.2.3.4 - - [31/Feb/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "-""#,

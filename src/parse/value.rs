@@ -359,6 +359,10 @@ pub struct Attempts<'a> {
     response: ListIter<'a>,
     connect: ListIter<'a>,
     header: ListIter<'a>,
+    /// The response's status, for a format that names the one backend
+    /// but logs no upstream status (Traefik): that backend's answer is the
+    /// response.
+    answered: Option<u16>,
 }
 
 impl<'a> Iterator for Attempts<'a> {
@@ -387,7 +391,8 @@ impl<'a> Iterator for Attempts<'a> {
             status: status
                 .and_then(|(v, _)| v)
                 .and_then(parse_u64)
-                .and_then(|s| u16::try_from(s).ok()),
+                .and_then(|s| u16::try_from(s).ok())
+                .or(self.answered.take()),
             response_time: secs(response),
             connect_time: secs(connect),
             header_time: secs(header),
@@ -489,7 +494,13 @@ impl<'a> Record<'a> {
         if !self.layout.has_upstreams() {
             return Attempts::default();
         }
+        let answered = if self.layout.slot(Role::UpstreamStatus).is_none() {
+            self.status()
+        } else {
+            None
+        };
         Attempts {
+            answered,
             addr: ListIter::new(self.raw_role(Role::UpstreamAddr)),
             status: ListIter::new(self.raw_role(Role::UpstreamStatus)),
             response: ListIter::new(self.raw_role(Role::UpstreamResponseTime)),
