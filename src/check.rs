@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use crate::analysis::{self, Aggregate};
 use crate::framing::{self, LineReader};
+use crate::grammar::server::ServerFormats;
 use crate::grammar::{Grammar, Syntax};
 use crate::input::{self, Source};
 use crate::parse::{LineParser, Outcome, Timestamp};
@@ -27,6 +28,67 @@ pub enum FormatChoice {
     /// Named by the user: used for every file. A W3C grammar still follows
     /// the file's own `#Fields:` lines.
     Fixed(Arc<Grammar>),
+    /// The format a server config names for the file (or for the file it
+    /// was rotated from); detected among the candidates for the others.
+    Server {
+        candidates: Vec<Arc<Grammar>>,
+        server: Arc<ServerFormats>,
+    },
+}
+
+/// The grammars chosen for one input, and why, in words.
+pub struct Chosen {
+    pub grammars: Vec<Arc<Grammar>>,
+    pub reason: String,
+}
+
+impl FormatChoice {
+    /// Picks the grammars of the input called `name` from its first bytes.
+    /// An empty list means nothing fits: its lines are then rejected.
+    pub fn choose(&self, name: &str, head: &[u8]) -> Chosen {
+        let detect = |candidates: &[Arc<Grammar>]| match detect::detect_preferring(
+            head,
+            candidates,
+            syntax_hint(name),
+        ) {
+            Some(Detection {
+                grammars, reason, ..
+            }) => Chosen { grammars, reason },
+            None => Chosen {
+                grammars: Vec::new(),
+                reason: "no line to detect the format from".into(),
+            },
+        };
+        match self {
+            FormatChoice::Fixed(g) => Chosen {
+                grammars: vec![g.clone()],
+                reason: if g.name == "inline" {
+                    "given with --log-format".into()
+                } else {
+                    "named with --format".into()
+                },
+            },
+            FormatChoice::Detect(candidates) => detect(candidates),
+            FormatChoice::Server { candidates, server } => {
+                let Some(bound) = server.for_log(std::path::Path::new(name)) else {
+                    return detect(candidates);
+                };
+                let grammars = vec![bound.grammar.clone()];
+                let mut reason = bound.describe();
+                if let Some(d) = detect::detect(head, &grammars) {
+                    if d.grammars.is_empty() || d.parsed * 2 < d.sampled {
+                        // The config may be newer than the log: say so,
+                        // and still never read the lines another way.
+                        reason.push_str(&format!(
+                            "; but it fits only {} of {} sampled lines (was the format changed after this log was written?)",
+                            d.parsed, d.sampled
+                        ));
+                    }
+                }
+                Chosen { grammars, reason }
+            }
+        }
+    }
 }
 
 /// A rejected line kept to show.
@@ -196,30 +258,8 @@ pub(crate) fn choose_grammars(
     format: &FormatChoice,
     result: &mut FileCheck,
 ) -> Vec<Arc<Grammar>> {
-    let grammars = match format {
-        FormatChoice::Fixed(g) => {
-            result.reason = if g.name == "inline" {
-                "given with --log-format".into()
-            } else {
-                "named with --format".into()
-            };
-            vec![g.clone()]
-        }
-        FormatChoice::Detect(candidates) => {
-            match detect::detect_preferring(head, candidates, syntax_hint(&result.name)) {
-                Some(Detection {
-                    grammars, reason, ..
-                }) => {
-                    result.reason = reason;
-                    grammars
-                }
-                None => {
-                    result.reason = "no line to detect the format from".into();
-                    Vec::new()
-                }
-            }
-        }
-    };
+    let Chosen { grammars, reason } = format.choose(&result.name, head);
+    result.reason = reason;
     result.grammars = grammar_names(&grammars);
     grammars
 }

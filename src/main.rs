@@ -14,7 +14,8 @@ use clap::{Args, Parser, Subcommand};
 use logspike::analysis::{self, spikes::SpikeConfig, PathNormalizer, PathRule};
 use logspike::check::{self, CheckOptions, FormatChoice};
 use logspike::grammar::builtin::{self, Registry};
-use logspike::grammar::{apache, nginx, ConfigFormats, Grammar, GrammarError};
+use logspike::grammar::server::ServerFormats;
+use logspike::grammar::{apache, nginx, Grammar, Syntax};
 use logspike::input;
 use logspike::report::ReportOptions;
 
@@ -116,6 +117,21 @@ struct FormatArgs {
     /// Read every `LogFormat` of this Apache configuration.
     #[arg(long, value_name = "FILE")]
     apache_conf: Vec<PathBuf>,
+    /// Do not read the installed server's own config (`/etc/nginx`,
+    /// `/etc/apache2`, `/etc/httpd`) for formats and the logs they name.
+    #[arg(long)]
+    no_server_config: bool,
+    /// Look for the server config under this directory instead of `/`
+    /// (a container's root, a copy of a server's `/etc`); absolute paths in
+    /// the configs, `--nginx-conf` and `--apache-conf` too, are taken
+    /// under it.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/",
+        env = "LOGSPIKE_SERVER_ROOT"
+    )]
+    server_root: PathBuf,
 }
 
 #[derive(Args)]
@@ -454,24 +470,32 @@ struct CheckArgs {
 /// Builds the registry from the config files and picks how formats are chosen.
 fn formats(args: &FormatArgs) -> Result<(Registry, FormatChoice)> {
     let mut registry = Registry::new();
-    type ParseConf = fn(&str) -> Result<ConfigFormats, GrammarError>;
-    let configs = args
+    let mut server = ServerFormats::default();
+    let named = args
         .nginx_conf
         .iter()
-        .map(|p| (p, nginx::parse_conf as ParseConf))
-        .chain(
-            args.apache_conf
-                .iter()
-                .map(|p| (p, apache::parse_conf as ParseConf)),
-        );
-    for (path, parse_conf) in configs {
+        .map(|p| (p, Syntax::Nginx))
+        .chain(args.apache_conf.iter().map(|p| (p, Syntax::Apache)));
+    for (path, syntax) in named {
+        // A config named on the command line must read: say why not.
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let conf = parse_conf(&text).with_context(|| format!("in {}", path.display()))?;
-        for w in &conf.warnings {
-            eprintln!("logspike: {}:{}: {}", path.display(), w.line, w.message);
+        match syntax {
+            Syntax::Apache => apache::parse_conf(&text).map(drop),
+            _ => nginx::parse_conf(&text).map(drop),
         }
-        conf.grammars.into_iter().for_each(|g| registry.add(g));
+        .with_context(|| format!("in {}", path.display()))?;
+        server.merge(ServerFormats::read(syntax, path, &args.server_root));
+    }
+    let explicit = args.format.is_some() || args.log_format.is_some();
+    if !args.no_server_config && !explicit {
+        server.merge(ServerFormats::discover(&args.server_root));
+    }
+    for w in &server.warnings {
+        eprintln!("logspike: {w}");
+    }
+    for (g, _) in &server.grammars {
+        registry.add(Grammar::clone(g));
     }
     let choice = if let Some(inline) = &args.log_format {
         let grammar = Grammar::from_format("inline", inline)?;
@@ -479,8 +503,13 @@ fn formats(args: &FormatArgs) -> Result<(Registry, FormatChoice)> {
         FormatChoice::Fixed(registry.find("inline")?)
     } else if let Some(name) = &args.format {
         FormatChoice::Fixed(registry.find(name)?)
-    } else {
+    } else if server.bound.is_empty() {
         FormatChoice::Detect(registry.candidates())
+    } else {
+        FormatChoice::Server {
+            candidates: registry.candidates(),
+            server: std::sync::Arc::new(server),
+        }
     };
     Ok((registry, choice))
 }

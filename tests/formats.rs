@@ -41,7 +41,11 @@ fn check_text(args: &[&str], files: &[&Path]) -> String {
         .args(files)
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn parse_with(grammar: Arc<Grammar>, line: &str, check: impl FnOnce(&logspike::parse::Record)) {
@@ -311,4 +315,233 @@ fn nginx_json_logs_go_through_the_same_grammar_path() {
             "{bad}"
         );
     }
+}
+
+fn put(root: &Path, path: &str, text: &str) -> PathBuf {
+    let full = root.join(path);
+    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+    std::fs::write(&full, text).unwrap();
+    full
+}
+
+fn gzip(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(text.as_bytes()).unwrap();
+    enc.finish().unwrap()
+}
+
+/// An nginx tree as distributions lay it out: formats in `conf.d`, the
+/// site's `access_log` in `sites-enabled`, a broken file among them.
+fn nginx_tree(root: &Path) {
+    put(
+        root,
+        "etc/nginx/nginx.conf",
+        "user www-data;\nevents {}\nhttp {\n    include mime.types;\n    include /etc/nginx/conf.d/*.conf;\n    include /etc/nginx/sites-enabled/*;\n    access_log /var/log/nginx/access.log;\n}\n",
+    );
+    put(
+        root,
+        "etc/nginx/mime.types",
+        "types {\n    text/html html;\n}\n",
+    );
+    put(
+        root,
+        "etc/nginx/conf.d/logging.conf",
+        "# our formats\nlog_format edge '$remote_addr $host [$time_local] \"$request\" '\n                '$status $body_bytes_sent rt=$request_time ua=\"$http_user_agent\"';\n",
+    );
+    put(
+        root,
+        "etc/nginx/conf.d/broken.conf",
+        "log_format half '$status\n",
+    );
+    put(
+        root,
+        "etc/nginx/sites-enabled/shop",
+        "server {\n    listen 80;\n    access_log /var/log/nginx/shop.log edge;\n    access_log /var/log/nginx/$host.log edge;\n}\n",
+    );
+}
+
+const EDGE: &str = r#"203.0.113.9 shop.example.com [10/Oct/2024:13:55:36 +0200] "GET /cart HTTP/1.1" 503 512 rt=1.250 ua="curl/8.5.0""#;
+
+#[test]
+fn the_nginx_config_names_each_files_format_with_no_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    nginx_tree(root);
+    let ok = EDGE.replace(" 503 512 rt=1.250", " 200 2048 rt=0.010");
+    let shop = put(root, "var/log/nginx/shop.log", &format!("{EDGE}\n{ok}\n"));
+    put(root, "var/log/nginx/shop.log.1", &format!("{ok}\n{ok}\n"));
+    let gz = root.join("var/log/nginx/shop.log.2.gz");
+    std::fs::write(&gz, gzip(&format!("{EDGE}\n"))).unwrap();
+    let combined = put(
+        root,
+        "var/log/nginx/access.log",
+        "10.0.0.1 - - [10/Oct/2024:13:55:36 +0200] \"GET / HTTP/1.1\" 200 12 \"-\" \"curl/8\"\n",
+    );
+    let root_arg = root.to_str().unwrap();
+
+    let out = logspike()
+        .args(["check", "--server-root", root_arg])
+        .arg(root.join("var/log/nginx"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let logging = root.join("etc/nginx/conf.d/logging.conf");
+    let site = root.join("etc/nginx/sites-enabled/shop");
+    let why = format!(
+        "edge, from {}:2, named for this file by {}:3",
+        logging.display(),
+        site.display()
+    );
+    // The log and both of its rotated siblings, the compressed one too.
+    assert_eq!(text.matches(&why).count(), 3, "{text}");
+    assert!(
+        text.contains("parsed 5 (100.00%)") || text.contains("total: 4 files, 6 lines, parsed 6"),
+        "{text}"
+    );
+    let nginx_conf = root.join("etc/nginx/nginx.conf");
+    assert!(
+        text.contains(&format!(
+            "nginx-combined, the server's predefined format, named for this file by {}:7",
+            nginx_conf.display()
+        )),
+        "{text}"
+    );
+    // The broken file is a warning; the rest of the tree still counts.
+    assert!(
+        stderr.contains("broken.conf: line 1: a quoted string is never closed; not read"),
+        "{stderr}"
+    );
+
+    // The values come from the right fields.
+    let json = report_json(&["--server-root", root_arg], &[&shop]);
+    assert_eq!(json["files"][0]["format"], "edge");
+    assert_eq!(json["summary"]["requests"], 2);
+    assert_eq!(json["summary"]["errors_5xx"], 1);
+    assert_eq!(json["summary"]["bytes"], 2560);
+    assert_eq!(json["hosts"][0]["key"], "shop.example.com");
+    assert_eq!(
+        json["summary"]["not_logged"],
+        serde_json::json!(["upstream"])
+    );
+    let server = logspike::grammar::server::ServerFormats::discover(root);
+    let bound = server.for_log(&shop).unwrap();
+    parse_with(bound.grammar.clone(), EDGE, |r| {
+        assert_eq!(r.remote_addr().unwrap().raw, b"203.0.113.9");
+        assert_eq!(r.host().unwrap().raw, b"shop.example.com");
+        assert_eq!((r.status(), r.bytes()), (Some(503), Some(512)));
+        assert_eq!(r.request_time(), Some(1.25));
+        assert_eq!(r.user_agent().unwrap().raw, b"curl/8.5.0");
+    });
+    assert!(server.for_log(&gz).is_some());
+    assert!(server
+        .for_log(&root.join("var/log/nginx/shop.log.bak"))
+        .is_none());
+
+    // A file the config does not name is detected among the built-ins
+    // and the config's formats.
+    let elsewhere = dir.path().join("copy.log");
+    std::fs::write(&elsewhere, format!("{EDGE}\n").repeat(3)).unwrap();
+    let text = check_text(&["--server-root", root_arg], &[&elsewhere]);
+    assert!(text.contains("format      edge"), "{text}");
+    assert!(text.contains("edge parsed 3 of 3 sampled lines"), "{text}");
+
+    // Turned off, the same log fits nothing known.
+    let text = check_text(&["--server-root", root_arg, "--no-server-config"], &[&shop]);
+    assert!(text.contains("no known format fits"), "{text}");
+    // A config named on the command line follows its includes too, and
+    // its formats can be named.
+    let text = check_text(
+        &[
+            "--no-server-config",
+            "--server-root",
+            root_arg,
+            "--format",
+            "edge",
+            "--nginx-conf",
+            nginx_conf.to_str().unwrap(),
+        ],
+        &[&shop],
+    );
+    assert!(text.contains("parsed 2 (100.00%)"), "{text}");
+    let _ = combined;
+}
+
+#[test]
+fn the_apache_config_of_debian_and_red_hat_with_no_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // Debian: envvars, conf-enabled, sites-enabled, a missing Include.
+    put(root, "etc/apache2/envvars", "export APACHE_RUN_DIR=/var/run/apache2$SUFFIX\nexport APACHE_LOG_DIR=/var/log/apache2$SUFFIX\n");
+    put(
+        root,
+        "etc/apache2/apache2.conf",
+        "DefaultRuntimeDir ${APACHE_RUN_DIR}\nInclude ports.conf\nLogFormat \"%v:%p %h %l %u %t \\\"%r\\\" %>s %O \\\"%{Referer}i\\\" \\\"%{User-Agent}i\\\"\" vhost_combined\nIncludeOptional conf-enabled/*.conf\nIncludeOptional sites-enabled/*.conf\n",
+    );
+    put(
+        root,
+        "etc/apache2/conf-enabled/timing.conf",
+        "LogFormat \"%h %l %u %t \\\"%r\\\" %>s %O %D \\\"%{User-Agent}i\\\"\" timed\n",
+    );
+    put(
+        root,
+        "etc/apache2/sites-enabled/000-default.conf",
+        "<VirtualHost *:80>\n    CustomLog ${APACHE_LOG_DIR}/access.log timed\n</VirtualHost>\n",
+    );
+    let debian = put(
+        root,
+        "var/log/apache2/access.log",
+        "198.51.100.4 - - [10/Oct/2024:13:55:36 +0200] \"GET /x HTTP/1.1\" 503 512 1500000 \"curl/8\"\n",
+    );
+    // Red Hat: ServerRoot, a relative log path through the `logs` link.
+    put(
+        root,
+        "etc/httpd/conf/httpd.conf",
+        "ServerRoot \"/etc/httpd\"\nLogFormat \"%h %t \\\"%r\\\" %>s %b %{ms}T\" short\nCustomLog \"logs/access_log\" short\nIncludeOptional conf.d/*.conf\n",
+    );
+    std::fs::create_dir_all(root.join("var/log/httpd")).unwrap();
+    std::os::unix::fs::symlink("../../var/log/httpd", root.join("etc/httpd/logs")).unwrap();
+    let redhat = put(
+        root,
+        "var/log/httpd/access_log-20241010",
+        "198.51.100.5 [10/Oct/2024:13:55:36 +0200] \"GET /y HTTP/1.1\" 502 - 250\n",
+    );
+    let root_arg = root.to_str().unwrap();
+    let out = logspike()
+        .args(["report", "--output", "json", "--server-root", root_arg])
+        .arg(&debian)
+        .arg(&redhat)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("`ports.conf`"), "{stderr}");
+    let json: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let files = json["files"].as_array().unwrap();
+    assert_eq!(files[0]["format"], "timed");
+    assert!(
+        files[0]["format_reason"]
+            .as_str()
+            .unwrap()
+            .contains("000-default.conf:2"),
+        "{}",
+        files[0]["format_reason"]
+    );
+    assert_eq!(files[1]["format"], "short");
+    assert_eq!(json["summary"]["parsed"], 2);
+    assert_eq!(json["summary"]["errors_5xx"], 2);
+    assert_eq!(json["summary"]["bytes"], 512);
+    assert_eq!(json["status"]["502"], 1);
+    assert_eq!(json["status"]["503"], 1);
+    let times: Vec<f64> = json["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["request_time"]["p50"].as_f64())
+        .collect();
+    assert_eq!(times.len(), 1, "both lines share a window");
+    // 1.5 s (%D, microseconds) and 0.25 s (%{ms}T): the median of two.
+    assert!(times[0] > 0.2 && times[0] < 1.6, "{times:?}");
 }

@@ -13,8 +13,8 @@ use nom::sequence::delimited;
 use nom::{IResult, Parser};
 
 use super::{
-    push_literal, read_quoted, ConfigFormats, ConfigWarning, Escape, Field, Grammar, GrammarError,
-    Item, Role, Syntax, TimeFormat, Unit,
+    push_literal, read_quoted, ConfigFormats, Escape, Field, Grammar, GrammarError, Item,
+    LogDirective, Role, Syntax, TimeFormat, Unit,
 };
 
 struct Directive<'a> {
@@ -180,9 +180,9 @@ fn words(line: &str) -> Result<Vec<String>, &'static str> {
     Ok(out)
 }
 
-/// Reads every `LogFormat` directive of an Apache configuration. Lines
-/// ending in `\` continue on the next line. `Include` directives are not
-/// followed; each one is reported as a warning.
+/// Reads the `LogFormat`, `Include`, `CustomLog`, `ServerRoot` and
+/// `Define` directives of one Apache configuration file (lines ending in
+/// `\` continue on the next); [`super::server`] follows the includes.
 pub fn parse_conf(text: &str) -> Result<ConfigFormats, GrammarError> {
     let mut out = ConfigFormats::default();
     let mut logical = String::new();
@@ -218,16 +218,29 @@ pub fn parse_conf(text: &str) -> Result<ConfigFormats, GrammarError> {
                 GrammarError::new(name, format!("line {start_line}: {}", e.message))
             })?;
             out.grammars.push(grammar);
+            out.lines.push(start_line);
         } else if keyword.eq_ignore_ascii_case("Include")
             || keyword.eq_ignore_ascii_case("IncludeOptional")
         {
-            out.warnings.push(ConfigWarning {
-                line: start_line,
-                message: format!(
-                    "`{}` is not followed; formats defined there are not read",
-                    words.join(" ")
-                ),
-            });
+            if let Some(arg) = words.get(1) {
+                out.includes.push((start_line, arg.clone()));
+            }
+        } else if keyword.eq_ignore_ascii_case("CustomLog") {
+            // A piped log (`"|rotatelogs ..."`) has no file to match.
+            if let Some(path) = words.get(1).filter(|p| !p.starts_with('|')) {
+                out.logs.push(LogDirective {
+                    line: start_line,
+                    path: path.clone(),
+                    format: Some(words.get(2).cloned().unwrap_or_else(|| "common".into())),
+                });
+            }
+        } else if keyword.eq_ignore_ascii_case("ServerRoot") {
+            out.server_root = words.get(1).cloned();
+        } else if keyword.eq_ignore_ascii_case("Define") {
+            if let Some(name) = words.get(1) {
+                out.defines
+                    .push((name.clone(), words.get(2).cloned().unwrap_or_default()));
+            }
         }
     }
     Ok(out)
@@ -309,7 +322,7 @@ mod tests {
     }
 
     #[test]
-    fn conf_reads_logformats_with_continuations_and_warns_on_include() {
+    fn conf_reads_logformats_with_continuations_includes_and_customlogs() {
         let conf = "# LogFormat \"%h\" commented\n\
             LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b \\\"%{Referer}i\\\" \\\"%{User-Agent}i\\\"\" combined\n\
             LogFormat \"%v:%p %h %l %u %t \\\"%r\\\" \\\n   %>s %O\" vhost_io\n\
@@ -321,7 +334,15 @@ mod tests {
         assert_eq!(out.grammars[0].fields().count(), 9);
         assert!(out.grammars[0].source.contains("\"%r\""));
         assert_eq!(out.grammars[1].fields().count(), 9);
-        assert_eq!(out.warnings.len(), 1);
-        assert_eq!(out.warnings[0].line, 5);
+        assert_eq!(out.lines, [2, 3]);
+        assert_eq!(out.includes, [(5, "conf.d/*.conf".to_string())]);
+        assert_eq!(
+            out.logs,
+            [LogDirective {
+                line: 6,
+                path: "logs/access_log".into(),
+                format: Some("combined".into())
+            }]
+        );
     }
 }

@@ -10,6 +10,7 @@
 pub mod apache;
 pub mod builtin;
 pub mod nginx;
+pub mod server;
 pub mod w3c;
 
 use std::fmt;
@@ -300,11 +301,34 @@ pub struct ConfigWarning {
     pub message: String,
 }
 
-/// Formats read from a server config file.
+/// What logspike reads from one server config file: its formats, and the
+/// directives that lead to other files (includes) and name a log's format.
 #[derive(Debug, Default)]
 pub struct ConfigFormats {
     pub grammars: Vec<Grammar>,
+    /// The line of each grammar's directive, in the same order.
+    pub lines: Vec<usize>,
     pub warnings: Vec<ConfigWarning>,
+    /// `include` (nginx) and `Include`/`IncludeOptional` (Apache)
+    /// arguments, with their lines.
+    pub includes: Vec<(usize, String)>,
+    /// `access_log` (nginx) and `CustomLog` (Apache) directives.
+    pub logs: Vec<LogDirective>,
+    /// Apache `ServerRoot`, which relative paths start from.
+    pub server_root: Option<String>,
+    /// Apache `Define NAME VALUE`, for `${NAME}` in later paths.
+    pub defines: Vec<(String, String)>,
+}
+
+/// A log file and the format a server config names for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogDirective {
+    pub line: usize,
+    /// As written (variables not yet expanded).
+    pub path: String,
+    /// A format's name, or for Apache an inline format string; `None` for
+    /// nginx's default (`combined`).
+    pub format: Option<String>,
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use nom::{IResult, Parser};
 
 use super::{
     push_literal, read_quoted, ConfigFormats, ConfigWarning, Escape, Field, Grammar, GrammarError,
-    Item, Role, Syntax, TimeFormat, Unit,
+    Item, LogDirective, Role, Syntax, TimeFormat, Unit,
 };
 
 fn is_var_char(c: char) -> bool {
@@ -174,8 +174,8 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, ConfigWarning> {
     Ok(tokens)
 }
 
-/// Reads every `log_format` directive of an nginx configuration. `include`
-/// directives are not followed; each one is reported as a warning.
+/// Reads the `log_format`, `include` and `access_log` directives of one
+/// nginx configuration file; [`super::server`] follows the includes.
 pub fn parse_conf(text: &str) -> Result<ConfigFormats, GrammarError> {
     let tokens = tokenize(text)
         .map_err(|w| GrammarError::new("nginx.conf", format!("line {}: {}", w.line, w.message)))?;
@@ -225,14 +225,24 @@ pub fn parse_conf(text: &str) -> Result<ConfigFormats, GrammarError> {
                 let grammar = parse_log_format_with(name, &format, escape)
                     .map_err(|e| GrammarError::new(name, format!("line {line}: {}", e.message)))?;
                 out.grammars.push(grammar);
+                out.lines.push(*line);
             }
-            "include" => out.warnings.push(ConfigWarning {
-                line: *line,
-                message: format!(
-                    "`include {}` is not followed; formats defined there are not read",
-                    args.join(" ")
-                ),
-            }),
+            "include" => {
+                for arg in &args {
+                    out.includes.push((*line, arg.to_string()));
+                }
+            }
+            "access_log" => match args.first() {
+                Some(&"off") | None => {}
+                Some(path) => out.logs.push(LogDirective {
+                    line: *line,
+                    path: path.to_string(),
+                    format: args
+                        .get(1)
+                        .filter(|a| !a.contains('='))
+                        .map(|a| a.to_string()),
+                }),
+            },
             _ => {}
         }
         // Step into blocks (`http {`) rather than over them.
@@ -315,8 +325,16 @@ mod tests {
             out.grammars[1].fields().next().unwrap().escape,
             Escape::Json
         );
-        assert_eq!(out.warnings.len(), 1);
-        assert_eq!(out.warnings[0].line, 4);
+        assert_eq!(out.includes, [(4, "mime.types".to_string())]);
+        assert_eq!(
+            out.logs,
+            [LogDirective {
+                line: 9,
+                path: "/var/log/nginx/access.log".into(),
+                format: Some("main".into())
+            }]
+        );
+        assert_eq!(out.lines, [5, 8]);
     }
 
     #[test]

@@ -224,7 +224,7 @@ impl Cursor {
         if grammars.is_none() {
             *grammars = match format {
                 FormatChoice::Fixed(g) => Some(vec![g.clone()]),
-                FormatChoice::Detect(candidates) => {
+                _ => {
                     let mut head = vec![0; detect::SAMPLE_BYTES.min(self.size as usize)];
                     let n = read_full_at(&self.file, &mut head, 0)?;
                     head.truncate(n);
@@ -232,7 +232,7 @@ impl Cursor {
                         // Not one complete line yet: wait for it.
                         return Ok(false);
                     }
-                    Some(choose(&self.name, &head, candidates, sink))
+                    Some(choose(&self.name, &head, format, sink))
                 }
             };
         }
@@ -390,36 +390,28 @@ impl Cursor {
     }
 }
 
-/// Detects the grammars of `name` from its first bytes, saying which and
+/// Picks the grammars of `name` from its first bytes, saying which and
 /// why; none when nothing fits (its lines are then rejected).
 pub fn choose(
     name: &str,
     head: &[u8],
-    candidates: &[Arc<Grammar>],
+    format: &FormatChoice,
     sink: &mut dyn LineSink,
 ) -> Vec<Arc<Grammar>> {
-    let hint = crate::check::syntax_hint(name);
-    match detect::detect_preferring(head, candidates, hint) {
-        Some(d) if !d.grammars.is_empty() => {
-            sink.note(format!(
-                "{name}: format {} ({})",
-                crate::check::grammar_names(&d.grammars).join(" + "),
-                d.reason
-            ));
-            d.grammars
-        }
-        Some(d) => {
-            sink.note(format!("{name}: {}", d.reason));
-            Vec::new()
-        }
-        None => {
-            sink.note(format!(
-                "{name}: no line to detect the format from; its lines are counted \
-                 as rejected (name one with --format or --log-format)"
-            ));
-            Vec::new()
-        }
+    let chosen = format.choose(name, head);
+    if chosen.grammars.is_empty() {
+        sink.note(format!(
+            "{name}: {}; its lines are counted as rejected",
+            chosen.reason
+        ));
+    } else {
+        sink.note(format!(
+            "{name}: format {} ({})",
+            crate::check::grammar_names(&chosen.grammars).join(" + "),
+            chosen.reason
+        ));
     }
+    chosen.grammars
 }
 
 /// A path followed: its current file and rotated files still being read.
@@ -1057,14 +1049,9 @@ fn read_stream(
     if grammars.is_none() {
         *grammars = match format {
             FormatChoice::Fixed(g) => Some(vec![g.clone()]),
-            FormatChoice::Detect(c) => {
+            _ => {
                 let head = reader.fill_buf().map_err(|e| e.to_string())?;
-                let hint = crate::check::syntax_hint(&name);
-                Some(
-                    detect::detect_preferring(head, c, hint)
-                        .map(|d| d.grammars)
-                        .unwrap_or_default(),
-                )
+                Some(format.choose(&name, head).grammars)
             }
         };
     }

@@ -549,7 +549,7 @@ impl StdinSource {
                 None => {
                     let grammars = match &self.format {
                         FormatChoice::Fixed(g) => vec![g.clone()],
-                        FormatChoice::Detect(c) => follow::choose(&self.name, &chunk, c, sink),
+                        format => follow::choose(&self.name, &chunk, format, sink),
                     };
                     self.parser.insert(LineParser::new(&grammars))
                 }
