@@ -3,7 +3,9 @@
 //!
 //! Built-in rules work per path segment: a segment of digits, a UUID, a
 //! long hex string, or a long opaque token (letters and digits mixed, 20
-//! characters or more, as base64 and random ids are) becomes `:id`; a hex
+//! characters or more, as base64 and random ids are) becomes `:id`, but a
+//! slug of words stays (`/linux/installing-gitlab-on-centos-6`: a page,
+//! not an id, and the route users ask about); a hex
 //! hash of 8 or more characters between dots inside a segment
 //! (`app.3b0477c5.js`) becomes `:hash`, and one of 3 or more digits
 //! (`12345.jpg`) becomes `:id`. The query is not part of the path.
@@ -69,6 +71,27 @@ fn is_id(seg: &[u8]) -> bool {
         && seg
             .iter()
             .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'=' | b'+' | b'.'))
+        && !is_slug(seg)
+}
+
+/// Words joined by `-`, `_` or `.` (`installing-gitlab-on-centos-6`,
+/// `fedora-linux-via-pxe-x86-64`): most of its letters stand in parts that
+/// are all letters, as words do, where a random token mixes letters and
+/// digits in every part.
+fn is_slug(seg: &[u8]) -> bool {
+    let parts = seg
+        .split(|&b| matches!(b, b'-' | b'_' | b'.'))
+        .filter(|p| !p.is_empty());
+    let (mut letters, mut in_words, mut count) = (0, 0, 0);
+    for part in parts {
+        count += 1;
+        let alpha = part.iter().filter(|c| c.is_ascii_alphabetic()).count();
+        letters += alpha;
+        if alpha == part.len() && part.len() >= 2 {
+            in_words += alpha;
+        }
+    }
+    count >= 2 && in_words * 4 >= letters * 3
 }
 
 impl PathNormalizer {
@@ -151,6 +174,18 @@ mod tests {
             ("/deadbeef", "/deadbeef"),
             ("/images/products/12345.jpg", "/images/products/:id.jpg"),
             ("/static/jquery-1.2.js", "/static/jquery-1.2.js"),
+            // Slugs of words stay, digits and all; random tokens do not.
+            (
+                "/linux/installing-fedora-linux-via-pxe-x86-64",
+                "/linux/installing-fedora-linux-via-pxe-x86-64",
+            ),
+            (
+                "/linux/installing-gitlab-on-centos-6",
+                "/linux/installing-gitlab-on-centos-6",
+            ),
+            ("/blog/2024-10-10-release-notes-v2", "/blog/2024-10-10-release-notes-v2"),
+            ("/s/Xk9-pQ2z_Lm4Rt8vWb3nYc7", "/s/:id"),
+            ("/dl/a1b2c3d4e5-f6a7b8c9d0-e1f2a3b4c5", "/dl/:id"),
         ] {
             assert_eq!(norm(&n, path), want, "{path}");
         }
