@@ -49,6 +49,23 @@ pub const LADDER: [i64; 9] = [
     28 * 86_400 * SECOND,
     364 * 86_400 * SECOND,
 ];
+const WEEK: i64 = 7 * 86_400 * SECOND;
+/// 1970-01-05, the first Monday after the epoch (a Thursday).
+const FIRST_MONDAY: i64 = 4 * 86_400 * SECOND;
+
+/// The start of the window of `size` that holds `t` (UTC microseconds).
+/// Windows of whole weeks start on Mondays, as ISO weeks do; shorter ones
+/// at multiples of their size from the epoch. Each window of one size lies
+/// inside one window of any larger size of the ladder.
+#[inline]
+pub fn window_start(t: i64, size: i64) -> i64 {
+    if size % WEEK == 0 {
+        (t - FIRST_MONDAY).div_euclid(size) * size + FIRST_MONDAY
+    } else {
+        t.div_euclid(size) * size
+    }
+}
+
 /// A partial with more windows than this coarsens to the next step.
 const MAX_WINDOWS: usize = 5000;
 /// The key for counts beyond a cap.
@@ -499,7 +516,7 @@ impl Aggregate {
         });
         let mut window = match time {
             Some(t) => {
-                let start = t.micros.div_euclid(self.granularity) * self.granularity;
+                let start = window_start(t.micros, self.granularity);
                 Some(self.windows.entry(start).or_default())
             }
             None => {
@@ -812,8 +829,7 @@ pub struct HistoryKey {
 pub fn rollup(windows: &BTreeMap<i64, Window>, size: i64) -> BTreeMap<i64, Window> {
     let mut out: BTreeMap<i64, Window> = BTreeMap::new();
     for (&start, w) in windows {
-        let bucket = start.div_euclid(size) * size;
-        out.entry(bucket).or_default().merge(w);
+        out.entry(window_start(start, size)).or_default().merge(w);
     }
     out
 }
@@ -840,6 +856,30 @@ mod tests {
     use super::*;
     use crate::grammar::builtin::Registry;
     use crate::parse::{LineParser, Outcome};
+
+    #[test]
+    fn weekly_windows_start_on_mondays() {
+        let day = 86_400 * SECOND;
+        // Thursday 2024-10-10 12:00 UTC is in the week of Monday 2024-10-07.
+        let thursday = 20_006 * day + day / 2;
+        assert_eq!(window_start(thursday, WEEK), 20_003 * day);
+        // Sunday night is still that week; Monday midnight starts the next.
+        assert_eq!(window_start(20_010 * day - 1, WEEK), 20_003 * day);
+        assert_eq!(window_start(20_010 * day, WEEK), 20_010 * day);
+        // Before the epoch too, and for the longer steps of the ladder.
+        assert_eq!(window_start(-day, WEEK), -3 * day);
+        for size in [4 * WEEK, 52 * WEEK] {
+            let start = window_start(thursday, size);
+            assert_eq!((start / day + 3).rem_euclid(7), 0, "a Monday");
+            assert!(start <= thursday && thursday < start + size);
+        }
+        // A day window of the week lies inside its week window.
+        assert_eq!(
+            window_start(window_start(thursday, day), WEEK),
+            20_003 * day
+        );
+        assert_eq!(window_start(thursday, day), 20_006 * day);
+    }
 
     fn aggregate(lines: &[&str], config: &Config) -> Aggregate {
         aggregate_from(lines, 1, config)

@@ -183,7 +183,10 @@ mod tests {
                 "/linux/installing-gitlab-on-centos-6",
                 "/linux/installing-gitlab-on-centos-6",
             ),
-            ("/blog/2024-10-10-release-notes-v2", "/blog/2024-10-10-release-notes-v2"),
+            (
+                "/blog/2024-10-10-release-notes-v2",
+                "/blog/2024-10-10-release-notes-v2",
+            ),
             ("/s/Xk9-pQ2z_Lm4Rt8vWb3nYc7", "/s/:id"),
             ("/dl/a1b2c3d4e5-f6a7b8c9d0-e1f2a3b4c5", "/dl/:id"),
         ] {

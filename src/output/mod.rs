@@ -276,12 +276,20 @@ pub fn write_report(
 
     writeln!(out)?;
     let max = r.windows.iter().map(|w| w.errors_5xx).max().unwrap_or(0);
-    writeln!(
-        out,
-        "5xx per {} window (each mark one window; full block = {})",
-        window_label(s.window_seconds),
-        thousands(max)
-    )?;
+    if max == 0 {
+        writeln!(
+            out,
+            "5xx per {} window (each mark one window; no window had a 5xx)",
+            window_label(s.window_seconds)
+        )?;
+    } else {
+        writeln!(
+            out,
+            "5xx per {} window (each mark one window; full block = {})",
+            window_label(s.window_seconds),
+            thousands(max)
+        )?;
+    }
     const BARS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     // Windows that overlap an incident are marked in red.
     let marked = incident_windows(r);
