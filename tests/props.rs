@@ -6,7 +6,7 @@ use std::sync::Arc;
 use logspike::detect;
 use logspike::framing::LineReader;
 use logspike::grammar::builtin::{self, Registry};
-use logspike::grammar::{Grammar, Item, Role, Syntax};
+use logspike::grammar::{Grammar, Item, Role, Syntax, Unit};
 use logspike::parse::time::days_from_civil;
 use logspike::parse::{LineParser, Outcome};
 use proptest::prelude::*;
@@ -216,22 +216,15 @@ where
     out
 }
 
-fn render(g: &Grammar, r: &Req) -> String {
-    let mut line = String::new();
+/// Each field's text as the server would write it, in field order.
+fn render_values(g: &Grammar, r: &Req) -> Vec<String> {
     let target = match &r.query {
         Some(q) => format!("{}?{q}", r.path),
         None => r.path.clone(),
     };
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    for item in &g.items {
-        let field = match item {
-            Item::Literal(l) => {
-                line.push_str(std::str::from_utf8(l).unwrap());
-                continue;
-            }
-            Item::Field(f) => f,
-        };
-        let value = match field.role {
+    g.fields()
+        .map(|field| match field.role {
             Role::RemoteAddr => r.addr.clone(),
             Role::Ident => "-".into(),
             Role::RemoteUser => opt(&r.user),
@@ -245,6 +238,7 @@ fn render(g: &Grammar, r: &Req) -> String {
             },
             Role::Referer => escape(g.syntax, &opt(&r.referer)),
             Role::UserAgent => escape(g.syntax, &r.agent),
+            Role::RequestTime if field.unit == Some(Unit::Millis) => r.request_ms.to_string(),
             Role::RequestTime => format!("{}.{:03}", r.request_ms / 1000, r.request_ms % 1000),
             Role::UpstreamAddr => list(&r.attempts, |a| a.0.clone()),
             Role::UpstreamStatus => {
@@ -260,10 +254,53 @@ fn render(g: &Grammar, r: &Req) -> String {
             Role::ServerPort => "443".into(),
             _ if field.name == "upstream_response_length" => list(&r.attempts, |_| 10),
             _ => "x".into(),
-        };
-        line.push_str(&value);
+        })
+        .collect()
+}
+
+/// The line: literals with the values between them.
+fn assemble(g: &Grammar, values: &[String]) -> String {
+    let mut line = String::new();
+    let mut values = values.iter();
+    for item in &g.items {
+        match item {
+            Item::Literal(l) => line.push_str(std::str::from_utf8(l).unwrap()),
+            Item::Field(_) => line.push_str(values.next().unwrap()),
+        }
     }
     line
+}
+
+fn render(g: &Grammar, r: &Req) -> String {
+    assemble(g, &render_values(g, r))
+}
+
+/// The field at `slot` sits between quotes.
+fn field_is_quoted(g: &Grammar, slot: usize) -> bool {
+    let mut seen = 0;
+    let mut previous: Option<&Item> = None;
+    for item in &g.items {
+        if let Item::Field(_) = item {
+            if seen == slot {
+                return matches!(previous, Some(Item::Literal(l)) if l.ends_with(b"\""));
+            }
+            seen += 1;
+        }
+        previous = Some(item);
+    }
+    false
+}
+
+/// The raw text of every field slot of a parsed line.
+fn raw_slots(parser: &mut LineParser, line: &str) -> Option<Vec<Vec<u8>>> {
+    match parser.parse(line.as_bytes()) {
+        Outcome::Record(r) => Some(
+            (0..r.layout().fields().len())
+                .map(|slot| r.raw(slot).to_vec())
+                .collect(),
+        ),
+        _ => None,
+    }
 }
 
 fn check_round_trip(g: &Arc<Grammar>, req: &Req) -> Result<(), TestCaseError> {
@@ -324,11 +361,19 @@ fn check_round_trip(g: &Arc<Grammar>, req: &Req) -> Result<(), TestCaseError> {
                 )
             })
             .collect();
-        let want: Vec<_> = req
+        let mut want: Vec<_> = req
             .attempts
             .iter()
             .map(|a| (Some(a.0.clone()), a.1, a.2.map(|ms| ms as f64 / 1000.0)))
             .collect();
+        if !g.fields().any(|f| f.role == Role::UpstreamStatus) {
+            // Traefik: no upstream status or time; the one backend's
+            // answer is the response.
+            for (i, w) in want.iter_mut().enumerate() {
+                w.1 = (i == 0).then_some(req.status);
+                w.2 = None;
+            }
+        }
         prop_assert_eq!(got, want, "{}", line);
     }
     Ok(())
@@ -343,9 +388,55 @@ proptest! {
         for name in [
             "nginx-combined", "nginx-main", "nginx-upstream", "nginx-upstreaminfo",
             "nginx-vhost_combined", "apache-common", "apache-combined",
-            "apache-vhost_combined", "apache-combinedio",
+            "apache-vhost_combined", "apache-combinedio", "traefik-common",
         ] {
             check_round_trip(&reg.find(name).unwrap(), &req)?;
+        }
+    }
+
+    /// One field replaced by text of another shape: the line is rejected,
+    /// or it parses with every other field exactly as it was. A value that
+    /// does not hold its type must never shift into its neighbours.
+    #[test]
+    fn a_corrupted_field_never_moves_another(
+        req in request(),
+        pick in any::<usize>(),
+        grammar in 0usize..10,
+        bad in text("abzXY019.:-/,_ %", 1..12),
+        quoted_escape in any::<bool>(),
+    ) {
+        let reg = Registry::new();
+        let name = [
+            "nginx-combined", "nginx-main", "nginx-upstream", "nginx-upstreaminfo",
+            "nginx-vhost_combined", "apache-common", "apache-combined",
+            "apache-vhost_combined", "apache-combinedio", "traefik-common",
+        ][grammar];
+        let g = reg.find(name).unwrap();
+        let mut values = render_values(&g, &req);
+        let slot = pick % values.len();
+        let original = assemble(&g, &values);
+        let mut parser = LineParser::new(std::slice::from_ref(&g));
+        let Some(before) = raw_slots(&mut parser, &original) else {
+            return Err(TestCaseError::fail(format!("{name} rejected {original}")));
+        };
+        // A wrong value, not an extra field: no bare quote inside quotes,
+        // no space in a bare field (where it would be a field of its own,
+        // and the line another valid line).
+        let quoted = field_is_quoted(&g, slot);
+        let bad = if quoted { bad } else { bad.replace(' ', "") };
+        prop_assume!(!bad.is_empty());
+        values[slot] = if quoted_escape { format!("{bad}\\\"") } else { bad };
+        let corrupted = assemble(&g, &values);
+        if let Some(after) = raw_slots(&mut parser, &corrupted) {
+            for (i, (a, b)) in before.iter().zip(&after).enumerate() {
+                if i != slot {
+                    prop_assert_eq!(
+                        String::from_utf8_lossy(a), String::from_utf8_lossy(b),
+                        "{}: corrupting field {} moved field {}:\n{}\n{}",
+                        name, slot, i, original, corrupted
+                    );
+                }
+            }
         }
     }
 

@@ -119,7 +119,7 @@ enum Check {
     Tls,
     /// `-` in real logs; anything else is unusual.
     Ident,
-    /// A user name; one with spaces is unusual.
+    /// A user name: one word.
     User,
     Time(TimeFormat),
     /// A list (`a, b : c`) whose items are each checked.
@@ -877,14 +877,17 @@ fn holds(check: &Check, value: &[u8]) -> bool {
                     .any(|p| value.starts_with(p))
                     && is_token(value)
         }
-        Check::List(item) => list_items(value).all(|v| match item {
-            ListItem::Address => is_address(v),
-            ListItem::Status => is_status(v),
-            ListItem::Count => is_count(v),
-            ListItem::Duration => is_duration(v),
-            ListItem::Token => is_token(v),
-            ListItem::Any => true,
-        }),
+        Check::List(item) => {
+            !value.is_empty()
+                && list_items(value).all(|v| match item {
+                    ListItem::Address => is_address(v),
+                    ListItem::Status => is_status(v),
+                    ListItem::Count => is_count(v),
+                    ListItem::Duration => is_duration(v),
+                    ListItem::Token => is_token(v),
+                    ListItem::Any => true,
+                })
+        }
     }
 }
 
@@ -1162,14 +1165,14 @@ fn match_delimited(
                         unusual |= *nginx && value == b"-";
                         is_count(value)
                     }
+                    // Servers write `-` for no ident and no user: an empty
+                    // one, or a user with a space, is the mark of a line
+                    // with a field too many before it (`a a - -`).
                     Check::Ident => {
                         unusual |= value != b"-";
-                        true
+                        !value.is_empty()
                     }
-                    Check::User => {
-                        unusual |= find_byte(value, b' ').is_some();
-                        true
-                    }
+                    Check::User => !value.is_empty() && find_byte(value, b' ').is_none(),
                     Check::Time(format) if !time_seen => {
                         time_seen = true;
                         time = cache.get(format, value);
