@@ -70,6 +70,36 @@ pub fn window_start(t: i64, size: i64) -> i64 {
 const MAX_WINDOWS: usize = 5000;
 /// The key for counts beyond a cap.
 pub const OTHER: &str = "(other)";
+/// Distinct paths kept under one prefix (`/blog/`); later new ones count
+/// as `prefix/*`, so that a site of slugs (pages, files, user names) keeps
+/// its routes in view and its memory bounded.
+pub const MAX_CHILDREN: u32 = 1000;
+
+/// `path`, or `prefix/*` when its prefix already holds [`MAX_CHILDREN`]
+/// other paths. A path seen before keeps its own row.
+fn capped<'k>(
+    paths: &Table,
+    children: &mut HashMap<Box<str>, u32>,
+    path: &'k str,
+) -> std::borrow::Cow<'k, str> {
+    if paths.index.contains_key(path) {
+        return path.into();
+    }
+    let Some(cut) = path.rfind('/') else {
+        return path.into();
+    };
+    let prefix = &path[..cut];
+    let count = match children.get_mut(prefix) {
+        Some(count) => count,
+        None => children.entry(prefix.into()).or_insert(0),
+    };
+    if *count >= MAX_CHILDREN {
+        format!("{prefix}/*").into()
+    } else {
+        *count += 1;
+        path.into()
+    }
+}
 
 /// What to aggregate and how.
 #[derive(Debug, Clone)]
@@ -286,30 +316,37 @@ impl Table {
     /// Adds another partial's counts; returns, for each of its ids, the
     /// id the key has here (`None`: the table was full, counted as other).
     fn merge(&mut self, other: &Table) -> Vec<Option<u32>> {
-        let mut map = Vec::with_capacity(other.keys.len());
-        for (k, v) in other.keys.iter().zip(&other.stats) {
-            match self.index.get(k.as_ref()) {
-                Some(&id) => {
-                    self.stats[id as usize].merge(v);
-                    map.push(Some(id));
-                }
-                // The cap holds across merges too, so that many workers
-                // cannot add up to many times the keys.
-                None if self.keys.len() >= self.max_keys => {
-                    self.other.merge(v);
-                    map.push(None);
-                }
-                None => {
-                    let id = self.keys.len() as u32;
-                    self.index.insert(k.clone(), id);
-                    self.keys.push(k.clone());
-                    self.stats.push(v.clone());
-                    map.push(Some(id));
-                }
-            }
-        }
+        let map = other
+            .keys
+            .iter()
+            .zip(&other.stats)
+            .map(|(k, v)| self.add_counts(k, v))
+            .collect();
         self.other.merge(&other.other);
         map
+    }
+
+    /// Adds another partial's counts of one key.
+    fn add_counts(&mut self, key: &std::sync::Arc<str>, counts: &Statuses) -> Option<u32> {
+        match self.index.get(key.as_ref()) {
+            Some(&id) => {
+                self.stats[id as usize].merge(counts);
+                Some(id)
+            }
+            // The cap holds across merges too, so that many workers
+            // cannot add up to many times the keys.
+            None if self.keys.len() >= self.max_keys => {
+                self.other.merge(counts);
+                None
+            }
+            None => {
+                let id = self.keys.len() as u32;
+                self.index.insert(key.clone(), id);
+                self.keys.push(key.clone());
+                self.stats.push(counts.clone());
+                Some(id)
+            }
+        }
     }
 
     /// Number of keys.
@@ -409,6 +446,8 @@ pub struct Aggregate {
     /// Per-series counts at a fine resolution, for the incident finder.
     pub series: SeriesSet,
     path_buf: Vec<u8>,
+    /// Paths kept per prefix, for [`MAX_CHILDREN`].
+    path_children: HashMap<Box<str>, u32>,
     key_buf: String,
 }
 
@@ -445,6 +484,7 @@ impl Aggregate {
             last_time: None,
             series: SeriesSet::new(),
             path_buf: Vec::new(),
+            path_children: HashMap::default(),
             key_buf: String::new(),
         }
     }
@@ -491,6 +531,7 @@ impl Aggregate {
             }
         }
         let path = text(&path_buf);
+        let path = capped(&self.paths, &mut self.path_children, &path);
         let path_id = self.paths.add(&path, status);
         let method_id = request
             .method
@@ -718,7 +759,21 @@ impl Aggregate {
         let maps = [
             vec![Some(0)],
             self.upstreams.merge(&other.upstreams),
-            self.paths.merge(&other.paths),
+            {
+                // Folded as adding the other's paths in order would fold
+                // them: its keys are in its input order.
+                let mut map = Vec::with_capacity(other.paths.keys.len());
+                for (k, v) in other.paths.keys.iter().zip(&other.paths.stats) {
+                    let key = capped(&self.paths, &mut self.path_children, k);
+                    let key: std::sync::Arc<str> = match key {
+                        std::borrow::Cow::Borrowed(_) => k.clone(),
+                        std::borrow::Cow::Owned(folded) => folded.into(),
+                    };
+                    map.push(self.paths.add_counts(&key, v));
+                }
+                self.paths.other.merge(&other.paths.other);
+                map
+            },
             self.hosts.merge(&other.hosts),
             self.methods.merge(&other.methods),
             self.clients.merge(&other.clients),
@@ -1023,6 +1078,52 @@ mod tests {
             contiguous(&agg.windows, size).len() <= 240,
             "window of {size} us"
         );
+    }
+
+    #[test]
+    fn slugs_under_one_prefix_fold_past_the_cap_and_merges_agree() {
+        let config = Config::default();
+        let n = MAX_CHILDREN as usize + 300;
+        let lines: Vec<String> = (0..n)
+            .flat_map(|i| {
+                // A route seen throughout keeps its row; slugs fold.
+                [
+                    line("10/Oct/2000:13:55:01", 200, "/blog/about", "u:1", "200"),
+                    line(
+                        "10/Oct/2000:13:55:01",
+                        if i % 3 == 0 { 502 } else { 200 },
+                        &format!("/blog/post-about-topic-{i}"),
+                        "u:1",
+                        "200",
+                    ),
+                ]
+            })
+            .collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let whole = aggregate(&refs, &config);
+        assert_eq!(whole.paths.get("/blog/about").unwrap().total(), n as u64);
+        // `/blog/about` and MAX_CHILDREN - 1 slugs have rows; the rest fold.
+        let folded = whole.paths.get("/blog/*").unwrap();
+        assert_eq!(folded.total(), 301);
+        assert_eq!(whole.paths.len(), MAX_CHILDREN as usize + 1);
+        assert!(whole.paths.get("/blog/post-about-topic-998").is_some());
+        assert!(whole.paths.get("/blog/post-about-topic-999").is_none());
+        // In two parts merged in order, each under the cap: the same rows.
+        let (a, b) = refs.split_at(refs.len() / 2);
+        let mut merged = aggregate(a, &config);
+        merged.merge(aggregate_from(b, a.len() as u64 + 1, &config));
+        let rows = |agg: &Aggregate| {
+            let mut rows: Vec<(String, u64, u64)> = agg
+                .paths
+                .iter()
+                .map(|(k, s)| (k.to_string(), s.total(), s.errors()))
+                .collect();
+            rows.sort();
+            rows
+        };
+        assert_eq!(rows(&merged), rows(&whole));
+        // Other prefixes have their own budget.
+        assert!(whole.paths.get("/blog/about").is_some());
     }
 
     #[test]
