@@ -880,40 +880,117 @@ fn holds(check: &Check, value: &[u8]) -> bool {
         Check::List(item) => {
             !value.is_empty()
                 && match item {
-                    ListItem::Address => list_items(value, is_address),
-                    ListItem::Status => list_items(value, is_status),
-                    ListItem::Count => list_items(value, is_count),
-                    ListItem::Duration => list_items(value, is_duration),
-                    ListItem::Token => list_items(value, is_token),
+                    ListItem::Address => list_items(value, address_item),
+                    ListItem::Status => list_items(value, status_item),
+                    ListItem::Count => list_items(value, count_item),
+                    ListItem::Duration => list_items(value, duration_item),
+                    ListItem::Token => list_items(value, |v, i| is_token(run(v, i))),
                     ListItem::Any => true,
                 }
         }
     }
 }
 
-/// Whether every item of a list value (`a, b : c`) passes `item`. One
-/// pass, no iterator adaptors: this runs on every field of every line.
-#[inline]
-fn list_items(value: &[u8], item: impl Fn(&[u8]) -> bool) -> bool {
+/// Whether a list value (`a, b : c`) is items that `item` accepts, with
+/// separators between them. `item` starts at an item's first byte and
+/// moves past it, or says no. One pass with no splitting: this runs on
+/// every list field of every line.
+#[inline(always)]
+fn list_items(value: &[u8], item: impl Fn(&[u8], &mut usize) -> bool) -> bool {
     let n = value.len();
     let mut i = 0;
-    while i < n {
+    loop {
+        if !item(value, &mut i) {
+            return false;
+        }
+        if i == n {
+            return true;
+        }
+        // `, ` between tries, ` : ` between groups (the field finder has
+        // already made sure every space belongs to one of these).
         match value[i] {
-            b' ' | b',' => i += 1,
-            // A group separator ` : `, not the colon of an address.
-            b':' if i + 1 == n || value[i + 1] == b' ' => i += 1,
-            _ => {
-                let start = i;
-                while i < n && value[i] != b' ' && value[i] != b',' {
-                    i += 1;
-                }
-                if !item(&value[start..i]) {
-                    return false;
-                }
-            }
+            b',' => i += 1 + usize::from(value.get(i + 1) == Some(&b' ')),
+            b' ' if value[i + 1..].starts_with(b": ") => i += 3,
+            _ => return false,
+        }
+        if i >= n {
+            return false;
         }
     }
+}
+
+/// Digits from `*i`, at most `max`; how many.
+#[inline(always)]
+fn digits(v: &[u8], i: &mut usize, max: usize) -> usize {
+    let start = *i;
+    while *i < v.len() && v[*i].is_ascii_digit() {
+        *i += 1;
+    }
+    if *i - start > max {
+        0
+    } else {
+        *i - start
+    }
+}
+
+#[inline(always)]
+fn dash(v: &[u8], i: &mut usize) -> bool {
+    if v[*i] == b'-' {
+        *i += 1;
+        true
+    } else {
+        false
+    }
+}
+
+#[inline(always)]
+fn status_item(v: &[u8], i: &mut usize) -> bool {
+    dash(v, i) || digits(v, i, 3) == 3
+}
+
+#[inline(always)]
+fn count_item(v: &[u8], i: &mut usize) -> bool {
+    dash(v, i) || digits(v, i, 20) > 0
+}
+
+#[inline(always)]
+fn duration_item(v: &[u8], i: &mut usize) -> bool {
+    if dash(v, i) {
+        return true;
+    }
+    if digits(v, i, 20) == 0 {
+        return false;
+    }
+    if *i < v.len() && v[*i] == b'.' {
+        *i += 1;
+        return digits(v, i, 9) > 0;
+    }
     true
+}
+
+/// An address in one pass over its bytes; a socket path or a URL (whose
+/// `/` is no address byte) goes the long way.
+#[inline(always)]
+fn address_item(v: &[u8], i: &mut usize) -> bool {
+    let start = *i;
+    while *i < v.len() && ADDRESS[v[*i] as usize] {
+        *i += 1;
+    }
+    if *i > start && (*i == v.len() || v[*i] == b' ' || v[*i] == b',') {
+        return true;
+    }
+    *i = start;
+    is_address(run(v, i))
+}
+
+/// The rest of an item: up to `,` or a space.
+#[inline(always)]
+fn run<'v>(v: &'v [u8], i: &mut usize) -> &'v [u8] {
+    let start = *i;
+    while *i < v.len() && v[*i] != b' ' && v[*i] != b',' {
+        *i += 1;
+    }
+    &v[start..*i]
 }
 
 #[inline]
@@ -952,6 +1029,10 @@ fn is_token(b: &[u8]) -> bool {
 /// `unix:PATH`, an nginx upstream group name, a backend URL (Traefik's
 /// `http://10.0.0.1:80`), or `-`.
 fn is_address(b: &[u8]) -> bool {
+    // Most addresses start with a digit: no prefix to look for.
+    if b.first().is_some_and(|c| c.is_ascii_digit()) {
+        return b.iter().all(|&c| ADDRESS[c as usize]);
+    }
     if let Some(rest) = b
         .strip_prefix(b"http://")
         .or_else(|| b.strip_prefix(b"https://"))
