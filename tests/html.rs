@@ -202,6 +202,9 @@ fn html_report_renders_in_a_browser_with_no_network() {
     );
 }
 
+/// nginx-upstream behind the virtual host.
+const HOSTED: &str = "$host $remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" $request_time $upstream_addr $upstream_status $upstream_response_time $upstream_connect_time $upstream_header_time";
+
 #[test]
 fn html_report_shows_hostile_log_text_and_runs_none_of_it() {
     let Some(browser) = chromium() else {
@@ -211,10 +214,16 @@ fn html_report_shows_hostile_log_text_and_runs_none_of_it() {
     let dir = tempfile::tempdir().unwrap();
     let payloads = [
         "/<script>document.title='PWNED'</script>",
-        "/\"><img src=x onerror=\"document.title='PWNED'\">",
+        // nginx writes a quote in the request as `\x22`; shown decoded.
+        r"/\x22><img src=x onerror=\x22document.title='PWNED'\x22>",
         "/</style><script>document.body.dataset.pwned=1</script>",
         "/javascript:alert(1)",
+        "/<svg/onload=document.title='PWNED'>",
     ];
+    // Hostile text goes where logs carry text: the request, the referer,
+    // the agent, and the virtual host (one word, so a tag without spaces).
+    // An upstream must be an address: a payload there rejects the line.
+    let hostile_host = "<svg/onload=document.title='PWNED'>";
     let mut log = String::new();
     for minute in 0..40 {
         for i in 0..20 {
@@ -225,24 +234,17 @@ fn html_report_shows_hostile_log_text_and_runs_none_of_it() {
                 "/ok"
             };
             let status = if bad { 503 } else { 200 };
-            let upstream = if bad {
-                "<svg/onload=document.title='PWNED'>:80"
-            } else {
-                "10.0.0.1:80"
-            };
+            let host = if bad { hostile_host } else { "www.example.org" };
+            let upstream = 1 + i % 2;
             log.push_str(&format!(
-                "1.2.3.4 - - [28/Nov/2026:10:{minute:02}:{i:02} +0000] \"GET {path} HTTP/1.1\" {status} 10 \"javascript:alert(1)\" \"<script>alert(1)</script>\" 0.010 {upstream} {status} 0.010 0.001 0.009\n"
+                "{host} 1.2.3.4 - - [28/Nov/2026:10:{minute:02}:{i:02} +0000] \"GET {path} HTTP/1.1\" {status} 10 \"javascript:alert(1)\" \"<script>alert(1)</script>\" 0.010 10.0.0.{upstream}:80 {status} 0.010 0.001 0.009\n"
             ));
         }
     }
     let input = dir.path().join("hostile.log");
     std::fs::write(&input, log).unwrap();
     let html = dir.path().join("hostile.html");
-    report(
-        &["--output", "html", "--format", "nginx-upstream"],
-        &input,
-        &html,
-    );
+    report(&["--output", "html", "--log-format", HOSTED], &input, &html);
     let (dom, log) = browse(&browser, &html, &["--dump-dom"]);
     assert_eq!(problems(&log, &html), Vec::<String>::new());
     assert!(
@@ -258,16 +260,12 @@ fn html_report_shows_hostile_log_text_and_runs_none_of_it() {
         "payload text is shown literally"
     );
     assert!(
-        dom.contains("&lt;svg/onload=document.title='PWNED'&gt;:80"),
-        "upstream name shown literally"
+        dom.contains("&lt;svg/onload=document.title='PWNED'&gt;"),
+        "host name shown literally"
     );
     assert!(
-        dom.contains("<code>&lt;svg/onload=document.title='PWNED'&gt;:80</code>"),
-        "the hostile upstream's strip is labelled literally"
-    );
-    assert!(
-        dom.contains("#1 upstream &lt;svg/onload=document.title='PWNED'&gt;:80</text>"),
-        "the incident's shading names its scope literally"
+        dom.contains("host <code>&lt;svg/onload=document.title='PWNED'&gt;</code>"),
+        "the incident's attribution names the host literally"
     );
     assert!(
         dom.contains(r#"<li class="incident""#),
