@@ -743,6 +743,21 @@ impl LineParser {
                 .and_then(|l| l.fields.get(slot as usize))
                 .map_or("?".to_string(), |f| f.name.clone())
         };
+        // The literal that ends a field, as the grammar has it.
+        let ending = |slot: u8| {
+            layout
+                .and_then(|l| {
+                    l.steps.iter().find_map(|s| match s {
+                        Step::Field {
+                            slot: s2,
+                            until: Until::Literal { lit, .. },
+                            ..
+                        } if *s2 == slot => Some(crate::text::escape_bytes(lit)),
+                        _ => None,
+                    })
+                })
+                .unwrap_or_default()
+        };
         let at = (reject.column as usize).min(line.len());
         let found = crate::text::escape_bytes(&line[at..(at + 16).min(line.len())]);
         match reject.kind {
@@ -766,18 +781,7 @@ impl LineParser {
                 )
             }
             RejectKind::Unterminated { slot } => {
-                let next = layout
-                    .and_then(|l| {
-                        l.steps.iter().find_map(|s| match s {
-                            Step::Field {
-                                slot: s2,
-                                until: Until::Literal { lit, .. },
-                                ..
-                            } if *s2 == slot => Some(crate::text::escape_bytes(lit)),
-                            _ => None,
-                        })
-                    })
-                    .unwrap_or_default();
+                let next = ending(slot);
                 format!(
                     "field `{}` never ends: no `{next}` after it",
                     field_name(slot)
@@ -792,18 +796,7 @@ impl LineParser {
                 )
             }
             RejectKind::StrayQuote { slot } => {
-                let next = layout
-                    .and_then(|l| {
-                        l.steps.iter().find_map(|s| match s {
-                            Step::Field {
-                                slot: s2,
-                                until: Until::Literal { lit, .. },
-                                ..
-                            } if *s2 == slot => Some(crate::text::escape_bytes(lit)),
-                            _ => None,
-                        })
-                    })
-                    .unwrap_or_default();
+                let next = ending(slot);
                 format!(
                     "field `{}` closes with a quote followed by `{found}`, where the format has `{next}`: \
                      the line has other fields here",
@@ -877,6 +870,9 @@ fn holds(check: &Check, value: &[u8]) -> bool {
                     .any(|p| value.starts_with(p))
                     && is_token(value)
         }
+        // Client-supplied text (an empty `X-Forwarded-For:` header is
+        // logged as `""`) is split, not checked.
+        Check::List(ListItem::Any) => true,
         Check::List(item) => {
             !value.is_empty()
                 && match item {

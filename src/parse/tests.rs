@@ -525,3 +525,51 @@ fn w3c_quoted_values_and_time_taken() {
         "2012-08-15T17:00:00.363Z"
     );
 }
+
+/// Values servers really write that a strict check must still take: an
+/// empty `X-Forwarded-For` header, a client on a unix socket, IPv6 with a
+/// zone, an upstream group name when every server is down, `-` in lists,
+/// and the `[]` of an empty ingress-nginx alternative upstream.
+#[test]
+fn strict_fields_take_what_servers_write() {
+    with(
+        "nginx-main",
+        br#"10.0.0.1 - - [10/Oct/2024:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "ua" """#,
+        |r| assert_eq!(r.status(), Some(200)),
+    );
+    with(
+        "nginx-combined",
+        br#"fe80::1%eth0 - - [10/Oct/2024:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "ua""#,
+        |r| assert_eq!(s(r.remote_addr()).as_deref(), Some("fe80::1%eth0")),
+    );
+    with(
+        "nginx-upstream",
+        br#"10.0.0.1 - - [10/Oct/2024:13:55:36 +0000] "GET / HTTP/1.1" 502 5 "-" "ua" 0.001 backend 502 - - -"#,
+        |r| {
+            let a: Vec<_> = r.upstreams().collect();
+            assert_eq!(b(a[0].addr).as_deref(), Some("backend"));
+            assert_eq!((a[0].status, a[0].response_time), (Some(502), None));
+        },
+    );
+    with(
+        "nginx-upstream",
+        br#"10.0.0.1 - - [10/Oct/2024:13:55:36 +0000] "GET / HTTP/1.1" 504 5 "-" "ua" 60.001 10.0.1.1:80, unix:/run/app.sock : 10.0.1.2:80 504, - : 200 60.000, - : 0.001 -, - : 0.001 60.000, - : 0.001"#,
+        |r| {
+            let a: Vec<_> = r.upstreams().collect();
+            assert_eq!(a.len(), 3);
+            assert_eq!(b(a[1].addr).as_deref(), Some("unix:/run/app.sock"));
+            assert_eq!(a[2].status, Some(200));
+        },
+    );
+    with(
+        "nginx-upstreaminfo",
+        br#"192.168.64.1 - - [07/Feb/2020:11:48:51 +0000] "POST /products HTTP/1.1" 200 59 "-" "curl/7.54.0" 89 0.001 [default-web-8080] [] 172.17.0.5:8080 59 0.000 200 529a007902362a5f51385a5fa7049884"#,
+        |r| assert_eq!(r.upstreams().count(), 1),
+    );
+    // And what they never write: a two-digit status, a word for a time.
+    assert!(rejected(
+        "nginx-combined",
+        br#"10.0.0.1 - - [10/Oct/2024:13:55:36 +0000] "GET / HTTP/1.1" 20 5 "-" "ua""#
+    )
+    .contains("`status`"));
+}
