@@ -400,10 +400,8 @@ pub fn choose(
 ) -> Vec<Arc<Grammar>> {
     let chosen = format.choose(name, head);
     if chosen.grammars.is_empty() {
-        sink.note(format!(
-            "{name}: {}; its lines are counted as rejected",
-            chosen.reason
-        ));
+        // The reason says what becomes of the lines.
+        sink.note(format!("{name}: {}", chosen.reason));
     } else {
         sink.note(format!(
             "{name}: format {} ({})",
