@@ -1023,18 +1023,23 @@ fn is_token(b: &[u8]) -> bool {
 
 /// An IP address (v4, v6 with or without brackets and zone), a host name,
 /// `unix:PATH`, an nginx upstream group name, a backend URL (Traefik's
-/// `http://10.0.0.1:80`), or `-`.
+/// `http://10.0.0.1:80`, `h2c://app:8080`), or `-`.
 fn is_address(b: &[u8]) -> bool {
     // Most addresses start with a digit: no prefix to look for.
     if b.first().is_some_and(|c| c.is_ascii_digit()) {
         return b.iter().all(|&c| ADDRESS[c as usize]);
     }
-    if let Some(rest) = b
-        .strip_prefix(b"http://")
-        .or_else(|| b.strip_prefix(b"https://"))
-    {
+    // A backend URL: `http://`, `https://`, `h2c://` and the like.
+    if let Some(at) = memchr::memmem::find(b, b"://") {
+        let (scheme, rest) = (&b[..at], &b[at + 3..]);
         let host = rest.split(|&c| c == b'/').next().unwrap_or_default();
-        return is_address(host) && host != b"-" && is_token(rest);
+        return !scheme.is_empty()
+            && scheme
+                .iter()
+                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+            && is_address(host)
+            && host != b"-"
+            && is_token(rest);
     }
     if let Some(path) = b.strip_prefix(b"unix:") {
         // nginx writes a client on a unix socket as `unix:` alone.

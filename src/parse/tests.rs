@@ -566,6 +566,14 @@ fn strict_fields_take_what_servers_write() {
         br#"192.168.64.1 - - [07/Feb/2020:11:48:51 +0000] "POST /products HTTP/1.1" 200 59 "-" "curl/7.54.0" 89 0.001 [default-web-8080] [] 172.17.0.5:8080 59 0.000 200 529a007902362a5f51385a5fa7049884"#,
         |r| assert_eq!(r.upstreams().count(), 1),
     );
+    with(
+        "traefik-common",
+        br#"10.0.0.9 - - [10/Oct/2024:13:55:36 +0200] "GET / HTTP/2.0" 200 17 "-" "grpc-go/1.6" 12 "grpc@docker" "h2c://10.0.1.12:9000" 3ms"#,
+        |r| {
+            let a: Vec<_> = r.upstreams().collect();
+            assert_eq!(b(a[0].addr).as_deref(), Some("h2c://10.0.1.12:9000"));
+        },
+    );
     // And what they never write: a two-digit status, a word for a time.
     assert!(rejected(
         "nginx-combined",
