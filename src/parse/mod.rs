@@ -119,7 +119,7 @@ enum Check {
     Tls,
     /// `-` in real logs; anything else is unusual.
     Ident,
-    /// A user name: one word.
+    /// A user name: one word as a rule.
     User,
     Time(TimeFormat),
     /// A list (`a, b : c`) whose items are each checked.
@@ -1275,13 +1275,20 @@ fn match_delimited(
                         is_count(value)
                     }
                     // Servers write `-` for no ident and no user: an empty
-                    // one, or a user with a space, is the mark of a line
-                    // with a field too many before it (`a a - -`).
+                    // one, or a user one of whose words is a lone `-`, is
+                    // the mark of a line with a field too many before it
+                    // (`a a - - [...]`). A user name with a space
+                    // (`John Smith`) is only unusual.
                     Check::Ident => {
                         unusual |= value != b"-";
                         !value.is_empty()
                     }
-                    Check::User => !value.is_empty() && find_byte(value, b' ').is_none(),
+                    Check::User => {
+                        let spaced = find_byte(value, b' ').is_some();
+                        unusual |= spaced;
+                        !value.is_empty()
+                            && !(spaced && value.split(|&c| c == b' ').any(|w| w == b"-"))
+                    }
                     Check::Time(format) if !time_seen => {
                         time_seen = true;
                         time = cache.get(format, value);

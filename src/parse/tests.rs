@@ -574,6 +574,16 @@ fn strict_fields_take_what_servers_write() {
             assert_eq!(b(a[0].addr).as_deref(), Some("h2c://10.0.1.12:9000"));
         },
     );
+    with(
+        "apache-combined",
+        br#"10.0.0.1 - John Smith [10/Oct/2024:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "ua""#,
+        |r| assert_eq!(s(r.remote_user()).as_deref(), Some("John Smith")),
+    );
+    assert!(rejected(
+        "apache-vhost_combined",
+        br#"www.example.org:443 a a - - [10/Oct/2024:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "ua""#
+    )
+    .contains("`%u`"));
     // And what they never write: a two-digit status, a word for a time.
     assert!(rejected(
         "nginx-combined",
