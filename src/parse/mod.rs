@@ -1286,8 +1286,8 @@ fn match_delimited(
                     Check::User => {
                         let spaced = find_byte(value, b' ').is_some();
                         unusual |= spaced;
-                        !value.is_empty()
-                            && !(spaced && value.split(|&c| c == b' ').any(|w| w == b"-"))
+                        let shifted = spaced && value.split(|&c| c == b' ').any(|w| w == b"-");
+                        !value.is_empty() && !shifted
                     }
                     Check::Time(format) if !time_seen => {
                         time_seen = true;
