@@ -292,7 +292,7 @@ pub fn diagnose(
     // What the proxy did about it.
     if a.retried > 0 && a.errors > 0 {
         out.push_str(&format!(
-            " nginx retried {} of {} failed attempts on another upstream; clients saw {} 5xx.",
+            " nginx retried {} of {} failed attempts on another upstream; meanwhile clients saw {} 5xx site-wide.",
             a.retried, a.errors, facts.client_5xx
         ));
     }
@@ -377,7 +377,8 @@ mod tests {
             "{d}"
         );
         assert!(
-            d.contains("retried 76 of 80 failed attempts") && d.contains("clients saw 4 5xx"),
+            d.contains("retried 76 of 80 failed attempts")
+                && d.contains("clients saw 4 5xx site-wide"),
             "{d}"
         );
 
