@@ -92,7 +92,8 @@ fn traefik_is_a_builtin_with_its_backend_as_the_upstream() {
     assert_eq!(incident["scope"]["dimension"], "upstream", "{incident}");
     assert_eq!(incident["scope"]["keys"][0], "http://10.0.1.12:8080");
     assert_eq!(json["upstreams"][0]["upstream"], "http://10.0.1.12:8080");
-    assert_eq!(json["upstreams"][0]["errors_5xx"], 13);
+    assert_eq!(json["upstreams"][0]["errors_5xx"], 17);
+    assert_eq!(json["upstreams"][0]["attempts"], 169);
 }
 
 #[test]
