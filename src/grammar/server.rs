@@ -226,6 +226,10 @@ impl Reader {
         if !self.seen.insert(key) {
             return;
         }
+        // A FIFO or a device would block or never end: configs are files.
+        if path.metadata().is_ok_and(|m| !m.is_file()) {
+            return self.warn(path, None, "not a regular file; not read");
+        }
         let text = match std::fs::read(path) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => return,
@@ -409,5 +413,42 @@ mod tests {
         for name in ["access.log.bak", "access.logs", "other.log", "access.log."] {
             assert!(!is_rotation_of(name, "access.log"), "{name}");
         }
+    }
+}
+
+#[cfg(test)]
+mod fifo_tests {
+    use super::*;
+
+    /// An include that names a FIFO would block the read for ever: it is
+    /// a warning, and the rest of the tree still counts.
+    #[test]
+    fn an_included_fifo_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("etc/nginx")).unwrap();
+        std::fs::write(
+            root.join("etc/nginx/nginx.conf"),
+            "include /etc/nginx/pipe.conf;\nlog_format edge '$status';\naccess_log /var/log/nginx/a.log edge;\n",
+        )
+        .unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(root.join("etc/nginx/pipe.conf"))
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipping: mkfifo is not available");
+            return;
+        }
+        let found = ServerFormats::discover(root);
+        assert_eq!(found.grammars.len(), 1);
+        assert_eq!(found.bound.len(), 1);
+        assert!(
+            found
+                .warnings
+                .iter()
+                .any(|w| w.contains("pipe.conf: not a regular file")),
+            "{:?}",
+            found.warnings
+        );
     }
 }
