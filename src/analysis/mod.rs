@@ -296,6 +296,14 @@ impl Table {
         }
     }
 
+    /// Counts `status` for `key` when the table has it already.
+    #[inline]
+    fn count_existing(&mut self, key: &str, status: u16) -> Option<u32> {
+        let &id = self.index.get(key)?;
+        self.stats[id as usize].add(status, 1);
+        Some(id)
+    }
+
     /// The id of `key`, added without a count (`None` when the table is
     /// full).
     pub fn intern(&mut self, key: &str) -> Option<u32> {
@@ -531,8 +539,14 @@ impl Aggregate {
             }
         }
         let path = text(&path_buf);
-        let path = capped(&self.paths, &mut self.path_children, &path);
-        let path_id = self.paths.add(&path, status);
+        // A path seen before costs one lookup; only a new one is capped.
+        let path_id = match self.paths.count_existing(&path, status) {
+            Some(id) => Some(id),
+            None => {
+                let key = capped(&self.paths, &mut self.path_children, &path);
+                self.paths.add(&key, status)
+            }
+        };
         let method_id = request
             .method
             .map(|method| self.methods.add(&text(method), status));
