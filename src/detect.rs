@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use crate::grammar::server::ServerFormats;
 use crate::grammar::{Grammar, Syntax};
 use crate::parse::{LineParser, Outcome};
 
@@ -351,6 +352,90 @@ fn nothing_fits(
         name(i),
         lines.len()
     )
+}
+
+/// How a file's grammar is chosen.
+#[derive(Clone)]
+pub enum FormatChoice {
+    /// Detected per file among these candidates.
+    Detect(Vec<Arc<Grammar>>),
+    /// Named by the user: used for every file. A W3C grammar still follows
+    /// the file's own `#Fields:` lines.
+    Fixed(Arc<Grammar>),
+    /// The format a server config names for the file (or for the file it
+    /// was rotated from); detected among the candidates for the others.
+    Server {
+        candidates: Vec<Arc<Grammar>>,
+        server: Arc<ServerFormats>,
+    },
+}
+
+/// The grammars chosen for one input, and why, in words.
+pub struct Chosen {
+    pub grammars: Vec<Arc<Grammar>>,
+    pub reason: String,
+}
+
+impl FormatChoice {
+    /// Picks the grammars of the input called `name` from its first bytes.
+    /// An empty list means nothing fits: its lines are then rejected.
+    pub fn choose(&self, name: &str, head: &[u8]) -> Chosen {
+        let detected = |candidates: &[Arc<Grammar>]| match detect_preferring(
+            head,
+            candidates,
+            syntax_hint(name),
+        ) {
+            Some(Detection {
+                grammars, reason, ..
+            }) => Chosen { grammars, reason },
+            None => Chosen {
+                grammars: Vec::new(),
+                reason: "no line to detect the format from".into(),
+            },
+        };
+        match self {
+            FormatChoice::Fixed(g) => Chosen {
+                grammars: vec![g.clone()],
+                reason: if g.name == "inline" {
+                    "given with --log-format".into()
+                } else {
+                    "named with --format".into()
+                },
+            },
+            FormatChoice::Detect(candidates) => detected(candidates),
+            FormatChoice::Server { candidates, server } => {
+                let Some(bound) = server.for_log(std::path::Path::new(name)) else {
+                    return detected(candidates);
+                };
+                let grammars = vec![bound.grammar.clone()];
+                let mut reason = bound.describe();
+                if let Some(d) = detect(head, &grammars) {
+                    if d.grammars.is_empty() || d.parsed * 2 < d.sampled {
+                        // The config may be newer than the log: say so,
+                        // and still never read the lines another way.
+                        reason.push_str(&format!(
+                            "; but it fits only {} of {} sampled lines (was the format changed after this log was written?)",
+                            d.parsed, d.sampled
+                        ));
+                    }
+                }
+                Chosen { grammars, reason }
+            }
+        }
+    }
+}
+
+/// The server a log's path names (`/var/log/apache2/`, `httpd/`,
+/// `nginx/`), to tell apart formats whose lines are the same.
+pub fn syntax_hint(path: &str) -> Option<Syntax> {
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("apache") || lower.contains("httpd") {
+        Some(Syntax::Apache)
+    } else if lower.contains("nginx") {
+        Some(Syntax::Nginx)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]

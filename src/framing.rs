@@ -6,6 +6,7 @@
 //! newline is still a line.
 
 use std::io::{self, BufRead};
+use std::sync::Arc;
 
 use crate::parse::MAX_LINE;
 
@@ -199,6 +200,146 @@ pub fn line_starts_with(data: &[u8], prefix: &[u8]) -> Vec<usize> {
     needle.extend_from_slice(prefix);
     out.extend(memchr::memmem::find_iter(data, &needle).map(|i| i + 1));
     out
+}
+
+/// Complete lines of a stream, gathered for one parallel task.
+pub struct Batch {
+    /// Whole lines, newline-separated (an over-long line cut short).
+    pub data: Vec<u8>,
+    /// Number of the first line.
+    pub first: u64,
+    /// Over-long lines: (line number, full length).
+    pub long: Vec<(u64, u64)>,
+    /// W3C `#Fields:` lines before this batch, to replay.
+    pub fields: Arc<Vec<Vec<u8>>>,
+}
+
+/// The next buffered bytes of a reader, `None` at the end; interrupted
+/// reads are retried.
+fn next_bytes<R: BufRead>(reader: &mut R) -> io::Result<Option<&[u8]>> {
+    loop {
+        match reader.fill_buf() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+            Ok(_) => break,
+        }
+    }
+    // Filled: asking again returns the same buffer without reading.
+    match reader.fill_buf() {
+        Ok([]) => Ok(None),
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Where the reader stopped: the error, if any, bytes consumed, lines read.
+pub type ReadEnd = (Option<io::Error>, u64, u64);
+
+/// Frames a stream into batches of whole lines on the calling thread,
+/// block by block (no per-line work but a newline count), and sends them
+/// on. A line with no newline within a block longer than a batch is cut to
+/// its first bytes and listed as over-long. After a read error the lines
+/// before it are sent and the cut line is dropped.
+pub fn read_batches<R: BufRead>(
+    mut reader: R,
+    batch_bytes: usize,
+    w3c: bool,
+    send: std::sync::mpsc::SyncSender<(usize, Batch)>,
+) -> ReadEnd {
+    let batch_bytes = batch_bytes.max(crate::parse::MAX_LINE + 2);
+    let mut fields: Arc<Vec<Vec<u8>>> = Arc::new(Vec::new());
+    let mut carry: Vec<u8> = Vec::new();
+    let (mut offset, mut lines, mut index) = (0u64, 0u64, 0usize);
+    loop {
+        let mut data = std::mem::take(&mut carry);
+        data.reserve(batch_bytes.saturating_sub(data.len()));
+        let mut end: Option<Option<io::Error>> = None;
+        while data.len() < batch_bytes {
+            let available = match next_bytes(&mut reader) {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    end = Some(None);
+                    break;
+                }
+                Err(e) => {
+                    end = Some(Some(e));
+                    break;
+                }
+            };
+            let take = available.len().min(batch_bytes - data.len());
+            data.extend_from_slice(&available[..take]);
+            reader.consume(take);
+            offset += take as u64;
+        }
+        let mut long = Vec::new();
+        match (&end, memchr::memrchr(b'\n', &data)) {
+            // At the end of the stream the last line needs no newline.
+            (Some(None), _) => {}
+            // A read error: the line it cut is dropped.
+            (Some(Some(_)), cut) => data.truncate(cut.map_or(0, |c| c + 1)),
+            (None, Some(cut)) => carry = data.split_off(cut + 1),
+            (None, None) => {
+                // A whole batch without a newline: an over-long line. Keep
+                // its start and skip the rest of it.
+                let mut len = data.len() as u64;
+                data.truncate(KEEP_OF_LONG_LINE);
+                loop {
+                    let available = match next_bytes(&mut reader) {
+                        Ok(Some(b)) => b,
+                        Ok(None) => {
+                            end = Some(None);
+                            break;
+                        }
+                        Err(e) => {
+                            end = Some(Some(e));
+                            break;
+                        }
+                    };
+                    let (take, done) = match memchr::memchr(b'\n', available) {
+                        Some(i) => (i + 1, true),
+                        None => (available.len(), false),
+                    };
+                    len += (take - usize::from(done)) as u64;
+                    reader.consume(take);
+                    offset += take as u64;
+                    if done {
+                        break;
+                    }
+                }
+                if matches!(end, Some(Some(_))) {
+                    data.clear();
+                } else {
+                    long.push((lines + 1, len));
+                    data.push(b'\n');
+                }
+            }
+        }
+        let count = memchr::memchr_iter(b'\n', &data).count() as u64
+            + u64::from(data.last().is_some_and(|&b| b != b'\n'));
+        if !data.is_empty() {
+            let batch = Batch {
+                data,
+                first: lines + 1,
+                long,
+                fields: fields.clone(),
+            };
+            if w3c {
+                for start in line_starts_with(&batch.data, b"#Fields:") {
+                    let line_end = memchr::memchr(b'\n', &batch.data[start..])
+                        .map_or(batch.data.len(), |e| start + e);
+                    Arc::make_mut(&mut fields).push(batch.data[start..line_end].to_vec());
+                }
+            }
+            if send.send((index, batch)).is_err() {
+                return (None, offset, lines);
+            }
+            index += 1;
+        }
+        lines += count;
+        if let Some(error) = end {
+            return (error, offset, lines);
+        }
+    }
 }
 
 #[cfg(test)]

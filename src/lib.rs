@@ -32,5 +32,6 @@ pub mod input;
 pub mod output;
 pub mod parse;
 pub mod report;
+pub mod scan;
 pub mod tail;
 pub mod text;

@@ -12,12 +12,14 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use logspike::analysis::{self, spikes::SpikeConfig, PathNormalizer, PathRule};
-use logspike::check::{self, CheckOptions, FormatChoice};
+use logspike::check;
+use logspike::detect::FormatChoice;
 use logspike::grammar::builtin::{self, Registry};
 use logspike::grammar::server::ServerFormats;
 use logspike::grammar::{apache, nginx, Grammar, Syntax};
 use logspike::input;
 use logspike::report::ReportOptions;
+use logspike::scan::ScanOptions;
 
 #[derive(Parser)]
 #[command(
@@ -270,7 +272,6 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
             _ => parquet::basic::Compression::ZSTD(parquet::basic::ZstdLevel::default()),
         },
         row_group_rows: args.row_group_size.max(1),
-        batch_rows: 65_536,
         mode,
         paths,
         format,
@@ -278,7 +279,7 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
     let summary = export::export(
         &sources,
         &options,
-        rejects.as_mut().map(|w| w as &mut dyn Write),
+        rejects.as_mut().map(|w| w as &mut (dyn Write + Send)),
     )?;
     if let Some(mut w) = rejects {
         w.flush().context("writing the rejects file")?;
@@ -530,9 +531,9 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
         }
     }
     use_threads(args.threads)?;
-    let mut options = CheckOptions::new(format);
+    let mut options = ScanOptions::new(format);
     options.max_samples = args.show_rejects;
-    options.rejects = rejects_file.as_mut().map(|w| w as &mut dyn Write);
+    options.rejects = rejects_file.as_mut().map(|w| w as &mut (dyn Write + Send));
     let results: Vec<_> = sources
         .iter()
         .map(|s| check::check_source(s, &mut options))
@@ -664,7 +665,7 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
         top: args.top,
         ..ReportOptions::default()
     };
-    let mut check = CheckOptions::new(format);
+    let mut check = ScanOptions::new(format);
     check.progress = progress_bar(&sources);
     let report = logspike::report::build(&sources, &mut check, &options);
     if args.output == "parquet" {

@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use crate::analysis::spikes::{self, Incident, SpikeConfig};
 use crate::analysis::{self, Aggregate, Dim, Statuses, Table};
-use crate::check::{scan_source, CheckOptions, FileCheck};
 use crate::input::Source;
 use crate::parse::Timestamp;
+use crate::scan::{self, FileCheck, ScanOptions, Sink};
 
 /// The JSON schema version; bump on any incompatible change.
 pub const SCHEMA: &str = "logspike.report/4";
@@ -369,8 +369,8 @@ fn rest(table: &Table, shown: usize) -> Rest {
 /// Scans every source and builds the report. Per-file problems (a file
 /// that cannot be read, a damaged stream) are in [`Report::files`]; they
 /// never stop the other files.
-pub fn build(sources: &[Source], check: &mut CheckOptions, options: &ReportOptions) -> Report {
-    if let Some(bar) = &check.progress {
+pub fn build(sources: &[Source], scan: &mut ScanOptions, options: &ReportOptions) -> Report {
+    if let Some(bar) = &scan.progress {
         let total: u64 = sources
             .iter()
             .filter_map(|s| match s {
@@ -381,23 +381,59 @@ pub fn build(sources: &[Source], check: &mut CheckOptions, options: &ReportOptio
         bar.set_length(total);
     }
     let mut checks: Vec<FileCheck> = Vec::new();
-    let mut total: Option<Aggregate> = None;
+    let mut total = Aggregate::new(&options.analysis);
     for (index, source) in sources.iter().enumerate() {
-        let (file_check, aggregate) =
-            scan_source(source, check, index as u32, Some(&options.analysis));
+        let sink = Aggregating {
+            config: &options.analysis,
+            file: index as u32,
+            total: std::sync::Mutex::new(Aggregate::new(&options.analysis)),
+        };
+        let file_check = match scan::scan(source, scan, &sink) {
+            Ok(c) => c,
+            Err(never) => match never {},
+        };
         checks.push(file_check);
-        if let Some(aggregate) = aggregate {
-            match total.as_mut() {
-                Some(t) => t.merge(aggregate),
-                None => total = Some(aggregate),
-            }
-        }
+        total.merge(sink.total.into_inner().unwrap_or_else(|e| e.into_inner()));
     }
-    if let Some(bar) = &check.progress {
+    if let Some(bar) = &scan.progress {
         bar.finish_and_clear();
     }
-    let aggregate = total.unwrap_or_else(|| Aggregate::new(&options.analysis));
-    assemble(&aggregate, &checks, options)
+    assemble(&total, &checks, options)
+}
+
+/// The report's sink: each chunk folds its records into an aggregate,
+/// merged into the input's in order.
+struct Aggregating<'a> {
+    config: &'a analysis::Config,
+    /// The input's index, for the places of errors.
+    file: u32,
+    total: std::sync::Mutex<Aggregate>,
+}
+
+impl Sink for Aggregating<'_> {
+    type Part = Aggregate;
+    type Error = std::convert::Infallible;
+
+    fn part(&self) -> Aggregate {
+        Aggregate::new(self.config)
+    }
+
+    fn record(&self, part: &mut Aggregate, record: &crate::parse::Record<'_>, line: u64) {
+        part.add(record, self.file, line, self.config);
+    }
+
+    fn merge(&self, part: Aggregate) -> Result<(), Self::Error> {
+        self.total
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .merge(part);
+        Ok(())
+    }
+
+    fn restart(&self) -> bool {
+        *self.total.lock().unwrap_or_else(|e| e.into_inner()) = Aggregate::new(self.config);
+        true
+    }
 }
 
 /// Turns merged aggregates and per-file counts into a report.
@@ -633,7 +669,7 @@ fn key_rows(table: &Table, top: usize) -> Vec<KeyRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::FormatChoice;
+    use crate::detect::FormatChoice;
     use crate::grammar::builtin;
 
     /// The incidents do not depend on how the input was cut: one stream,
@@ -648,7 +684,7 @@ mod tests {
         ];
         let options = ReportOptions::default();
         let run = |parallel_min_bytes: u64, chunk_bytes: usize| {
-            let mut check = CheckOptions::new(FormatChoice::Detect(builtin::all().to_vec()));
+            let mut check = ScanOptions::new(FormatChoice::Detect(builtin::all().to_vec()));
             check.parallel_min_bytes = parallel_min_bytes;
             check.chunk_bytes = chunk_bytes;
             let report = build(&sources, &mut check, &options);

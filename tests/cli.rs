@@ -357,13 +357,15 @@ fn server_configs_provide_named_formats() {
 
 #[test]
 fn every_builtin_grammar_has_a_sample_log() {
-    use logspike::check::{check_source, CheckOptions, FormatChoice};
+    use logspike::check::check_source;
+    use logspike::detect::FormatChoice;
     use logspike::grammar::{builtin, Syntax};
     use logspike::input::{expand, Source};
+    use logspike::scan::ScanOptions;
 
     let mut seen = std::collections::BTreeSet::new();
     for source in expand(&[samples()]).unwrap() {
-        let mut options = CheckOptions::new(FormatChoice::Detect(builtin::all().to_vec()));
+        let mut options = ScanOptions::new(FormatChoice::Detect(builtin::all().to_vec()));
         options.max_samples = 0;
         let result = check_source(&source, &mut options);
         let Source::Path(path) = &source else {

@@ -410,8 +410,10 @@ fn corpus_agrees_with_peers() {
 /// logspike parses, with every rejection accounted for.
 #[test]
 fn real_logs_parse_fully() {
-    use logspike::check::{check_source, CheckOptions, FormatChoice};
+    use logspike::check::check_source;
+    use logspike::detect::FormatChoice;
     use logspike::input::Source;
+    use logspike::scan::ScanOptions;
 
     let Some(dir) = corpus_dir() else {
         eprintln!("skipping real-log coverage: ../shared/corpus is not present");
@@ -442,7 +444,7 @@ fn real_logs_parse_fully() {
         ("lnav/logfile_bad_access_log.0", None, 3, 2, &[2]),
     ];
     for (file, format, lines, parsed, rejected) in cases {
-        let mut options = CheckOptions::new(match format {
+        let mut options = ScanOptions::new(match format {
             Some(g) => FormatChoice::Fixed(g.clone()),
             None => FormatChoice::Detect(builtin::all().to_vec()),
         });

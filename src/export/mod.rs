@@ -12,9 +12,9 @@ pub mod manifest;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow_array::builder::{
     Float64Builder, ListBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder,
@@ -27,12 +27,11 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use crate::analysis::PathNormalizer;
-use crate::check::{choose_grammars, FileCheck, FormatChoice};
-use crate::detect;
-use crate::framing::LineReader;
+use crate::detect::FormatChoice;
 use crate::grammar::{Grammar, Role};
-use crate::input::{self, Source};
-use crate::parse::{LineParser, Outcome, Record, Timestamp};
+use crate::input::Source;
+use crate::parse::{Record, Timestamp};
+use crate::scan::{self, FileCheck, ScanOptions, Sink};
 
 /// How rows are split into directories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +57,6 @@ pub struct ExportOptions {
     pub partition: Partition,
     pub compression: Compression,
     pub row_group_rows: usize,
-    /// Rows per record batch handed to a writer.
-    pub batch_rows: usize,
     pub mode: Mode,
     pub paths: PathNormalizer,
     pub format: FormatChoice,
@@ -458,7 +455,7 @@ fn run_id() -> String {
 }
 
 /// The open Parquet files of a run, one per (partition, column layout).
-struct Sink<'o> {
+struct Writers<'o> {
     options: &'o ExportOptions,
     props: WriterProperties,
     run: String,
@@ -470,7 +467,7 @@ struct Sink<'o> {
     uses: u64,
 }
 
-impl Sink<'_> {
+impl Writers<'_> {
     fn layout(&mut self, extras: Vec<(String, String)>) -> usize {
         match self.layouts.iter().position(|l| *l == extras) {
             Some(i) => i,
@@ -492,7 +489,7 @@ impl Sink<'_> {
                 .map(|(k, _)| *k)
                 .expect("outputs are not empty");
             let output = self.outputs.remove(&oldest).expect("found above");
-            let path = Sink::close(output)?;
+            let path = Writers::close(output)?;
             self.written.push(path);
         }
         if !self.outputs.contains_key(&key) {
@@ -534,7 +531,7 @@ impl Sink<'_> {
     fn close(mut output: Output) -> Result<PathBuf, ExportError> {
         if output.rows.len > 0 {
             let batch = output.rows.finish();
-            Sink::write(&mut output, &batch)?;
+            Writers::write(&mut output, &batch)?;
         }
         output
             .writer
@@ -562,7 +559,7 @@ impl Sink<'_> {
     /// temporary files.
     fn finish(mut self) -> Result<Vec<PathBuf>, ExportError> {
         while let Some((_, output)) = self.outputs.pop_first() {
-            let path = Sink::close(output)?;
+            let path = Writers::close(output)?;
             self.written.push(path);
         }
         self.written.sort();
@@ -570,146 +567,74 @@ impl Sink<'_> {
     }
 }
 
-/// One chunk of a mapped file turned into record batches per partition,
-/// with its counts and its rejected lines.
-struct ChunkRows {
-    rows: BTreeMap<Option<i64>, Rows>,
-    lines: u64,
-    parsed: u64,
-    rejected: u64,
-    directives: u64,
-    blank: u64,
-    rejects: Vec<u8>,
+/// Extra columns of a layout: (column name, field name in the grammar).
+type Extras = Vec<(String, String)>;
+
+/// The export's sink: each chunk's records become rows per partition,
+/// written in input order as the chunks merge.
+struct ToParquet<'a, 'o> {
+    options: &'o ExportOptions,
+    /// The input's name, in every row.
+    name: &'a str,
+    /// The column layout of the input (from its primary grammar) and its
+    /// index among the run's layouts, set once the grammars are chosen.
+    layout: Mutex<(usize, Arc<Extras>)>,
+    out: Mutex<(&'a mut Writers<'o>, u64)>,
 }
 
-/// Chunks parsed at once: enough to keep the cores busy, few enough to
-/// keep memory flat (their rows are held until written).
-const CHUNKS_PER_WAVE: usize = 4;
-const CHUNK_BYTES: usize = 8 << 20;
-
-/// Exports a mapped plain file: waves of chunks are parsed into record
-/// batches on all cores, then written in file order.
-#[allow(clippy::too_many_arguments)]
-fn export_mapped(
-    data: &[u8],
-    name: &str,
-    grammars: &[Arc<Grammar>],
+struct Chunk {
+    rows: BTreeMap<Option<i64>, Rows>,
+    extras: Arc<Extras>,
     layout: usize,
-    sink: &mut Sink,
-    check: &mut FileCheck,
-    rejects: &mut Option<&mut dyn Write>,
-    summary_rows: &mut u64,
-    release: &(dyn Fn(std::ops::Range<usize>) + Sync),
-) -> Result<(), ExportError> {
-    use rayon::prelude::*;
-    let options = sink.options;
-    let extras = sink.layouts[layout].clone();
-    let w3c = grammars
-        .first()
-        .is_some_and(|g| g.syntax == crate::grammar::Syntax::W3c);
-    let fields_lines = if w3c {
-        crate::framing::line_starts_with(data, b"#Fields:")
-    } else {
-        Vec::new()
-    };
-    let chunks = crate::framing::chunks(data, CHUNK_BYTES);
-    let mut first_line = 0u64;
-    for wave in chunks.chunks(CHUNKS_PER_WAVE) {
-        let firsts: Vec<u64> = wave
-            .iter()
-            .scan(first_line, |seen, r| {
-                let first = *seen;
-                let chunk = &data[r.clone()];
-                *seen += memchr::memchr_iter(b'\n', chunk).count() as u64
-                    + u64::from(chunk.last().is_some_and(|&b| b != b'\n'));
-                Some(first)
-            })
-            .collect();
-        let parts: Vec<ChunkRows> = wave
-            .par_iter()
-            .zip(firsts.par_iter())
-            .map(|(range, &first)| {
-                let mut parser = LineParser::new(grammars);
-                for &start in fields_lines.iter().take_while(|&&s| s < range.start) {
-                    let end =
-                        memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |e| start + e);
-                    let _ = parser.parse(&data[start..end]);
-                }
-                let mut part = ChunkRows {
-                    rows: BTreeMap::new(),
-                    lines: 0,
-                    parsed: 0,
-                    rejected: 0,
-                    directives: 0,
-                    blank: 0,
-                    rejects: Vec::new(),
-                };
-                let mut buf = Vec::new();
-                let chunk = &data[range.clone()];
-                for (i, line) in chunk
-                    .strip_suffix(b"\n")
-                    .unwrap_or(chunk)
-                    .split(|&b| b == b'\n')
-                    .enumerate()
-                {
-                    part.lines += 1;
-                    if line.len() > crate::parse::MAX_LINE {
-                        part.rejected += 1;
-                        part.rejects.extend_from_slice(line);
-                        part.rejects.push(b'\n');
-                        continue;
-                    }
-                    match parser.parse(line) {
-                        Outcome::Record(record) => {
-                            part.parsed += 1;
-                            let key = partition_key(options.partition, record.time());
-                            part.rows
-                                .entry(key)
-                                .or_insert_with(|| Rows::new(&extras))
-                                .push(
-                                    &record,
-                                    name,
-                                    first + i as u64 + 1,
-                                    &options.paths,
-                                    &mut buf,
-                                );
-                        }
-                        Outcome::Directive => part.directives += 1,
-                        Outcome::Blank => part.blank += 1,
-                        Outcome::Rejected(_) => {
-                            part.rejected += 1;
-                            part.rejects.extend_from_slice(line);
-                            part.rejects.push(b'\n');
-                        }
-                    }
-                }
-                // Parsed pages leave resident memory (the rows hold copies).
-                release(range.clone());
-                part
-            })
-            .collect();
-        for mut part in parts {
-            first_line += part.lines;
-            check.lines += part.lines;
-            check.parsed += part.parsed;
-            check.rejected += part.rejected;
-            check.directives += part.directives;
-            check.blank += part.blank;
-            *summary_rows += part.parsed;
-            if let Some(out) = rejects.as_mut() {
-                out.write_all(&part.rejects).map_err(|e| ExportError::Io {
-                    path: "rejects".into(),
-                    error: e,
-                })?;
-            }
-            for (key, rows) in part.rows.iter_mut() {
-                let batch = rows.finish();
-                let output = sink.output((*key, layout))?;
-                Sink::write(output, &batch)?;
-            }
+    buf: Vec<u8>,
+}
+
+impl Sink for ToParquet<'_, '_> {
+    type Part = Chunk;
+    type Error = ExportError;
+
+    fn begin(&self, grammars: &[Arc<Grammar>]) {
+        let extras = grammars
+            .first()
+            .map(|g| extra_fields(g))
+            .unwrap_or_default();
+        let index = lock(&self.out).0.layout(extras.clone());
+        *lock(&self.layout) = (index, Arc::new(extras));
+    }
+
+    fn part(&self) -> Chunk {
+        let (layout, extras) = lock(&self.layout).clone();
+        Chunk {
+            rows: BTreeMap::new(),
+            extras,
+            layout,
+            buf: Vec::new(),
         }
     }
-    Ok(())
+
+    fn record(&self, part: &mut Chunk, record: &Record<'_>, line: u64) {
+        let key = partition_key(self.options.partition, record.time());
+        let extras = &part.extras;
+        part.rows
+            .entry(key)
+            .or_insert_with(|| Rows::new(extras))
+            .push(record, self.name, line, &self.options.paths, &mut part.buf);
+    }
+
+    fn merge(&self, part: Chunk) -> Result<(), ExportError> {
+        let mut out = lock(&self.out);
+        for (key, mut rows) in part.rows {
+            out.1 += rows.len as u64;
+            let batch = rows.finish();
+            let output = out.0.output((key, part.layout))?;
+            Writers::write(output, &batch)?;
+        }
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Exports every source. Per-file problems are in the summary's files and
@@ -717,7 +642,7 @@ fn export_mapped(
 pub fn export(
     sources: &[Source],
     options: &ExportOptions,
-    mut rejects: Option<&mut dyn Write>,
+    rejects: Option<&mut (dyn Write + Send)>,
 ) -> Result<ExportSummary, ExportError> {
     let props = WriterProperties::builder()
         .set_compression(options.compression)
@@ -726,7 +651,7 @@ pub fn export(
         .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Page)
         .set_created_by("logspike".to_string())
         .build();
-    let mut sink = Sink {
+    let mut writers = Writers {
         options,
         props,
         run: run_id(),
@@ -736,136 +661,23 @@ pub fn export(
         written: Vec::new(),
         uses: 0,
     };
+    let mut scan_options = ScanOptions::new(options.format.clone());
+    scan_options.rejects = rejects;
     let mut summary = ExportSummary::default();
-    let mut buf = Vec::new();
     for source in sources {
         let name = source.display();
-        let mut check = FileCheck {
-            name: name.clone(),
-            ..FileCheck::default()
+        let sink = ToParquet {
+            options,
+            name: &name,
+            layout: Mutex::new((0, Arc::new(Vec::new()))),
+            out: Mutex::new((&mut writers, 0)),
         };
-        if let Source::Path(path) = source {
-            match input::map_plain(path, 4 << 20) {
-                Ok(Some(map)) => {
-                    let head = &map[..map.len().min(detect::SAMPLE_BYTES)];
-                    let grammars = choose_grammars(head, &options.format, &mut check);
-                    let extras = grammars
-                        .first()
-                        .map(|g| extra_fields(g))
-                        .unwrap_or_default();
-                    let layout = sink.layout(extras);
-                    let release = |range| input::release(&map, range);
-                    export_mapped(
-                        &map,
-                        &name,
-                        &grammars,
-                        layout,
-                        &mut sink,
-                        &mut check,
-                        &mut rejects,
-                        &mut summary.rows,
-                        &release,
-                    )?;
-                    if let Some((was, now)) = map.shrank() {
-                        // Rows already written stay; the zeros read past
-                        // the new end parse as nothing (rejected lines).
-                        check.error = Some(format!(
-                            "changed while being read: it shrank from {was} to {now} bytes (truncated, as a copytruncate rotation does); rows cover what was read before, the end read as zeros is counted as rejected"
-                        ));
-                    }
-                    summary.files.push(check);
-                    continue;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    check.error = Some(e.to_string());
-                    summary.files.push(check);
-                    continue;
-                }
-            }
-        }
-        let opened = match input::open(source) {
-            Ok(o) => o,
-            Err(e) => {
-                check.error = Some(e.to_string());
-                summary.files.push(check);
-                continue;
-            }
-        };
-        let mut reader = opened.reader;
-        let mut head = Vec::new();
-        let head_error = (&mut reader)
-            .take(detect::SAMPLE_BYTES as u64)
-            .read_to_end(&mut head)
-            .err();
-        let grammars = choose_grammars(&head, &options.format, &mut check);
-        let extras = grammars
-            .first()
-            .map(|g| extra_fields(g))
-            .unwrap_or_default();
-        let layout = sink.layout(extras);
-        let mut parser = LineParser::new(&grammars);
-        let stream: Box<dyn BufRead> =
-            Box::new(io::BufReader::new(io::Cursor::new(head).chain(reader)));
-        let mut lines = LineReader::new(stream);
-        loop {
-            let line = match lines.next_line() {
-                Ok(Some(line)) => line,
-                Ok(None) => break,
-                Err(e) => {
-                    check.error = Some(format!(
-                        "read error at byte {} of the decompressed stream, after line {}: {e}",
-                        lines.offset(),
-                        lines.lines_read()
-                    ));
-                    break;
-                }
-            };
-            check.lines += 1;
-            let outcome = if line.too_long.is_some() {
-                None
-            } else {
-                Some(parser.parse(line.bytes))
-            };
-            match outcome {
-                Some(Outcome::Record(record)) => {
-                    check.parsed += 1;
-                    let key = (partition_key(options.partition, record.time()), layout);
-                    let output = sink.output(key)?;
-                    output
-                        .rows
-                        .push(&record, &name, line.number, &options.paths, &mut buf);
-                    summary.rows += 1;
-                    if output.rows.len >= options.batch_rows {
-                        let batch = output.rows.finish();
-                        Sink::write(output, &batch)?;
-                    }
-                }
-                Some(Outcome::Directive) => check.directives += 1,
-                Some(Outcome::Blank) => check.blank += 1,
-                _ => {
-                    check.rejected += 1;
-                    if let Some(out) = rejects.as_mut() {
-                        out.write_all(line.bytes)
-                            .and_then(|_| out.write_all(b"\n"))
-                            .map_err(|e| ExportError::Io {
-                                path: "rejects".into(),
-                                error: e,
-                            })?;
-                    }
-                }
-            }
-        }
-        if let (Some(e), None) = (head_error, &check.error) {
-            check.error = Some(format!(
-                "read error within the first {} bytes: {e}",
-                detect::SAMPLE_BYTES
-            ));
-        }
+        let check = scan::scan(source, &mut scan_options, &sink)?;
+        summary.rows += lock(&sink.out).1;
         summary.files.push(check);
     }
-    let run = sink.run.clone();
-    summary.written = sink.finish()?;
+    let run = writers.run.clone();
+    summary.written = writers.finish()?;
     // Last, once every part file has its final name: the run is whole.
     let inputs = sources.iter().filter_map(manifest::Input::of).collect();
     summary.manifest = Some(manifest::write(

@@ -9,7 +9,7 @@ use incident::write_incident;
 
 use std::io::{self, Write};
 
-use crate::check::FileCheck;
+use crate::scan::FileCheck;
 use crate::text::thousands;
 
 fn percent(part: u64, whole: u64) -> String {

@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::check::FormatChoice;
 use crate::detect;
+use crate::detect::FormatChoice;
 use crate::grammar::{Grammar, Syntax};
 use crate::input::{self, Compression};
 use crate::parse::{LineParser, MAX_LINE};
@@ -405,7 +405,7 @@ pub fn choose(
     } else {
         sink.note(format!(
             "{name}: format {} ({})",
-            crate::check::grammar_names(&chosen.grammars).join(" + "),
+            crate::scan::grammar_names(&chosen.grammars).join(" + "),
             chosen.reason
         ));
     }

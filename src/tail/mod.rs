@@ -27,7 +27,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::analysis::PathNormalizer;
-use crate::check::FormatChoice;
+use crate::detect::FormatChoice;
 use crate::parse::{strip_eol, LineParser, Outcome};
 
 use crate::analysis::spikes::live::{Change, Live, LiveConfig, Spike};

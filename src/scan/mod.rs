@@ -1,0 +1,691 @@
+//! The scan engine: one input's lines parsed on all cores, in order.
+//!
+//! An input is cut into chunks: a large plain file is memory-mapped and cut
+//! on line boundaries; anything else (compressed files, pipes, standard
+//! input, small files) is read on a thread of its own and framed into
+//! batches of whole lines ([`framing::read_batches`]). Each chunk is parsed
+//! by a worker with its own [`LineParser`] (a W3C chunk first replays the
+//! `#Fields:` lines before it), counted, and fed to a [`Sink`]; finished
+//! chunks are merged in input order, so counts, line numbers, rejected
+//! lines and whatever the sink writes come out as if one thread had read
+//! the input from start to end. Workers claim chunks in order, so only a
+//! few parts wait to be merged at any time: memory does not grow with the
+//! input.
+//!
+//! The engine always counts (a [`FileCheck`]); a job adds a sink: `check`
+//! none ([`Count`]), `report` the analysis aggregate, `export` Parquet
+//! rows.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+
+use crate::detect::{self, Chosen, FormatChoice};
+use crate::framing::{self, Batch};
+use crate::grammar::{Grammar, Syntax};
+use crate::input::{self, Source};
+use crate::parse::{LineParser, Outcome, Record, Timestamp};
+
+/// What a job does with the records of one input.
+///
+/// `part` and `record` run on many threads at once, one part per chunk;
+/// `merge` takes the parts one at a time, in input order.
+pub trait Sink: Sync {
+    /// What one chunk builds.
+    type Part: Send;
+    /// Why a merge failed (the output could not be written): the scan
+    /// stops there.
+    type Error: Send;
+    /// Told the grammars chosen for the input, before its first part.
+    fn begin(&self, grammars: &[Arc<Grammar>]) {
+        let _ = grammars;
+    }
+    fn part(&self) -> Self::Part;
+    /// A parsed record of the chunk; `line` is its 1-based number in the
+    /// input.
+    fn record(&self, part: &mut Self::Part, record: &Record<'_>, line: u64);
+    /// Takes the next part of the input.
+    fn merge(&self, part: Self::Part) -> Result<(), Self::Error>;
+    /// Forgets everything merged, so that the input can be read again from
+    /// its start (it shrank while being read); false when what was merged
+    /// is out of reach already (written to files).
+    fn restart(&self) -> bool {
+        false
+    }
+}
+
+/// The sink of a job that only counts.
+pub struct Count;
+
+impl Sink for Count {
+    type Part = ();
+    type Error = std::convert::Infallible;
+    fn part(&self) {}
+    fn record(&self, _: &mut (), _: &Record<'_>, _: u64) {}
+    fn merge(&self, _: ()) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn restart(&self) -> bool {
+        true
+    }
+}
+
+/// A rejected line kept to show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectSample {
+    pub line: u64,
+    /// 1-based column (byte) where parsing failed.
+    pub column: u64,
+    pub reason: String,
+    /// The line, escaped for display and cut to a sane length.
+    pub text: String,
+}
+
+/// The counts for one input.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileCheck {
+    pub name: String,
+    pub compression: Option<&'static str>,
+    /// Grammar names, primary first.
+    pub grammars: Vec<String>,
+    /// Why these grammars.
+    pub reason: String,
+    pub lines: u64,
+    pub parsed: u64,
+    pub rejected: u64,
+    pub directives: u64,
+    pub blank: u64,
+    /// Parsed lines that went on after the last field.
+    pub trailing: u64,
+    /// The first of them, to look at.
+    pub first_trailing: Option<u64>,
+    /// Rejected because longer than the line limit.
+    pub too_long: u64,
+    /// Parsed lines per grammar that parsed them, in first-use order.
+    pub by_grammar: Vec<(String, u64)>,
+    pub first_time: Option<Timestamp>,
+    pub last_time: Option<Timestamp>,
+    pub samples: Vec<RejectSample>,
+    /// A problem that stopped reading this input (the counts cover what
+    /// came before it).
+    pub error: Option<String>,
+}
+
+impl FileCheck {
+    /// Parsed share of the lines that should hold data (not blank, not
+    /// directives), in percent. An empty file is fully covered.
+    pub fn coverage(&self) -> f64 {
+        let data = self.parsed + self.rejected;
+        if data == 0 {
+            if self.error.is_some() {
+                0.0
+            } else {
+                100.0
+            }
+        } else {
+            self.parsed as f64 * 100.0 / data as f64
+        }
+    }
+}
+
+/// How inputs are scanned, whatever the job.
+pub struct ScanOptions<'w> {
+    pub format: FormatChoice,
+    /// How many rejected lines to keep per input.
+    pub max_samples: usize,
+    /// Every rejected line is copied here, as it was read, in input order.
+    pub rejects: Option<&'w mut (dyn Write + Send)>,
+    /// Plain files of at least this size are mapped; smaller ones are
+    /// streamed.
+    pub parallel_min_bytes: u64,
+    /// Size of the chunks (of a mapped file) and batches (of a stream).
+    pub chunk_bytes: usize,
+    /// Advanced by input bytes as they are parsed (raw bytes for
+    /// compressed files), when a progress bar is shown.
+    pub progress: Option<indicatif::ProgressBar>,
+}
+
+impl<'w> ScanOptions<'w> {
+    pub fn new(format: FormatChoice) -> ScanOptions<'w> {
+        ScanOptions {
+            format,
+            max_samples: 5,
+            rejects: None,
+            parallel_min_bytes: 4 << 20,
+            chunk_bytes: 8 << 20,
+            progress: None,
+        }
+    }
+}
+
+/// Scans one input into `sink`. I/O problems become [`FileCheck::error`],
+/// never a panic and never a lost count; the error of a failed merge ends
+/// the scan and is returned.
+pub fn scan<S: Sink>(
+    source: &Source,
+    options: &mut ScanOptions,
+    sink: &S,
+) -> Result<FileCheck, S::Error> {
+    let mut result = FileCheck {
+        name: source.display(),
+        ..FileCheck::default()
+    };
+    let mut changed = None;
+    if let Source::Path(path) = source {
+        match input::map_plain(path, options.parallel_min_bytes) {
+            Ok(Some(map)) => {
+                result.compression = Some(input::Compression::None.name());
+                let release = |range| input::release(&map, range);
+                scan_mapped(&map, options, sink, &mut result, &release)?;
+                let Some((was, now)) = map.shrank() else {
+                    return Ok(result);
+                };
+                let what = format!(
+                    "changed while being read: it shrank from {was} to {now} bytes (truncated, as a copytruncate rotation does)"
+                );
+                if !sink.restart() {
+                    // What was merged stays; the end read as zeros was
+                    // counted as rejected.
+                    result.error = Some(format!(
+                        "{what}; what was read before is kept, the end read as zeros is counted as rejected"
+                    ));
+                    return Ok(result);
+                }
+                // What was read past the new end is gone: read the file
+                // again as it is now, and say so.
+                changed = Some(format!("{what}; counted as it is now"));
+                result = FileCheck {
+                    name: source.display(),
+                    ..FileCheck::default()
+                };
+            }
+            Ok(None) => {}
+            Err(e) => {
+                result.error = Some(e.to_string());
+                return Ok(result);
+            }
+        }
+    }
+    let opened = match input::open_counted(source, options.progress.clone()) {
+        Ok(opened) => opened,
+        Err(e) => {
+            result.error = Some(e.to_string());
+            return Ok(result);
+        }
+    };
+    result.compression = Some(opened.compression.name());
+    scan_reader(opened.reader, options, sink, &mut result)?;
+    if result.error.is_none() {
+        result.error = changed;
+    }
+    Ok(result)
+}
+
+/// Picks the grammars for an input from its head, noting why in `result`.
+fn choose_grammars(
+    head: &[u8],
+    format: &FormatChoice,
+    result: &mut FileCheck,
+) -> Vec<Arc<Grammar>> {
+    let Chosen { grammars, reason } = format.choose(&result.name, head);
+    result.reason = reason;
+    result.grammars = grammar_names(&grammars);
+    grammars
+}
+
+/// Scans lines from any reader (decompressed already); the result's name
+/// must be set by the caller.
+pub fn scan_reader<S: Sink>(
+    mut reader: Box<dyn BufRead + Send>,
+    options: &mut ScanOptions,
+    sink: &S,
+    result: &mut FileCheck,
+) -> Result<(), S::Error> {
+    // The head is read for detection, then parsed with the rest.
+    let mut head = Vec::new();
+    let head_error = (&mut reader)
+        .take(detect::SAMPLE_BYTES as u64)
+        .read_to_end(&mut head)
+        .err();
+    let grammars = choose_grammars(&head, &options.format, result);
+    let stream: Box<dyn BufRead + Send> = if head_error.is_some() {
+        // The read failed inside the head: what follows the last newline
+        // is a line cut by the damage, dropped as for any read error.
+        let complete = head.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        head.truncate(complete);
+        Box::new(io::Cursor::new(head))
+    } else {
+        Box::new(io::BufReader::new(io::Cursor::new(head).chain(reader)))
+    };
+    let w3c = is_w3c(&grammars);
+    sink.begin(&grammars);
+    let engine = Engine::new(&grammars, options, sink);
+    let (send, receive) = std::sync::mpsc::sync_channel::<(usize, Batch)>(2);
+    let chunk_bytes = options.chunk_bytes;
+    let (error, offset, read) = std::thread::scope(|threads| {
+        let reader = threads.spawn(move || framing::read_batches(stream, chunk_bytes, w3c, send));
+        receive.into_iter().par_bridge().for_each(|(index, batch)| {
+            let replay = batch.fields.iter().map(|l| l.as_slice());
+            let part = engine.chunk(replay, &batch.data, batch.first, &batch.long);
+            engine.offer(index, part);
+        });
+        reader.join().unwrap_or((None, 0, 0))
+    });
+    let outcome = engine.finish(result, options);
+    if let (Some(e), None) = (error.or(head_error), &result.error) {
+        result.error = Some(format!(
+            "read error at byte {offset} of the decompressed stream, after line {read}: {e}"
+        ));
+    }
+    outcome
+}
+
+/// Scans a whole file held in memory, in chunks cut on line boundaries;
+/// the answer equals [`scan_reader`]'s on the same bytes, whatever the
+/// chunk size or thread count. `release` is told of each range once it has
+/// been read (a mapped file gives its pages back).
+pub fn scan_mapped<S: Sink>(
+    data: &[u8],
+    options: &mut ScanOptions,
+    sink: &S,
+    result: &mut FileCheck,
+    release: &(dyn Fn(std::ops::Range<usize>) + Sync),
+) -> Result<(), S::Error> {
+    let head = &data[..data.len().min(detect::SAMPLE_BYTES)];
+    let grammars = choose_grammars(head, &options.format, result);
+    // A W3C chunk must start with the columns in force where it starts: the
+    // `#Fields:` lines before it are replayed into its parser.
+    let fields_lines: Vec<usize> = if is_w3c(&grammars) {
+        framing::line_starts_with(data, b"#Fields:")
+    } else {
+        Vec::new()
+    };
+    let line_at = |start: usize| {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |e| start + e);
+        &data[start..end]
+    };
+    let chunks = framing::chunks(data, options.chunk_bytes);
+    // Each chunk's first line number, from a newline count (as fast as
+    // `wc -l`), so that records and rejections carry absolute numbers.
+    let line_counts: Vec<u64> = chunks
+        .par_iter()
+        .map(|r| {
+            let chunk = &data[r.clone()];
+            let lines = memchr::memchr_iter(b'\n', chunk).count() as u64
+                + u64::from(chunk.last().is_some_and(|&b| b != b'\n'));
+            // Keep resident memory flat: the parse pass maps pages again.
+            release(r.clone());
+            lines
+        })
+        .collect();
+    let firsts: Vec<u64> = line_counts
+        .iter()
+        .scan(0, |seen, n| {
+            let first = *seen;
+            *seen += n;
+            Some(first)
+        })
+        .collect();
+    let progress = options.progress.clone();
+    sink.begin(&grammars);
+    let engine = Engine::new(&grammars, options, sink);
+    // Workers claim chunks in file order, so the parts waiting to be
+    // merged are few whatever the file's size.
+    let next = AtomicUsize::new(0);
+    let workers = rayon::current_num_threads().clamp(1, chunks.len().max(1));
+    (0..workers).into_par_iter().for_each(|_| loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let Some(range) = chunks.get(index) else {
+            break;
+        };
+        let replay = fields_lines
+            .iter()
+            .take_while(|&&s| s < range.start)
+            .map(|&s| line_at(s));
+        let part = engine.chunk(replay, &data[range.clone()], firsts[index] + 1, &[]);
+        release(range.clone());
+        if let Some(bar) = &progress {
+            bar.inc(range.len() as u64);
+        }
+        engine.offer(index, part);
+    });
+    engine.finish(result, options)
+}
+
+fn is_w3c(grammars: &[Arc<Grammar>]) -> bool {
+    grammars.first().is_some_and(|g| g.syntax == Syntax::W3c)
+}
+
+/// Counts and the sink's part for one chunk.
+struct Part<P> {
+    counts: FileCheck,
+    /// Parsed lines per grammar index (see [`parser_index`]).
+    per_grammar: Vec<u64>,
+    /// The chunk's rejected lines, when they are being written.
+    rejects: Vec<u8>,
+    sink: P,
+}
+
+/// Finished parts waiting for their turn to merge.
+struct Waiting<P> {
+    /// Index of the part to merge next.
+    next: usize,
+    parts: BTreeMap<usize, Part<P>>,
+}
+
+/// What has been merged so far, in input order.
+struct Total<'w, E> {
+    counts: FileCheck,
+    per_grammar: Vec<u64>,
+    rejects: Option<&'w mut (dyn Write + Send)>,
+    rejects_error: Option<String>,
+    error: Option<E>,
+}
+
+/// One scan's shared state: what every worker reads, the parts waiting
+/// for their turn, and the total they merge into.
+struct Engine<'a, 'w, S: Sink> {
+    grammars: &'a [Arc<Grammar>],
+    sink: &'a S,
+    max_samples: usize,
+    keep_rejects: bool,
+    waiting: Mutex<Waiting<S::Part>>,
+    total: Mutex<Total<'w, S::Error>>,
+    /// Set when a merge failed: the chunks still to come are skipped.
+    stopped: AtomicBool,
+}
+
+impl<'a, 'w, S: Sink> Engine<'a, 'w, S> {
+    fn new(
+        grammars: &'a [Arc<Grammar>],
+        options: &mut ScanOptions<'w>,
+        sink: &'a S,
+    ) -> Engine<'a, 'w, S> {
+        let rejects = options.rejects.take();
+        Engine {
+            grammars,
+            sink,
+            max_samples: options.max_samples,
+            keep_rejects: rejects.is_some(),
+            waiting: Mutex::new(Waiting {
+                next: 0,
+                parts: BTreeMap::new(),
+            }),
+            total: Mutex::new(Total {
+                counts: FileCheck::default(),
+                per_grammar: Vec::new(),
+                rejects,
+                rejects_error: None,
+                error: None,
+            }),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    /// Parses the lines of `data` (newline-separated), numbered from
+    /// `first`, after replaying `replay` (directives in force). A line is
+    /// over-long when it is longer than the limit, or when `long` lists it
+    /// (a stream keeps only the start of such lines).
+    fn chunk<'d>(
+        &self,
+        replay: impl Iterator<Item = &'d [u8]>,
+        data: &[u8],
+        first: u64,
+        long: &[(u64, u64)],
+    ) -> Option<Part<S::Part>> {
+        if self.stopped.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut parser = LineParser::new(self.grammars);
+        for line in replay {
+            let _ = parser.parse(line);
+        }
+        let mut part = Part {
+            counts: FileCheck::default(),
+            per_grammar: Vec::new(),
+            rejects: Vec::new(),
+            sink: self.sink.part(),
+        };
+        let mut number = first;
+        let mut from = 0;
+        let mut long = long.iter().peekable();
+        while from < data.len() {
+            let end = memchr::memchr(b'\n', &data[from..]).map_or(data.len(), |e| from + e);
+            let line = &data[from..end];
+            let listed = long.next_if(|(n, _)| *n == number).map(|&(_, len)| len);
+            let too_long =
+                listed.or((line.len() > crate::parse::MAX_LINE).then_some(line.len() as u64));
+            let shown = &line[..line.len().min(if too_long.is_some() {
+                framing::KEEP_OF_LONG_LINE
+            } else {
+                usize::MAX
+            })];
+            if self.line(&mut parser, &mut part, shown, number, too_long) && self.keep_rejects {
+                part.rejects.extend_from_slice(shown);
+                part.rejects.push(b'\n');
+            }
+            number += 1;
+            from = end + 1;
+        }
+        Some(part)
+    }
+
+    /// Counts one line; true when it was rejected.
+    fn line(
+        &self,
+        parser: &mut LineParser,
+        part: &mut Part<S::Part>,
+        bytes: &[u8],
+        number: u64,
+        too_long: Option<u64>,
+    ) -> bool {
+        let counts = &mut part.counts;
+        counts.lines += 1;
+        let rejected = if let Some(len) = too_long {
+            counts.too_long += 1;
+            Some((
+                0,
+                format!(
+                    "line of {len} bytes is longer than the limit of {} bytes",
+                    crate::parse::MAX_LINE
+                ),
+            ))
+        } else {
+            match parser.parse(bytes) {
+                Outcome::Record(record) => {
+                    counts.parsed += 1;
+                    if record.has_trailing() {
+                        counts.trailing += 1;
+                        counts.first_trailing.get_or_insert(number);
+                    }
+                    if let Some(t) = record.time() {
+                        counts.first_time = Some(counts.first_time.map_or(t, |f| f.min(t)));
+                        counts.last_time = Some(counts.last_time.map_or(t, |l| l.max(t)));
+                    }
+                    let index = parser_index(self.grammars, record.layout().grammar());
+                    if part.per_grammar.len() <= index {
+                        part.per_grammar.resize(index + 1, 0);
+                    }
+                    part.per_grammar[index] += 1;
+                    self.sink.record(&mut part.sink, &record, number);
+                    None
+                }
+                Outcome::Directive => {
+                    counts.directives += 1;
+                    None
+                }
+                Outcome::Blank => {
+                    counts.blank += 1;
+                    None
+                }
+                Outcome::Rejected(reject) => {
+                    let reason = if counts.samples.len() < self.max_samples {
+                        parser.describe(&reject, bytes)
+                    } else {
+                        String::new()
+                    };
+                    Some((reject.column as u64, reason))
+                }
+            }
+        };
+        let Some((column, reason)) = rejected else {
+            return false;
+        };
+        counts.rejected += 1;
+        if counts.samples.len() < self.max_samples {
+            counts.samples.push(RejectSample {
+                line: number,
+                column: column + 1,
+                reason,
+                text: crate::text::escape_truncated(bytes, 300),
+            });
+        }
+        true
+    }
+
+    /// Hands in chunk `index`'s part; whoever finds the next part ready
+    /// merges it (and any that follow), while the others go on parsing.
+    fn offer(&self, index: usize, part: Option<Part<S::Part>>) {
+        let Some(part) = part else { return };
+        lock(&self.waiting).parts.insert(index, part);
+        loop {
+            let Ok(mut total) = self.total.try_lock() else {
+                // Another worker is merging; it looks again when done.
+                return;
+            };
+            while let Some(part) = self.next_ready() {
+                self.merge(&mut total, part);
+            }
+            drop(total);
+            // A part that arrived after the last look, while the merge
+            // lock was still held, found it taken: look once more.
+            let waiting = lock(&self.waiting);
+            if !waiting.parts.contains_key(&waiting.next) {
+                return;
+            }
+        }
+    }
+
+    fn next_ready(&self) -> Option<Part<S::Part>> {
+        let mut waiting = lock(&self.waiting);
+        let next = waiting.next;
+        let part = waiting.parts.remove(&next)?;
+        waiting.next += 1;
+        Some(part)
+    }
+
+    fn merge(&self, total: &mut Total<'w, S::Error>, part: Part<S::Part>) {
+        if total.error.is_some() {
+            return;
+        }
+        absorb(&mut total.counts, part.counts, self.max_samples);
+        if total.per_grammar.len() < part.per_grammar.len() {
+            total.per_grammar.resize(part.per_grammar.len(), 0);
+        }
+        for (x, y) in total.per_grammar.iter_mut().zip(part.per_grammar) {
+            *x += y;
+        }
+        if let Some(out) = total.rejects.as_mut() {
+            if let Err(e) = out.write_all(&part.rejects) {
+                total.rejects_error = Some(format!("writing rejected lines: {e}"));
+                total.rejects = None;
+            }
+        }
+        if let Err(e) = self.sink.merge(part.sink) {
+            total.error = Some(e);
+            self.stopped.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Merges what is left and writes the counts into `result`, which
+    /// holds the name and grammars; the rejects writer goes back to the
+    /// options for the next input.
+    fn finish(self, result: &mut FileCheck, options: &mut ScanOptions<'w>) -> Result<(), S::Error> {
+        {
+            // Each part was merged by the worker that found it ready; a
+            // part left behind would be merged here, not lost.
+            let mut total = lock(&self.total);
+            while let Some(part) = self.next_ready() {
+                self.merge(&mut total, part);
+            }
+        }
+        let mut total = self.total.into_inner().unwrap_or_else(|e| e.into_inner());
+        options.rejects = total.rejects.take();
+        if let Some(e) = total.error {
+            return Err(e);
+        }
+        let names = grammar_names(self.grammars);
+        let counts = total.counts;
+        result.lines = counts.lines;
+        result.parsed = counts.parsed;
+        result.rejected = counts.rejected;
+        result.directives = counts.directives;
+        result.blank = counts.blank;
+        result.trailing = counts.trailing;
+        result.first_trailing = counts.first_trailing;
+        result.too_long = counts.too_long;
+        result.first_time = counts.first_time;
+        result.last_time = counts.last_time;
+        result.samples = counts.samples;
+        result.by_grammar = total
+            .per_grammar
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(i, &n)| (names.get(i).cloned().unwrap_or_default(), n))
+            .collect();
+        if result.error.is_none() {
+            result.error = total.rejects_error;
+        }
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Adds the counts of the part that follows.
+fn absorb(a: &mut FileCheck, b: FileCheck, max_samples: usize) {
+    a.lines += b.lines;
+    a.parsed += b.parsed;
+    a.rejected += b.rejected;
+    a.directives += b.directives;
+    a.blank += b.blank;
+    a.trailing += b.trailing;
+    a.too_long += b.too_long;
+    a.first_trailing = a.first_trailing.or(b.first_trailing);
+    a.first_time = a.first_time.into_iter().chain(b.first_time).min();
+    a.last_time = a.last_time.into_iter().chain(b.last_time).max();
+    let room = max_samples.saturating_sub(a.samples.len());
+    a.samples.extend(b.samples.into_iter().take(room));
+}
+
+/// Index for counting which grammar parsed a line: the given grammars by
+/// position, any layout a W3C file defined itself after them.
+fn parser_index(grammars: &[Arc<Grammar>], grammar: &Arc<Grammar>) -> usize {
+    if grammar.syntax == Syntax::W3c {
+        return 0;
+    }
+    grammars
+        .iter()
+        .position(|g| Arc::ptr_eq(g, grammar))
+        .unwrap_or(0)
+}
+
+/// Names to show. A W3C file is parsed with whatever its `#Fields:` lines
+/// say, so it is shown as one grammar.
+pub fn grammar_names(grammars: &[Arc<Grammar>]) -> Vec<String> {
+    match grammars.first() {
+        Some(g) if g.syntax == Syntax::W3c => {
+            vec!["iis (W3C, columns from each #Fields line)".to_string()]
+        }
+        _ => grammars.iter().map(|g| g.name.clone()).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,64 @@
+use super::*;
+use crate::grammar::builtin;
+
+fn streamed(data: &[u8], format: &FormatChoice) -> FileCheck {
+    let mut options = ScanOptions::new(format.clone());
+    let mut result = FileCheck::default();
+    let reader = Box::new(io::Cursor::new(data.to_vec()));
+    let Ok(()) = scan_reader(reader, &mut options, &Count, &mut result);
+    result
+}
+
+fn mapped(data: &[u8], format: &FormatChoice, chunk_bytes: usize) -> FileCheck {
+    let mut options = ScanOptions::new(format.clone());
+    options.chunk_bytes = chunk_bytes;
+    let mut result = FileCheck::default();
+    let Ok(()) = scan_mapped(data, &mut options, &Count, &mut result, &|_| {});
+    result
+}
+
+/// Streams are framed into batches of about a megabyte at least; a
+/// few megabytes of input make several, parsed out of order and merged
+/// in order. W3C `#Fields:` lines must carry across batch boundaries.
+#[test]
+fn streamed_batches_equal_one_mapped_pass() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+    let detect = FormatChoice::Detect(builtin::all().to_vec());
+    for name in ["iis/u_ex261128.log", "formats/nginx-combined.log"] {
+        let one = std::fs::read(dir.join(name)).unwrap();
+        let data: Vec<u8> = one.repeat((3 << 20) / one.len() + 1);
+        let want = mapped(&data, &detect, usize::MAX / 2);
+        let mut options = ScanOptions::new(detect.clone());
+        options.chunk_bytes = 1;
+        let mut got = FileCheck::default();
+        let reader = Box::new(io::Cursor::new(data.clone()));
+        let Ok(()) = scan_reader(reader, &mut options, &Count, &mut got);
+        assert_eq!(got, want, "{name}");
+        assert!(got.parsed > 10_000, "{name}: {}", got.parsed);
+    }
+}
+
+/// The same answer on every path: streamed, or mapped in chunks of any
+/// size (down to one byte, which puts a boundary after every line).
+#[test]
+fn chunked_check_equals_streamed_check() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+    let mut inputs: Vec<Vec<u8>> = vec![
+        std::fs::read(dir.join("nginx/access.log")).unwrap(),
+        std::fs::read(dir.join("iis/u_ex261128.log")).unwrap(),
+        std::fs::read(dir.join("apache/access_log")).unwrap(),
+    ];
+    let mut ugly = std::fs::read(dir.join("formats/nginx-combined.log")).unwrap();
+    ugly.extend_from_slice(b"\n\r\n\0\0junk\xff\n");
+    ugly.extend(std::iter::repeat_n(b'x', crate::parse::MAX_LINE + 5));
+    ugly.extend_from_slice(b"\nlast line without newline");
+    inputs.push(ugly);
+    let detect = FormatChoice::Detect(builtin::all().to_vec());
+    for data in &inputs {
+        let want = streamed(data, &detect);
+        assert!(want.lines > 0);
+        for chunk in [1, 7, 1000, 64 << 10, usize::MAX / 2] {
+            assert_eq!(mapped(data, &detect, chunk), want, "chunk {chunk}");
+        }
+    }
+}
