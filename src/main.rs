@@ -18,6 +18,7 @@ use logspike::grammar::builtin::{self, Registry};
 use logspike::grammar::server::ServerFormats;
 use logspike::grammar::{apache, nginx, Grammar, Syntax};
 use logspike::input;
+use logspike::output::atomic;
 use logspike::report::ReportOptions;
 use logspike::scan::ScanOptions;
 
@@ -559,19 +560,14 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
 /// A temporary file beside `path`, renamed to it when the output is
 /// complete so that a reader never sees half a file. Made before any work,
 /// so an output that cannot be written stops the run at once.
-fn output_file(path: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+fn output_file(path: &Path) -> Result<(std::fs::File, atomic::Pending)> {
     if path.is_dir() {
         bail!("{} is a directory", path.display());
     }
-    tempfile::NamedTempFile::new_in(dir).with_context(|| {
+    atomic::create(path).with_context(|| {
         format!(
-            "cannot write {}: creating a file in {}",
-            path.display(),
-            dir.display()
+            "cannot write {}: creating a file in its directory",
+            path.display()
         )
     })
 }
@@ -703,23 +699,14 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
         }
     };
     match (target, &args.out) {
-        (Some(temp), Some(path)) => {
-            let mut temp = temp;
-            {
-                let mut out = io::BufWriter::new(temp.as_file_mut());
-                render(&mut out).with_context(|| format!("writing {}", path.display()))?;
-                out.flush()
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
-            // A temporary file is private; the report is an ordinary file.
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = temp
-                    .as_file()
-                    .set_permissions(std::fs::Permissions::from_mode(0o644));
-            }
-            temp.persist(path)
+        (Some((file, pending)), Some(path)) => {
+            let mut out = io::BufWriter::new(file);
+            render(&mut out).with_context(|| format!("writing {}", path.display()))?;
+            out.flush()
+                .with_context(|| format!("writing {}", path.display()))?;
+            drop(out);
+            pending
+                .commit()
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         _ => {

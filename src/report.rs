@@ -330,7 +330,8 @@ fn status_map(s: &Statuses) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn rate(errors: u64, total: u64) -> f64 {
+/// `errors` as a share of `total`; zero of nothing.
+pub fn rate(errors: u64, total: u64) -> f64 {
     if total == 0 {
         0.0
     } else {

@@ -13,8 +13,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{io_err, ExportError, Temp};
+use std::io::Write;
+
+use super::{io_err, ExportError};
 use crate::input::{Fingerprint, Source};
+use crate::output::atomic;
 
 const DIR: &str = "_logspike";
 const VERSION: u32 = 1;
@@ -195,11 +198,10 @@ pub fn write(
         inputs,
     };
     let path = at.join(format!("run-{run}.json"));
-    let mut temp = Temp::new(at.join(format!(".run-{run}.json.tmp")));
     let text = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
-    std::fs::write(&temp.path, text).map_err(io_err(&temp.path))?;
-    temp.keep_as(&path)?;
-    Ok(path)
+    let (mut file, pending) = atomic::create(&path).map_err(io_err(&path))?;
+    file.write_all(&text).map_err(io_err(&path))?;
+    pending.commit().map_err(io_err(&path))
 }
 
 #[cfg(test)]

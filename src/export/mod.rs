@@ -30,6 +30,7 @@ use crate::analysis::PathNormalizer;
 use crate::detect::FormatChoice;
 use crate::grammar::{Grammar, Role};
 use crate::input::Source;
+use crate::output::atomic::{self, Pending};
 use crate::parse::{Record, Timestamp};
 use crate::scan::{self, FileCheck, ScanOptions, Sink};
 
@@ -93,35 +94,6 @@ fn io_err(path: &Path) -> impl Fn(io::Error) -> ExportError + '_ {
     move |error| ExportError::Io {
         path: path.display().to_string(),
         error,
-    }
-}
-
-/// A file being written under a temporary name: removed when dropped
-/// unless it was renamed to its final name, so that no error path (a full
-/// disk, a bad input, a signal unwinding) leaves `.tmp` files behind.
-struct Temp {
-    path: PathBuf,
-    kept: bool,
-}
-
-impl Temp {
-    fn new(path: PathBuf) -> Temp {
-        Temp { path, kept: false }
-    }
-
-    /// Renames it to `to`; from then on it is the caller's.
-    fn keep_as(&mut self, to: &Path) -> Result<(), ExportError> {
-        std::fs::rename(&self.path, to).map_err(io_err(to))?;
-        self.kept = true;
-        Ok(())
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        if !self.kept {
-            let _ = std::fs::remove_file(&self.path);
-        }
     }
 }
 
@@ -390,8 +362,7 @@ impl Rows {
 /// An open Parquet file under its temporary name.
 struct Output {
     writer: ArrowWriter<File>,
-    temp: Temp,
-    path: PathBuf,
+    pending: Pending,
     rows: Rows,
     /// When it was last written to (a counter), to close the least recent.
     used: u64,
@@ -501,20 +472,18 @@ impl Writers<'_> {
             let file_name = format!("part-{}-{:05}.parquet", self.run, self.seq);
             self.seq += 1;
             let path = dir.join(&file_name);
-            let temp = Temp::new(dir.join(format!(".{file_name}.tmp")));
-            let file = File::create(&temp.path).map_err(io_err(&temp.path))?;
+            let (file, pending) = atomic::create(&path).map_err(io_err(&path))?;
             let rows = Rows::new(&self.layouts[key.1]);
             let writer = ArrowWriter::try_new(file, rows.schema.clone(), Some(self.props.clone()))
                 .map_err(|error| ExportError::Parquet {
-                    path: temp.path.display().to_string(),
+                    path: path.display().to_string(),
                     error,
                 })?;
             self.outputs.insert(
                 key,
                 Output {
                     writer,
-                    temp,
-                    path,
+                    pending,
                     rows,
                     used: 0,
                 },
@@ -537,11 +506,11 @@ impl Writers<'_> {
             .writer
             .close()
             .map_err(|error| ExportError::Parquet {
-                path: output.temp.path.display().to_string(),
+                path: output.pending.path().display().to_string(),
                 error,
             })?;
-        output.temp.keep_as(&output.path)?;
-        Ok(output.path)
+        let path = output.pending.path().to_path_buf();
+        output.pending.commit().map_err(io_err(&path))
     }
 
     fn write(output: &mut Output, batch: &RecordBatch) -> Result<(), ExportError> {
@@ -549,7 +518,7 @@ impl Writers<'_> {
             .writer
             .write(batch)
             .map_err(|error| ExportError::Parquet {
-                path: output.temp.path.display().to_string(),
+                path: output.pending.path().display().to_string(),
                 error,
             })
     }
@@ -959,17 +928,16 @@ pub fn write_report_tables(
             path: path.display().to_string(),
             error: parquet::errors::ParquetError::ArrowError(e.to_string()),
         })?;
-        let mut temp = Temp::new(dir.join(format!(".{name}.parquet.tmp")));
         let parquet_err = |error| ExportError::Parquet {
             path: path.display().to_string(),
             error,
         };
-        let file = File::create(&temp.path).map_err(io_err(&temp.path))?;
+        let (file, pending) = atomic::create(&path).map_err(io_err(&path))?;
         let mut writer =
             ArrowWriter::try_new(file, batch.schema(), Some(props.clone())).map_err(parquet_err)?;
         writer.write(&batch).map_err(parquet_err)?;
         writer.close().map_err(parquet_err)?;
-        temp.keep_as(&path)?;
+        pending.commit().map_err(io_err(&path))?;
         written.push(path);
     }
     Ok(written)

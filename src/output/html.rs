@@ -13,7 +13,8 @@ use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
 
-use crate::report::{IncidentRow, Report, Share, WindowRow};
+use super::{pct, window_label};
+use crate::report::{rate, IncidentRow, Report, Share, WindowRow};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -44,19 +45,6 @@ fn code_colour(code: &str) -> &'static str {
         "504" => "#CC79A7",
         _ => "#0072B2",
     }
-}
-
-fn window_label(seconds: f64) -> String {
-    let s = seconds as u64;
-    match s {
-        s if s % 3600 == 0 => format!("{} h", s / 3600),
-        s if s % 60 == 0 => format!("{} min", s / 60),
-        s => format!("{s} s"),
-    }
-}
-
-fn pct(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
 }
 
 fn when(rfc3339: &str) -> String {
@@ -591,7 +579,6 @@ pub fn write_html(out: &mut dyn Write, r: &Report) -> io::Result<()> {
             .collect();
         format!("<ol class=\"incidents\">{}</ol>", items.join(""))
     };
-    let rate = |e: u64, t: u64| if t == 0 { 0.0 } else { e as f64 / t as f64 };
     let row = |key: &str, total: u64, errors: u64| {
         let r = rate(errors, total);
         vec![

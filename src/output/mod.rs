@@ -1,6 +1,7 @@
 //! What a person reads: the `check` summary, the terminal report, CSV
 //! tables and the HTML page ([`html`]).
 
+pub mod atomic;
 pub mod html;
 mod incident;
 
@@ -9,6 +10,7 @@ use incident::write_incident;
 
 use std::io::{self, Write};
 
+use crate::report::rate;
 use crate::scan::FileCheck;
 use crate::text::thousands;
 
@@ -179,11 +181,13 @@ impl Style {
     }
 }
 
-fn pct(rate: f64) -> String {
+/// A share as a percentage with one decimal: `12.5%`.
+pub(crate) fn pct(rate: f64) -> String {
     format!("{:.1}%", rate * 100.0)
 }
 
-fn window_label(seconds: f64) -> String {
+/// A window's length as the CLI takes it: `30s`, `5m`, `1h`, `1d`, `1w`.
+pub(crate) fn window_label(seconds: f64) -> String {
     let s = seconds as u64;
     match s {
         s if s % 604_800 == 0 => format!("{}w", s / 604_800),
@@ -410,14 +414,6 @@ pub fn write_report(
         writeln!(out, "5xx codes   {}", fives.join(", "))?;
     }
     Ok(())
-}
-
-fn rate(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64
-    }
 }
 
 /// One CSV field, quoted when it must be (RFC 4180).

@@ -157,17 +157,13 @@ pub fn save(path: &Path, state: &State) -> io::Result<()> {
             })
             .collect(),
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".logspike-state")
-        .tempfile_in(dir)?;
-    serde_json::to_writer_pretty(&mut tmp, &saved)?;
-    tmp.write_all(b"\n")?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    let (mut file, pending) = crate::output::atomic::create(path)?;
+    serde_json::to_writer_pretty(&mut file, &saved)?;
+    file.write_all(b"\n")?;
+    // On disk before it replaces the state it follows: a crash then
+    // leaves the old state or the new one, never an empty file.
+    file.sync_all()?;
+    pending.commit()?;
     Ok(())
 }
 
