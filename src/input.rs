@@ -584,6 +584,12 @@ pub fn open_counted(
     }
 }
 
+/// Opens a file already open (read from its current position),
+/// decompressing it if it is compressed; `name` is for messages.
+pub fn open_file(name: &str, file: File) -> Result<Opened, InputError> {
+    open_reader(name, Box::new(file))
+}
+
 pub fn open_path(path: &Path) -> Result<Opened, InputError> {
     if let Some(what) = not_a_log(path) {
         return Err(InputError::NotALog {

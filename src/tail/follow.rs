@@ -22,7 +22,7 @@
 //!   fingerprint, once compressed) and finished first.
 
 use std::fs::{self, File};
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, Read, Seek};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -428,8 +428,10 @@ pub struct Watched {
     /// Said when it was added, shown at the first look.
     notes: Vec<String>,
     /// Compressed rotated files to finish, found at startup or on a
-    /// copytruncate: read once, from the offset given.
-    streams: Vec<(PathBuf, u64)>,
+    /// copytruncate: read once, from the offset given. Held open from the
+    /// moment they are found, so that a rotation before they are read
+    /// (which renames them) cannot put another file under their name.
+    streams: Vec<(Stream, u64)>,
 }
 
 impl Watched {
@@ -547,7 +549,7 @@ impl Follower {
                 (Some(f), false) => {
                     let at = match f {
                         Found::Plain(c) => c.file.metadata().ok(),
-                        Found::Compressed(p) => fs::metadata(p).ok(),
+                        Found::Compressed(s) => s.file.metadata().ok(),
                     };
                     at.map(|m| {
                         let here = here.as_ref().map(|(id, _)| *id);
@@ -570,13 +572,13 @@ impl Follower {
                     c.offset = entry.offset;
                     w.draining.push(*c);
                 }
-                Some(Found::Compressed(p)) => {
+                Some(Found::Compressed(stream)) => {
                     // A compressed file does not grow: one read to its end
                     // is enough. It stays known (closed), so that a later
                     // restart neither reads it again nor takes it for a
                     // newer file.
                     if !entry.closed {
-                        w.streams.push((p, entry.offset));
+                        w.streams.push((stream, entry.offset));
                     }
                     read_already.push(Entry {
                         closed: true,
@@ -596,10 +598,8 @@ impl Follower {
             for (p, c) in newer {
                 // Two entries (a file being finished and the current one)
                 // can find the same newer file: it is read once.
-                let scheduled = w.streams.iter().any(|(q, _)| *q == p)
-                    || w.draining
-                        .iter()
-                        .any(|d| c.as_ref().is_some_and(|c| c.id == d.id));
+                let scheduled = w.streams.iter().any(|(s, _)| s.id == c.id)
+                    || w.draining.iter().any(|d| d.id == c.id);
                 if scheduled {
                     continue;
                 }
@@ -608,14 +608,18 @@ impl Follower {
                     w.path.display(),
                     p.display()
                 ));
-                match c {
-                    Some(c) => w.draining.push(c),
-                    None => {
-                        if let Some(e) = stream_entry(&w.path, &p) {
-                            read_already.push(e);
-                        }
-                        w.streams.push((p, 0));
+                if is_compressed(&c.file) {
+                    let stream = Stream {
+                        path: p,
+                        id: c.id,
+                        file: c.file,
+                    };
+                    if let Some(e) = stream_entry(&w.path, &stream) {
+                        read_already.push(e);
                     }
+                    w.streams.push((stream, 0));
+                } else {
+                    w.draining.push(c);
                 }
             }
             // Dealt with: a file found again is read through its cursor or
@@ -627,7 +631,17 @@ impl Follower {
         for e in read_already {
             self.remember(e);
         }
+        let open_now = here.is_some();
         self.watched.push(w);
+        if open_now {
+            // The file at the path now is the one to follow, opened at
+            // once: a rotation before the first look renames it, and it is
+            // then finished as the old file instead of being passed over
+            // for the new one.
+            let mut notes = Notes::default();
+            self.open_current(index, &mut notes);
+            self.watched[index].notes.extend(notes.0);
+        }
         index
     }
 
@@ -678,9 +692,10 @@ impl Follower {
         }
         // Compressed leftovers first: they are older than anything open.
         let streams = std::mem::take(&mut self.watched[i].streams);
-        for (path, offset) in streams {
+        for (stream, offset) in streams {
             let w = &mut self.watched[i];
-            match read_stream(&path, offset, w.index, &mut w.grammars, &format, sink) {
+            let path = stream.path.clone();
+            match read_stream(stream, offset, w.index, &mut w.grammars, &format, sink) {
                 Ok(0) => {}
                 Ok(n) => {
                     total += n as usize;
@@ -869,8 +884,16 @@ impl Follower {
                     ));
                 }
             }
-            Some(Found::Compressed(p)) => {
-                match read_stream(&p, entry.offset, w.index, &mut w.grammars, &format, sink) {
+            Some(Found::Compressed(stream)) => {
+                let p = stream.path.clone();
+                match read_stream(
+                    stream,
+                    entry.offset,
+                    w.index,
+                    &mut w.grammars,
+                    &format,
+                    sink,
+                ) {
                     Ok(0) => {}
                     Ok(n) => sink.note(format!(
                         "{}: read {n} bytes it had not read yet from its copy {}",
@@ -891,9 +914,29 @@ impl Follower {
     }
 }
 
+/// What opening a file has to say before there is a sink to say it to.
+#[derive(Default)]
+struct Notes(Vec<String>);
+
+impl LineSink for Notes {
+    fn line(&mut self, _: usize, _: &Arc<str>, _: &mut LineParser, _: &[u8], _: u64) {}
+    fn too_long(&mut self, _: usize, _: &Arc<str>, _: u64) {}
+    fn note(&mut self, message: String) {
+        self.0.push(message);
+    }
+}
+
 enum Found {
     Plain(Box<Cursor>),
-    Compressed(PathBuf),
+    Compressed(Stream),
+}
+
+/// A compressed rotated file, open.
+struct Stream {
+    /// The name it had when found, to show.
+    path: PathBuf,
+    id: Identity,
+    file: File,
 }
 
 /// Looks in `path`'s directory for the file `entry` describes, under
@@ -927,8 +970,12 @@ fn find_rotated(path: &Path, entry: &Entry, not: Option<Identity>) -> Option<Fou
             continue;
         };
         if is_compressed(&c.file) {
-            if stream_head_matches(p, &entry.fingerprint) {
-                return Some(Found::Compressed(p.clone()));
+            if stream_head_matches(&c.file, &entry.fingerprint) {
+                return Some(Found::Compressed(Stream {
+                    path: p.clone(),
+                    id,
+                    file: c.file,
+                }));
             }
         } else if (id == entry.identity() || meta.len() >= entry.offset)
             && entry.fingerprint.matches_file(&c.file).unwrap_or(false)
@@ -942,13 +989,13 @@ fn find_rotated(path: &Path, entry: &Entry, not: Option<Identity>) -> Option<Fou
 /// The rotated siblings of `path` last written after `than` was (so
 /// rotated after it), oldest first, leaving out the file at `path`
 /// (`here`) and files the state knows (read already): each with a cursor
-/// at its start, or none for a compressed one (read as a stream).
+/// at its start (a compressed one is read as a stream through its file).
 fn newer_siblings(
     path: &Path,
     than: &fs::Metadata,
     here: Option<Identity>,
     known: &[Entry],
-) -> Vec<(PathBuf, Option<Cursor>)> {
+) -> Vec<(PathBuf, Cursor)> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -957,7 +1004,7 @@ fn newer_siblings(
         return Vec::new();
     };
     let after = (than.mtime(), than.mtime_nsec());
-    let mut out: Vec<((i64, i64), PathBuf, Option<Cursor>)> = Vec::new();
+    let mut out: Vec<((i64, i64), PathBuf, Cursor)> = Vec::new();
     for e in fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if name == base || !name.starts_with(base.as_str()) {
@@ -978,7 +1025,7 @@ fn newer_siblings(
         let compressed = is_compressed(&c.file);
         let knows = |k: &Entry| {
             if compressed {
-                stream_head_matches(&e.path(), &k.fingerprint)
+                stream_head_matches(&c.file, &k.fingerprint)
             } else {
                 k.fingerprint_matches(&c.file)
             }
@@ -986,8 +1033,7 @@ fn newer_siblings(
         if known.iter().any(knows) {
             continue;
         }
-        let cursor = (!compressed).then_some(c);
-        out.push((when, e.path(), cursor));
+        out.push((when, e.path(), c));
     }
     out.sort_by_key(|(when, _, _)| *when);
     out.into_iter().map(|(_, p, c)| (p, c)).collect()
@@ -996,54 +1042,50 @@ fn newer_siblings(
 /// A closed entry for a compressed file read whole: its identity, and the
 /// fingerprint of its content's start (which [`stream_head_matches`]
 /// compares).
-fn stream_entry(followed: &Path, path: &Path) -> Option<Entry> {
-    let meta = fs::metadata(path).ok()?;
-    let opened = input::open_path(path).ok()?;
-    let mut head = Vec::new();
-    opened
-        .reader
-        .take(FINGERPRINT_BYTES as u64)
-        .read_to_end(&mut head)
-        .ok()?;
-    let id = Identity::of(&meta);
+fn stream_entry(followed: &Path, stream: &Stream) -> Option<Entry> {
+    let head = stream_head(&stream.file, FINGERPRINT_BYTES as u64)?;
     Some(Entry {
         path: followed.to_path_buf(),
-        dev: id.dev,
-        ino: id.ino,
+        dev: stream.id.dev,
+        ino: stream.id.ino,
         fingerprint: Fingerprint::of(&head),
         offset: 0,
         closed: true,
     })
 }
 
-fn stream_head_matches(path: &Path, fingerprint: &Fingerprint) -> bool {
-    let Ok(opened) = input::open_path(path) else {
-        return false;
-    };
+/// The first `len` bytes of a compressed file's content, read through a
+/// second descriptor; the file is left at its start for the real read.
+fn stream_head(file: &File, len: u64) -> Option<Vec<u8>> {
+    let mut clone = file.try_clone().ok()?;
+    clone.seek(io::SeekFrom::Start(0)).ok()?;
+    let opened = input::open_file("rotated file", clone.try_clone().ok()?).ok()?;
     let mut head = Vec::new();
-    if opened
-        .reader
-        .take(u64::from(fingerprint.len))
-        .read_to_end(&mut head)
-        .is_err()
-    {
-        return false;
-    }
-    head.len() == fingerprint.len as usize && Fingerprint::of(&head) == *fingerprint
+    let read = opened.reader.take(len).read_to_end(&mut head);
+    // The descriptors share one position: back to the start.
+    clone.seek(io::SeekFrom::Start(0)).ok()?;
+    read.ok()?;
+    Some(head)
+}
+
+fn stream_head_matches(file: &File, fingerprint: &Fingerprint) -> bool {
+    stream_head(file, u64::from(fingerprint.len)).is_some_and(|head| {
+        head.len() == fingerprint.len as usize && Fingerprint::of(&head) == *fingerprint
+    })
 }
 
 /// Reads a compressed rotated file from byte `skip` of its content.
 fn read_stream(
-    path: &Path,
+    stream: Stream,
     skip: u64,
     index: usize,
     grammars: &mut Option<Vec<Arc<Grammar>>>,
     format: &FormatChoice,
     sink: &mut dyn LineSink,
 ) -> Result<u64, String> {
-    let opened = input::open_path(path).map_err(|e| e.to_string())?;
+    let name: Arc<str> = stream.path.display().to_string().into();
+    let opened = input::open_file(&name, stream.file).map_err(|e| e.to_string())?;
     let mut reader = opened.reader;
-    let name: Arc<str> = path.display().to_string().into();
     if grammars.is_none() {
         *grammars = match format {
             FormatChoice::Fixed(g) => Some(vec![g.clone()]),
@@ -1081,4 +1123,103 @@ fn read_stream(
         }
     }
     Ok(offset - skip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// The sequence numbers of the lines handed on, in order.
+    #[derive(Default)]
+    struct Seen(Vec<u64>, Vec<String>);
+
+    impl LineSink for Seen {
+        fn line(&mut self, _: usize, _: &Arc<str>, _: &mut LineParser, line: &[u8], _: u64) {
+            let text = String::from_utf8_lossy(line);
+            let n = text.split("/seq/").nth(1).and_then(|r| r.split(' ').next());
+            self.0.push(n.and_then(|n| n.parse().ok()).unwrap_or(0));
+        }
+        fn too_long(&mut self, _: usize, _: &Arc<str>, _: u64) {}
+        fn note(&mut self, message: String) {
+            self.1.push(message);
+        }
+    }
+
+    fn append(path: &Path, seqs: std::ops::RangeInclusive<u64>) {
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        for n in seqs {
+            writeln!(
+                f,
+                "10.0.0.1 - - [28/Nov/2026:10:00:00 +0000] \"GET /seq/{n} HTTP/1.1\" 200 5 \"-\" \"t\""
+            )
+            .unwrap();
+        }
+    }
+
+    fn gzip(from: &Path, to: &Path) {
+        let mut out =
+            flate2::write::GzEncoder::new(File::create(to).unwrap(), flate2::Compression::fast());
+        out.write_all(&fs::read(from).unwrap()).unwrap();
+        out.finish().unwrap();
+        fs::remove_file(from).unwrap();
+    }
+
+    fn follower(state: Vec<Entry>) -> Follower {
+        let grammar = crate::grammar::builtin::Registry::new()
+            .find("nginx-combined")
+            .unwrap();
+        Follower::new(
+            Options {
+                from_start: true,
+                format: FormatChoice::Fixed(grammar),
+                format_for: Vec::new(),
+                grace: Duration::from_secs(60),
+            },
+            state,
+        )
+    }
+
+    /// A rotation between a restart's first look at the directory and its
+    /// first read renamed the files it had found: the compressed rest of
+    /// the remembered file was then read under a name that now held
+    /// another file (and nothing was said), and the live file was passed
+    /// over for the new one. Seen by the soak under logrotate, 30,000
+    /// lines at a time.
+    #[test]
+    fn a_rotation_between_startup_and_the_first_read_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name);
+        let log = at("access.log");
+        append(&log, 1..=10);
+        let mut f = follower(Vec::new());
+        f.add(log.clone(), true);
+        let mut seen = Seen::default();
+        f.poll(&mut seen);
+        let state = f.entries();
+        drop(f);
+
+        // Stopped: lines it did not read, a rotation compressing them,
+        // lines in the new file.
+        append(&log, 11..=15);
+        fs::rename(&log, at("access.log.1")).unwrap();
+        gzip(&at("access.log.1"), &at("access.log.1.gz"));
+        append(&log, 16..=20);
+
+        let mut f = follower(state);
+        f.add(log.clone(), true);
+        // Another rotation before the first read: every name moves on.
+        fs::rename(at("access.log.1.gz"), at("access.log.2.gz")).unwrap();
+        fs::rename(&log, at("access.log.1")).unwrap();
+        gzip(&at("access.log.1"), &at("access.log.1.gz"));
+        append(&log, 21..=25);
+        for _ in 0..3 {
+            f.poll(&mut seen);
+        }
+        assert_eq!(seen.0, (1..=25).collect::<Vec<_>>(), "{:?}", seen.1);
+    }
 }
