@@ -56,7 +56,7 @@ pub struct Report {
     pub hosts: Vec<KeyRow>,
     pub methods: Vec<KeyRow>,
     /// Requests per status code (`-` for a line without one).
-    pub status: BTreeMap<String, u64>,
+    pub status: StatusCounts,
     pub files: Vec<FileRow>,
 }
 
@@ -69,8 +69,8 @@ pub struct Summary {
     /// Percent of data lines parsed.
     pub coverage: f64,
     /// First and last request time, RFC 3339 UTC.
-    pub start: Option<String>,
-    pub end: Option<String>,
+    pub start: Option<Utc>,
+    pub end: Option<Utc>,
     pub requests: u64,
     pub errors_5xx: u64,
     pub error_rate: f64,
@@ -99,9 +99,9 @@ pub struct Percentiles {
 
 #[derive(Debug, Serialize)]
 pub struct WindowRow {
-    pub start: String,
+    pub start: Utc,
     pub requests: u64,
-    pub status: BTreeMap<String, u64>,
+    pub status: StatusCounts,
     /// Requests per status class, `1xx` to `5xx` (all five, zeros too).
     pub classes: BTreeMap<String, u64>,
     pub errors_5xx: u64,
@@ -124,7 +124,7 @@ pub struct Share {
 pub struct ErrorPlace {
     pub file: String,
     pub line: u64,
-    pub time: String,
+    pub time: Utc,
 }
 
 #[derive(Debug, Serialize)]
@@ -149,12 +149,12 @@ pub struct IncidentRow {
     pub kind: &'static str,
     pub scope: Scope,
     /// First abnormal error, to the second.
-    pub start: String,
+    pub start: Utc,
     /// The second after the last abnormal error.
-    pub end: String,
+    pub end: Utc,
     pub duration_seconds: f64,
     /// The busiest `peak_window_seconds` and its 5xx.
-    pub peak: String,
+    pub peak: Utc,
     pub peak_5xx: u64,
     pub peak_window_seconds: f64,
     /// 5xx clients saw, in scope.
@@ -171,7 +171,7 @@ pub struct IncidentRow {
     /// Traffic drops: the requests the baseline expected.
     pub expected_requests: Option<f64>,
     /// 5xx codes and counts in scope.
-    pub status: BTreeMap<String, u64>,
+    pub status: StatusCounts,
     pub upstreams: Vec<Share>,
     pub paths: Vec<Share>,
     pub first_error: Option<ErrorPlace>,
@@ -222,7 +222,7 @@ pub struct UpstreamRow {
     /// Every attempt at this upstream, retries included.
     pub attempts: u64,
     pub errors_5xx: u64,
-    pub status: BTreeMap<String, u64>,
+    pub status: StatusCounts,
 }
 
 #[derive(Debug, Serialize)]
@@ -280,7 +280,7 @@ pub struct PathRow {
     pub path: String,
     pub requests: u64,
     pub errors_5xx: u64,
-    pub status: BTreeMap<String, u64>,
+    pub status: StatusCounts,
 }
 
 #[derive(Debug, Serialize)]
@@ -313,21 +313,77 @@ pub struct FileRow {
     pub error: Option<String>,
 }
 
-fn rfc3339(micros: i64) -> String {
-    Timestamp::utc(micros).to_rfc3339_utc()
+/// A time in UTC, in microseconds since the epoch. The report holds
+/// numbers; the text (`2026-11-28T08:40:00Z`) is made at the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Utc(pub i64);
+
+impl Utc {
+    pub fn micros(self) -> i64 {
+        self.0
+    }
+
+    /// In an offset east of UTC (seconds), as `2026-11-28 09:40:00`.
+    pub fn local(self, offset: i32) -> String {
+        let t = chrono::DateTime::from_timestamp_micros(self.0).unwrap_or_default();
+        match chrono::FixedOffset::east_opt(offset) {
+            Some(zone) => t
+                .with_timezone(&zone)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
+            None => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+        }
+    }
 }
 
-fn status_map(s: &Statuses) -> BTreeMap<String, u64> {
-    s.iter()
-        .map(|(code, n)| {
-            let key = if code == 0 {
-                "-".to_string()
-            } else {
-                code.to_string()
-            };
-            (key, n)
-        })
-        .collect()
+impl std::fmt::Display for Utc {
+    /// RFC 3339 in UTC.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&Timestamp::utc(self.0).to_rfc3339_utc())
+    }
+}
+
+impl Serialize for Utc {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// An HTTP status code; 0 for a line that logged none (shown `-`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StatusCode(pub u16);
+
+impl StatusCode {
+    pub fn is_5xx(self) -> bool {
+        self.0 / 100 == 5
+    }
+
+    /// The code, or none for a line without one.
+    pub fn get(self) -> Option<u16> {
+        (self.0 != 0).then_some(self.0)
+    }
+}
+
+impl std::fmt::Display for StatusCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            0 => f.write_str("-"),
+            code => write!(f, "{code}"),
+        }
+    }
+}
+
+impl Serialize for StatusCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Requests per status code.
+pub type StatusCounts = BTreeMap<StatusCode, u64>;
+
+fn status_map(s: &Statuses) -> StatusCounts {
+    s.iter().map(|(code, n)| (StatusCode(code), n)).collect()
 }
 
 /// `errors` as a share of `total`; zero of nothing.
@@ -498,8 +554,8 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
             } else {
                 parsed as f64 * 100.0 / (parsed + rejected) as f64
             },
-            start: aggregate.first_time.map(|t| t.to_rfc3339_utc()),
-            end: aggregate.last_time.map(|t| t.to_rfc3339_utc()),
+            start: aggregate.first_time.map(|t| Utc(t.micros)),
+            end: aggregate.last_time.map(|t| Utc(t.micros)),
             requests: aggregate.requests,
             errors_5xx: errors,
             error_rate: rate(errors, aggregate.requests),
@@ -524,7 +580,7 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
         windows: timeline
             .iter()
             .map(|(start, w)| WindowRow {
-                start: rfc3339(*start),
+                start: Utc(*start),
                 requests: w.requests,
                 status: status_map(&w.status),
                 classes: (1..=5u16)
@@ -612,10 +668,10 @@ fn incident_row(inc: &Incident, top: usize, file_name: &dyn Fn(u32) -> String) -
             keys: inc.keys.clone(),
             label: inc.scope(),
         },
-        start: rfc3339(inc.start),
-        end: rfc3339(inc.end),
+        start: Utc(inc.start),
+        end: Utc(inc.end),
         duration_seconds: (inc.end - inc.start) as f64 / 1e6,
-        peak: rfc3339(inc.peak),
+        peak: Utc(inc.peak),
         peak_5xx: inc.peak_errors,
         peak_window_seconds: inc.peak_size as f64 / 1e6,
         total_5xx: inc.errors,
@@ -630,7 +686,7 @@ fn incident_row(inc: &Incident, top: usize, file_name: &dyn Fn(u32) -> String) -
         first_error: inc.first_error.map(|p| ErrorPlace {
             file: file_name(p.file),
             line: p.line,
-            time: rfc3339(p.time),
+            time: Utc(p.time),
         }),
         series: inc
             .series

@@ -670,23 +670,19 @@ pub fn write_report_tables(
 ) -> Result<Vec<PathBuf>, ExportError> {
     use arrow_array::{Float64Array, StringArray, TimestampMicrosecondArray, UInt64Array};
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let micros = |t: &str| {
-        chrono::DateTime::parse_from_rfc3339(t)
-            .ok()
-            .map(|d| d.timestamp_micros())
-    };
+    let micros = |t: &crate::report::Utc| Some(t.micros());
     let ts = |v: Vec<Option<i64>>| -> ArrayRef {
         Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC"))
     };
     let u64s = |v: Vec<u64>| -> ArrayRef { Arc::new(UInt64Array::from(v)) };
     let f64s = |v: Vec<Option<f64>>| -> ArrayRef { Arc::new(Float64Array::from(v)) };
     let strs = |v: Vec<Option<String>>| -> ArrayRef { Arc::new(StringArray::from(v)) };
-    let statuses = |maps: Vec<&BTreeMap<String, u64>>| -> (ArrayRef, ArrayRef) {
+    let statuses = |maps: Vec<&crate::report::StatusCounts>| -> (ArrayRef, ArrayRef) {
         let mut codes = ListBuilder::new(UInt16Builder::new());
         let mut counts = ListBuilder::new(UInt64Builder::new());
         for map in maps {
             for (code, n) in map {
-                codes.values().append_option(code.parse::<u16>().ok());
+                codes.values().append_option(code.get());
                 counts.values().append_value(*n);
             }
             codes.append(true);
@@ -868,7 +864,7 @@ pub fn write_report_tables(
                      keys: Vec<String>,
                      totals: Vec<u64>,
                      errors: Vec<u64>,
-                     maps: Vec<&BTreeMap<String, u64>>| {
+                     maps: Vec<&crate::report::StatusCounts>| {
         let (codes, counts) = statuses(maps);
         let mut fields = vec![
             Field::new(name, DataType::Utf8, false),

@@ -14,7 +14,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
 
 use super::{pct, window_label};
-use crate::report::{rate, IncidentRow, Report, Share, WindowRow};
+use crate::report::{rate, IncidentRow, Report, Share, StatusCode, Utc, WindowRow};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -37,18 +37,19 @@ pub fn escape(text: &str) -> String {
 }
 
 /// Colour of a 5xx code (Okabe–Ito), and of everything else.
-fn code_colour(code: &str) -> &'static str {
-    match code {
-        "500" => "#E69F00",
-        "502" => "#56B4E9",
-        "503" => "#009E73",
-        "504" => "#CC79A7",
+fn code_colour(code: &StatusCode) -> &'static str {
+    match code.0 {
+        500 => "#E69F00",
+        502 => "#56B4E9",
+        503 => "#009E73",
+        504 => "#CC79A7",
         _ => "#0072B2",
     }
 }
 
-fn when(rfc3339: &str) -> String {
-    rfc3339.trim_end_matches('Z').replacen('T', " ", 1)
+/// The page shows UTC: `2026-11-28 08:40:00`.
+fn when(t: &Utc) -> String {
+    t.local(0)
 }
 
 /// A random nonce for the page's script, so the CSP admits only it.
@@ -133,7 +134,7 @@ fn timeline(r: &Report) -> String {
         let _ = write!(
             svg,
             r#"<g class="window" data-start="{}" data-5xx="{}" data-requests="{}"><title>{} · {} requests · {} 5xx ({})</title>"#,
-            escape(&w.start),
+            w.start,
             w.errors_5xx,
             w.requests,
             escape(&when(&w.start)),
@@ -142,7 +143,7 @@ fn timeline(r: &Report) -> String {
             pct(w.error_rate)
         );
         let mut y = top_h;
-        for (code, &count) in w.status.iter().filter(|(c, _)| c.starts_with('5')) {
+        for (code, &count) in w.status.iter().filter(|(c, _)| c.is_5xx()) {
             let h = count as f64 / max_err * top_h;
             y -= h;
             let _ = write!(
@@ -368,7 +369,7 @@ fn incident(i: usize, inc: &IncidentRow) -> String {
             format!(
                 r#"<span class="key" style="--c:{}">{} ×{}</span>"#,
                 code_colour(code),
-                escape(code),
+                code,
                 n
             )
         })
@@ -557,14 +558,11 @@ pub fn write_html(out: &mut dyn Write, r: &Report) -> io::Result<()> {
         let _ = write!(summary, "<div><dt>{k}</dt><dd>{}</dd></div>", escape(&v));
     }
     let mut legend = String::new();
-    let mut codes: Vec<&String> = r.status.keys().filter(|c| c.starts_with('5')).collect();
-    codes.dedup();
-    for c in codes {
+    for c in r.status.keys().filter(|c| c.is_5xx()) {
         let _ = write!(
             legend,
-            r#"<span class="key" style="--c:{}">{}</span> "#,
+            r#"<span class="key" style="--c:{}">{c}</span> "#,
             code_colour(c),
-            escape(c)
         );
     }
     let incidents = if r.incidents.is_empty() {
@@ -605,8 +603,7 @@ pub fn write_html(out: &mut dyn Write, r: &Report) -> io::Result<()> {
     for (code, n) in &r.status {
         let _ = write!(
             mix,
-            "<tr><td class=\"key\">{}</td><td class=\"num\">{n}</td><td class=\"num\">{}</td></tr>",
-            escape(code),
+            "<tr><td class=\"key\">{code}</td><td class=\"num\">{n}</td><td class=\"num\">{}</td></tr>",
             pct(rate(*n, total))
         );
     }

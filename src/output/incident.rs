@@ -15,10 +15,10 @@ pub fn incident_windows(r: &crate::report::Report) -> Vec<bool> {
         let first = r
             .windows
             .iter()
-            .rposition(|w| w.start.as_str() <= inc.start.as_str())
+            .rposition(|w| w.start <= inc.start)
             .unwrap_or(0);
         for (i, w) in r.windows.iter().enumerate().skip(first) {
-            if w.start.as_str() >= inc.end.as_str() {
+            if w.start >= inc.end {
                 break;
             }
             marked[i] = true;
@@ -53,7 +53,7 @@ pub(super) fn write_incident(
     inc: &crate::report::IncidentRow,
     style: &Style,
 ) -> io::Result<()> {
-    let when = |t: &str| style.when(t);
+    let when = |t: &crate::report::Utc| style.when(t);
     let what = if inc.kind == "traffic_drop" {
         "traffic drop".to_string()
     } else {

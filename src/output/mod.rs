@@ -156,18 +156,9 @@ impl Style {
         self.paint("1;31", text)
     }
 
-    /// An RFC 3339 UTC time shown in the report's offset, as
-    /// `2026-11-28 08:40:00`.
-    fn when(&self, rfc3339: &str) -> String {
-        let Ok(t) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
-            return rfc3339.to_string();
-        };
-        let Some(offset) = chrono::FixedOffset::east_opt(self.offset) else {
-            return rfc3339.to_string();
-        };
-        t.with_timezone(&offset)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string()
+    /// A time shown in the report's offset, as `2026-11-28 08:40:00`.
+    fn when(&self, t: &crate::report::Utc) -> String {
+        t.local(self.offset)
     }
 
     fn zone(&self) -> String {
@@ -205,7 +196,7 @@ pub fn write_report(
     r: &crate::report::Report,
     style: Style,
 ) -> io::Result<()> {
-    let when = |t: &str| style.when(t);
+    let when = |t: &crate::report::Utc| style.when(t);
     let s = &r.summary;
     let span = match (&s.start, &s.end) {
         (Some(a), Some(b)) => format!("{} .. {} {}", when(a), when(b), style.zone()),
@@ -392,14 +383,14 @@ pub fn write_report(
 
     writeln!(out)?;
     let total: u64 = r.status.values().sum();
-    let class = |c: char| -> u64 {
+    let class = |c: u16| -> u64 {
         r.status
             .iter()
-            .filter(|(k, _)| k.starts_with(c) && k.len() == 3)
+            .filter(|(k, _)| k.0 / 100 == c)
             .map(|(_, n)| n)
             .sum()
     };
-    let mix: Vec<String> = ['1', '2', '3', '4', '5']
+    let mix: Vec<String> = [1, 2, 3, 4, 5]
         .iter()
         .map(|&c| format!("{c}xx {}", pct(rate(class(c), total))))
         .collect();
@@ -407,7 +398,7 @@ pub fn write_report(
     let fives: Vec<String> = r
         .status
         .iter()
-        .filter(|(k, _)| k.starts_with('5'))
+        .filter(|(k, _)| k.is_5xx())
         .map(|(k, n)| format!("{k} x{}", thousands(*n)))
         .collect();
     if !fives.is_empty() {
@@ -430,7 +421,7 @@ fn csv_row(out: &mut dyn Write, fields: &[String]) -> io::Result<()> {
     writeln!(out, "{}", row.join(","))
 }
 
-fn codes(map: &std::collections::BTreeMap<String, u64>) -> String {
+fn codes(map: &crate::report::StatusCounts) -> String {
     map.iter()
         .map(|(k, n)| format!("{k}:{n}"))
         .collect::<Vec<_>>()
@@ -472,7 +463,7 @@ pub fn write_csv(out: &mut dyn Write, r: &crate::report::Report, table: &str) ->
                 csv_row(
                     out,
                     &[
-                        w.start.clone(),
+                        w.start.to_string(),
                         s(&w.requests),
                         s(&w.errors_5xx),
                         format!("{:.6}", w.error_rate),
@@ -531,10 +522,10 @@ pub fn write_csv(out: &mut dyn Write, r: &crate::report::Report, table: &str) ->
                         i.kind.to_string(),
                         i.scope.label.clone(),
                         i.scope.dimension.to_string(),
-                        i.start.clone(),
-                        i.end.clone(),
+                        i.start.to_string(),
+                        i.end.to_string(),
                         s(&i.duration_seconds),
-                        i.peak.clone(),
+                        i.peak.to_string(),
                         s(&i.peak_5xx),
                         s(&i.total_5xx),
                         i.upstream_5xx.map(|n| n.to_string()).unwrap_or_default(),
