@@ -144,7 +144,11 @@ pub struct Cursor {
 
 impl Cursor {
     fn open(path: &Path) -> io::Result<(Cursor, fs::Metadata)> {
-        let file = open_nonblocking(path)?;
+        Cursor::of_file(path, open_nonblocking(path)?)
+    }
+
+    /// A cursor on a file opened already; `path` is the name it had then.
+    fn of_file(path: &Path, file: File) -> io::Result<(Cursor, fs::Metadata)> {
         let meta = file.metadata()?;
         if !meta.is_file() {
             return Err(io::Error::other("not a regular file"));
@@ -631,15 +635,16 @@ impl Follower {
         for e in read_already {
             self.remember(e);
         }
-        let open_now = here.is_some();
         self.watched.push(w);
-        if open_now {
-            // The file at the path now is the one to follow, opened at
-            // once: a rotation before the first look renames it, and it is
-            // then finished as the old file instead of being passed over
-            // for the new one.
+        if let Some((_, file)) = here {
+            // The file that was at the path when the rotated ones were
+            // sorted out is the one to follow, through the descriptor
+            // taken then: a rotation meanwhile, or before the first read,
+            // renames it, and it is then finished as the old file instead
+            // of being passed over for the new one.
             let mut notes = Notes::default();
-            self.open_current(index, &mut notes);
+            let path = self.watched[index].path.clone();
+            self.open_current_from(index, Cursor::of_file(&path, file), &mut notes);
             self.watched[index].notes.extend(notes.0);
         }
         index
@@ -803,7 +808,17 @@ impl Follower {
 
     fn open_current(&mut self, i: usize, sink: &mut dyn LineSink) {
         let path = self.watched[i].path.clone();
-        let (mut c, meta) = match Cursor::open(&path) {
+        self.open_current_from(i, Cursor::open(&path), sink);
+    }
+
+    fn open_current_from(
+        &mut self,
+        i: usize,
+        opened: io::Result<(Cursor, fs::Metadata)>,
+        sink: &mut dyn LineSink,
+    ) {
+        let path = self.watched[i].path.clone();
+        let (mut c, meta) = match opened {
             Ok(x) => x,
             Err(e) => {
                 self.watched[i].report(sink, "cannot open", &e);
