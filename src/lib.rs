@@ -25,6 +25,7 @@
 pub mod analysis;
 pub mod check;
 pub mod detect;
+#[cfg(feature = "parquet")]
 pub mod export;
 pub mod framing;
 pub mod grammar;

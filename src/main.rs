@@ -39,6 +39,7 @@ enum Command {
     /// them, and how bad each incident was (the default command).
     Report(ReportArgs),
     /// Converts logs to typed, Hive-partitioned Parquet (one row per request).
+    #[cfg(feature = "parquet")]
     Export(ExportArgs),
     /// Per file: the format used and why, lines parsed and rejected, time
     /// span, and the first rejected lines with the reason.
@@ -195,6 +196,7 @@ struct ReportArgs {
     threads: Option<usize>,
 }
 
+#[cfg(feature = "parquet")]
 #[derive(Args)]
 struct ExportArgs {
     /// Write Parquet files under this directory.
@@ -237,6 +239,7 @@ fn path_normalizer(rules: &[String]) -> Result<PathNormalizer> {
     Ok(PathNormalizer::new(rules))
 }
 
+#[cfg(feature = "parquet")]
 fn run_export(args: ExportArgs) -> Result<ExitCode> {
     use logspike::export::{self, ExportOptions, Mode, Partition};
     let (_, format) = formats(&args.formats)?;
@@ -636,6 +639,9 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
         }
     }
     let sources = sources(&args.paths)?;
+    if args.output == "parquet" && !cfg!(feature = "parquet") {
+        bail!("this logspike was built without Parquet support (the `parquet` feature)");
+    }
     if args.output == "parquet" && args.out.is_none() {
         bail!("--output parquet writes a directory of tables: give it with -o DIR");
     }
@@ -664,9 +670,10 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
     let mut check = ScanOptions::new(format);
     check.progress = progress_bar(&sources);
     let report = logspike::report::build(&sources, &mut check, &options);
+    #[cfg(feature = "parquet")]
     if args.output == "parquet" {
         let dir = args.out.as_deref().unwrap_or(Path::new("."));
-        let written = logspike::export::write_report_tables(
+        let written = logspike::output::parquet::write_report_tables(
             &report,
             dir,
             parquet::basic::Compression::ZSTD(parquet::basic::ZstdLevel::default()),
@@ -761,6 +768,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(argv);
     let result = match cli.command {
         Command::Report(args) => run_report(args),
+        #[cfg(feature = "parquet")]
         Command::Export(args) => run_export(args),
         Command::Check(args) => run_check(args),
         Command::Formats(args) => run_formats(args),

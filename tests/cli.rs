@@ -582,6 +582,15 @@ fn a_named_pipe_is_read_once_and_whole() {
     assert!(r.stdout.contains("parsed 20,000 (100.00%)"), "{}", r.stdout);
 }
 
+/// The batch jobs of this build, with their arguments.
+fn jobs() -> Vec<Vec<&'static str>> {
+    let mut jobs = vec![vec!["report"], vec!["check"]];
+    if cfg!(feature = "parquet") {
+        jobs.push(vec!["export", "--parquet", "out"]);
+    }
+    jobs
+}
+
 /// A large plain file truncated while `report`, `check` and `export` read
 /// it (a copytruncate rotation during a cron run) killed them with SIGBUS
 /// (exit 135, no message). Now the run ends normally and says the file
@@ -593,14 +602,7 @@ fn a_file_truncated_while_being_read_is_said_never_a_crash() {
         "10.0.0.1 - - [28/Nov/2026:10:00:00 +0000] \"GET /a HTTP/1.1\" 200 512 \"-\" \"curl/8\"\n";
     let body = line.repeat(24 * (1 << 20) / line.len());
     let keep = 1000 * line.len();
-    for (i, args) in [
-        vec!["report"],
-        vec!["check"],
-        vec!["export", "--parquet", "out"],
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (i, args) in jobs().into_iter().enumerate() {
         let path = dir.path().join(format!("big-{i}.log"));
         std::fs::write(&path, &body).unwrap();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_logspike"))
@@ -648,11 +650,7 @@ fn a_file_truncated_while_being_read_is_said_never_a_crash() {
 /// said to be no log and skipped; the other inputs still run.
 #[test]
 fn a_device_is_said_to_be_no_log_and_the_rest_runs() {
-    for args in [
-        vec!["report"],
-        vec!["check"],
-        vec!["export", "--parquet", "out"],
-    ] {
+    for args in jobs() {
         let dir = tempfile::tempdir().unwrap();
         let out = logspike()
             .current_dir(dir.path())

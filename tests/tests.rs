@@ -2,6 +2,7 @@
 
 mod cli;
 mod corpus;
+#[cfg(feature = "parquet")]
 mod export;
 mod formats;
 mod html;

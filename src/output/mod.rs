@@ -4,6 +4,8 @@
 pub mod atomic;
 pub mod html;
 mod incident;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 
 pub use incident::incident_windows;
 use incident::write_incident;
