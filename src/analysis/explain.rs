@@ -113,7 +113,7 @@ fn rank(dim: Dim, rows: Vec<(String, u64, u64)>, errors: u64, normal: u64) -> Ve
         .filter(|a| {
             let k = a.share * errors as f64;
             let expected = a.normal_share * errors as f64;
-            a.share >= 0.05 && a.lift >= 1.5 && k >= 5.0 && super::spikes::llr(k, expected) >= 10.0
+            a.share >= 0.05 && a.lift >= 1.5 && k >= 5.0 && llr(k, expected) >= 10.0
         })
         .collect();
     out.sort_by(|a, b| {
@@ -319,6 +319,14 @@ pub fn one_client(attribution: &[Attribution], facts: &Facts) -> Option<String> 
             " (a bot or a scraper, most likely)"
         }
     ))
+}
+
+/// Log-likelihood ratio of `k` events where `lambda` were expected
+/// (Poisson); large when `k` is far from `lambda` either way.
+pub(crate) fn llr(k: f64, lambda: f64) -> f64 {
+    let lambda = lambda.max(1e-12);
+    let klogk = if k > 0.0 { k * (k / lambda).ln() } else { 0.0 };
+    (klogk - k + lambda).max(0.0)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@
 //!   fingerprint, once compressed) and finished first.
 
 use std::fs::{self, File};
-use std::io::{self, BufRead, Read, Seek};
+use std::io::{self, BufRead};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,9 +31,13 @@ use std::time::{Duration, Instant};
 use crate::detect;
 use crate::detect::FormatChoice;
 use crate::grammar::{Grammar, Syntax};
-use crate::input::{self, Compression};
+use crate::input;
 use crate::parse::{LineParser, MAX_LINE};
 
+use super::identity::{
+    is_compressed, open_nonblocking, read_full_at, stream_head, stream_head_matches,
+};
+pub use super::identity::{Fingerprint, Identity, FINGERPRINT_BYTES};
 use super::state::Entry;
 
 /// Most bytes read from one file before the others get a turn.
@@ -41,69 +45,6 @@ const READ_BYTES: usize = 1 << 20;
 /// Positions of closed files remembered, so a glob that later matches a
 /// rotated file resumes it instead of reading it again.
 const KNOWN_CLOSED: usize = 256;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Identity {
-    pub dev: u64,
-    pub ino: u64,
-}
-
-impl Identity {
-    fn of(meta: &fs::Metadata) -> Identity {
-        Identity {
-            dev: meta.dev(),
-            ino: meta.ino(),
-        }
-    }
-}
-
-pub use crate::input::{Fingerprint, FINGERPRINT_BYTES};
-
-impl Fingerprint {
-    /// Of the first [`FINGERPRINT_BYTES`] of `file` (fewer if shorter).
-    fn of_file(file: &File) -> io::Result<Fingerprint> {
-        let mut head = vec![0; FINGERPRINT_BYTES];
-        let n = read_full_at(file, &mut head, 0)?;
-        Ok(Fingerprint::of(&head[..n]))
-    }
-
-    /// Whether `file` still starts with the bytes this was taken from.
-    pub fn matches_file(&self, file: &File) -> io::Result<bool> {
-        let mut head = vec![0; self.len as usize];
-        let n = read_full_at(file, &mut head, 0)?;
-        Ok(n == head.len() && Fingerprint::of(&head) == *self)
-    }
-}
-
-/// Opens for reading without blocking: a named pipe put where a log was
-/// expected would otherwise hang the open until a writer appears. Regular
-/// files ignore the flag.
-fn open_nonblocking(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-}
-
-/// Whether the file starts like gzip, zstd or bzip2.
-fn is_compressed(file: &File) -> bool {
-    let mut head = [0u8; 8];
-    read_full_at(file, &mut head, 0).is_ok() && Compression::sniff(&head) != Compression::None
-}
-
-fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], offset + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
-}
 
 /// Where lines and news from the follower go.
 pub trait LineSink {
@@ -1066,26 +1007,6 @@ fn stream_entry(followed: &Path, stream: &Stream) -> Option<Entry> {
         fingerprint: Fingerprint::of(&head),
         offset: 0,
         closed: true,
-    })
-}
-
-/// The first `len` bytes of a compressed file's content, read through a
-/// second descriptor; the file is left at its start for the real read.
-fn stream_head(file: &File, len: u64) -> Option<Vec<u8>> {
-    let mut clone = file.try_clone().ok()?;
-    clone.seek(io::SeekFrom::Start(0)).ok()?;
-    let opened = input::open_file("rotated file", clone.try_clone().ok()?).ok()?;
-    let mut head = Vec::new();
-    let read = opened.reader.take(len).read_to_end(&mut head);
-    // The descriptors share one position: back to the start.
-    clone.seek(io::SeekFrom::Start(0)).ok()?;
-    read.ok()?;
-    Some(head)
-}
-
-fn stream_head_matches(file: &File, fingerprint: &Fingerprint) -> bool {
-    stream_head(file, u64::from(fingerprint.len)).is_some_and(|head| {
-        head.len() == fingerprint.len as usize && Fingerprint::of(&head) == *fingerprint
     })
 }
 

@@ -14,6 +14,7 @@
 //! [`FUTURE_SLACK`] ahead of the wall clock does not move that clock.
 
 pub mod follow;
+pub mod identity;
 pub mod metrics;
 pub mod rules;
 pub mod sink;

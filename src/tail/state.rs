@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::follow::{Fingerprint, Identity};
+use super::identity::{Fingerprint, Identity};
 use super::rules::SavedKey;
 use crate::analysis::spikes::live::SavedLive;
 

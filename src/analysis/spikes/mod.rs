@@ -52,7 +52,7 @@ mod drops;
 mod events;
 pub mod live;
 
-use super::explain::Attribution;
+use super::explain::{llr, Attribution};
 use super::series::{Dim, Track};
 use super::{Aggregate, Place, Statuses};
 
@@ -158,14 +158,6 @@ impl Incident {
             (dim, _) => format!("{}s {}", dim.name(), keys.join(", ")),
         }
     }
-}
-
-/// Log-likelihood ratio of `k` events where `lambda` were expected
-/// (Poisson); large when `k` is far from `lambda` either way.
-pub(super) fn llr(k: f64, lambda: f64) -> f64 {
-    let lambda = lambda.max(1e-12);
-    let klogk = if k > 0.0 { k * (k / lambda).ln() } else { 0.0 };
-    (klogk - k + lambda).max(0.0)
 }
 
 /// One series and what the detector made of it.
