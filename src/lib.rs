@@ -3,11 +3,14 @@
 //! Data flows one way, and the modules follow it:
 //! [`input`] (open, decompress) → [`framing`] (complete lines) →
 //! [`grammar`] (format strings → field plans) and [`detect`] (which plan fits
-//! a file) → [`parse`] (one line → a typed record) → [`check`] (counts per
-//! file) → [`analysis`] (windows, keys, spikes) → [`report`], [`output`]
-//! and [`export`] (what a person or an analytics engine reads). [`tail`]
-//! follows live files along the same path: lines → records → alert windows
-//! → alerts and metrics.
+//! a file) → [`parse`] (one line → a typed record) → [`scan`] (the engine:
+//! an input's lines parsed on all cores and merged in order into a job's
+//! [`scan::Sink`]) → [`analysis`] (windows, keys, incidents) → [`report`]
+//! (typed numbers) → [`output`] (text, JSON, CSV, HTML, Parquet tables;
+//! every file written atomically). [`check`] and `export` (Parquet rows,
+//! with the `parquet` feature) are jobs on the engine, as the report is.
+//! [`tail`] follows live files along the same path: lines → records →
+//! alert windows → alerts and metrics. `docs/architecture.md` draws it.
 //!
 //! ```
 //! use logspike::grammar::builtin::Registry;
