@@ -13,6 +13,22 @@ use crate::parse::MAX_LINE;
 /// How much of an over-long line is kept to show in a rejection.
 pub const KEEP_OF_LONG_LINE: usize = 4096;
 
+/// A stream with no newline in this many bytes is not a line-oriented log
+/// (binary data, or an endless device such as `/dev/zero` given as
+/// standard input): reading it stops there, with an error, rather than
+/// skipping one "line" for ever.
+pub const NOT_A_LOG: u64 = 64 << 20;
+
+fn not_a_log() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "no newline in {} MiB: not a line-oriented log (binary data, or an endless device such as /dev/zero?)",
+            NOT_A_LOG >> 20
+        ),
+    )
+}
+
 pub struct LineReader<R> {
     inner: R,
     buf: Vec<u8>,
@@ -96,6 +112,9 @@ impl<R: BufRead> LineReader<R> {
             len += take as u64;
             self.inner.consume(take);
             self.offset += take as u64;
+            if !done && len > NOT_A_LOG {
+                return Err(not_a_log());
+            }
             if self.buf.len() > self.max + 2 && self.too_long.is_none() {
                 self.too_long = Some(0);
                 self.buf.truncate(KEEP_OF_LONG_LINE);
@@ -130,6 +149,16 @@ impl<R: BufRead> LineReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An endless stream with no newline is not read for ever.
+    #[test]
+    fn no_newline_in_a_long_way_is_not_a_log() {
+        use std::io::Read;
+        let endless = io::BufReader::new(io::repeat(0).take(NOT_A_LOG + (1 << 20)));
+        let mut reader = LineReader::new(endless);
+        let e = reader.next_line().err().expect("an error");
+        assert!(e.to_string().contains("not a line-oriented log"), "{e}");
+    }
 
     fn collect(input: &[u8], max: usize) -> Vec<(Vec<u8>, Option<u64>)> {
         let mut reader = LineReader::with_limit(io::BufReader::with_capacity(7, input), max);
@@ -303,6 +332,10 @@ pub fn read_batches<R: BufRead>(
                     reader.consume(take);
                     offset += take as u64;
                     if done {
+                        break;
+                    }
+                    if len > NOT_A_LOG {
+                        end = Some(Some(not_a_log()));
                         break;
                     }
                 }

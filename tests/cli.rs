@@ -676,3 +676,41 @@ fn a_device_is_said_to_be_no_log_and_the_rest_runs() {
         );
     }
 }
+
+/// `/dev/zero` as standard input (a device the path check cannot see, or
+/// a pipe from it) was read for ever as one endless line. A stream with
+/// no newline in 64 MiB is not a log: reading stops there and says so.
+#[test]
+fn an_endless_stdin_without_newlines_ends_with_a_reason() {
+    for args in jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let zero = std::fs::File::open("/dev/zero").unwrap();
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("logspike"))
+            .current_dir(dir.path())
+            .args(&args)
+            .arg("-")
+            .stdin(zero)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                child.kill().unwrap();
+                panic!("{args:?}: still reading /dev/zero after a minute");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("no newline in 64 MiB: not a line-oriented log"),
+            "{args:?}: {text}"
+        );
+    }
+}
