@@ -3,43 +3,11 @@
 //! invalid UTF-8, truncated gzip, unsupported compression).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-
-fn logspike() -> Command {
-    let mut cmd = Command::cargo_bin("logspike").unwrap();
-    cmd.env_remove("NO_COLOR");
-    cmd
-}
-
-fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs")
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use crate::util::{logspike, run, samples, write};
 
 const LINE: &str =
     r#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.1" 503 12 "-" "curl/8""#;
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path
-}
 
 #[test]
 fn check_on_the_sample_logs() {

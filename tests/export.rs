@@ -15,21 +15,17 @@ use logspike::grammar::builtin::Registry;
 use logspike::parse::{LineParser, Outcome};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use crate::util::{logspike, run};
+
 fn export(args: &[&str], out: &Path, inputs: &[&Path]) -> String {
-    let result = Command::cargo_bin("logspike")
-        .unwrap()
+    let cmd = &mut logspike();
+    run(cmd
         .args(["export", "--parquet"])
         .arg(out)
         .args(args)
-        .args(inputs)
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    String::from_utf8_lossy(&result.stdout).into_owned()
+        .args(inputs))
+    .ok()
+    .stdout
 }
 
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {

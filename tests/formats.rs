@@ -5,47 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use assert_cmd::Command;
 use logspike::grammar::builtin::Registry;
 use logspike::grammar::Grammar;
 use logspike::parse::{LineParser, Outcome};
 use serde_json::Value as Json;
 
-fn logspike() -> Command {
-    Command::cargo_bin("logspike").unwrap()
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
-
-fn report_json(args: &[&str], files: &[&Path]) -> Json {
-    let out = logspike()
-        .args(["report", "--output", "json"])
-        .args(args)
-        .args(files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+use crate::util::{logspike, report_json, root, run};
 
 fn check_text(args: &[&str], files: &[&Path]) -> String {
-    let out = logspike()
-        .arg("check")
-        .args(args)
-        .args(files)
-        .output()
-        .unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    run(logspike().arg("check").args(args).args(files)).text()
 }
 
 fn parse_with(grammar: Arc<Grammar>, line: &str, check: impl FnOnce(&logspike::parse::Record)) {

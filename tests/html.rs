@@ -10,8 +10,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use assert_cmd::Command as Bin;
-
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     for dir in std::env::split_paths(&path) {
@@ -90,20 +88,15 @@ fn problems(log: &str, page: &Path) -> Vec<String> {
 }
 
 fn report(args: &[&str], input: &Path, out: &Path) {
-    let status = Bin::cargo_bin("logspike")
-        .unwrap()
-        .args(["report", "--window", "1m"])
-        .args(args)
-        .arg("-o")
-        .arg(out)
-        .arg(input)
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    let cmd = &mut crate::util::logspike();
+    crate::util::run(
+        cmd.args(["report", "--window", "1m"])
+            .args(args)
+            .arg("-o")
+            .arg(out)
+            .arg(input),
+    )
+    .ok();
 }
 
 #[test]

@@ -10,6 +10,8 @@ use std::path::Path;
 use assert_cmd::Command;
 use serde_json::Value;
 
+use crate::util::{gzip, report_json, write};
+
 /// A tiny seeded generator, so the logs are the same on every run.
 struct Rng(u64);
 
@@ -147,22 +149,11 @@ fn generate(seed: u64, incidents: bool) -> Truth {
     truth
 }
 
+/// The JSON report with one-minute windows and every key shown.
 fn report(args: &[&str], paths: &[&Path]) -> Value {
-    let out = Command::cargo_bin("logspike")
-        .unwrap()
-        .args([
-            "report", "--output", "json", "--window", "1m", "--top", "100",
-        ])
-        .args(args)
-        .args(paths)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut all = vec!["--window", "1m", "--top", "100"];
+    all.extend_from_slice(args);
+    report_json(&all, paths)
 }
 
 fn windows_of(json: &Value) -> BTreeMap<i64, BTreeMap<u16, u64>> {
@@ -201,18 +192,6 @@ fn upstreams_of(json: &Value) -> BTreeMap<String, BTreeMap<u16, u64>> {
             (u["upstream"].as_str().unwrap().to_string(), status)
         })
         .collect()
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap()
 }
 
 #[test]
@@ -395,16 +374,8 @@ fn every_planted_incident_is_found_and_a_quiet_log_has_none() {
 }
 
 fn run(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
-    let out = Command::cargo_bin("logspike")
-        .unwrap()
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let r = crate::util::run(crate::util::logspike().args(args));
+    (r.code, r.stdout, r.stderr)
 }
 
 #[test]

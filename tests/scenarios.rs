@@ -897,18 +897,7 @@ fn score(s: &Scenario, json: &Value) -> Score {
 }
 
 fn run_report(path: &Path) -> Value {
-    let out = Command::cargo_bin("logspike")
-        .unwrap()
-        .args(["report", "--output", "json"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    crate::util::report_json(&[], &[path])
 }
 
 #[test]

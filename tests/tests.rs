@@ -1,5 +1,7 @@
 //! Integration tests, one binary (each extra test binary costs a link).
 
+mod util;
+
 mod cli;
 mod corpus;
 #[cfg(feature = "parquet")]

@@ -1,0 +1,99 @@
+//! What the integration tests share: the binary as a user runs it, the
+//! repository's files, runs that fail with everything needed to see why,
+//! and files to write.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// The `logspike` binary, with no colour setting inherited from here.
+pub fn logspike() -> Command {
+    let mut cmd = Command::cargo_bin("logspike").unwrap();
+    cmd.env_remove("NO_COLOR");
+    cmd
+}
+
+/// The repository.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// The bundled sample logs.
+pub fn samples() -> PathBuf {
+    root().join("sample-logs")
+}
+
+/// A finished run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// The command, to say in a failure.
+    what: String,
+}
+
+/// Runs `cmd` to its end.
+pub fn run(cmd: &mut Command) -> Run {
+    let what = format!("{cmd:?}");
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        what,
+    }
+}
+
+impl Run {
+    /// Standard output then standard error, as a terminal shows them.
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// The run, which must have succeeded; otherwise the failure shows
+    /// the command, its exit status and both outputs.
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "{} exited {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.what, self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Standard output as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{}: stdout is not JSON ({e}):\n{}\n--- stderr\n{}",
+                self.what, self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// `logspike report --output json ARGS INPUTS`, which must succeed.
+pub fn report_json(args: &[&str], inputs: &[&Path]) -> Value {
+    run(logspike()
+        .args(["report", "--output", "json"])
+        .args(args)
+        .args(inputs))
+    .ok()
+    .json()
+}
+
+pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
