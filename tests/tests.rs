@@ -11,4 +11,5 @@ mod html;
 mod props;
 mod report;
 mod scenarios;
+mod snapshots;
 mod tail;
