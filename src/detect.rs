@@ -7,10 +7,12 @@
 //! to one file, a vhost prefix on some lines) get secondary grammars, added
 //! greedily while one of them parses sample lines the chosen set does not.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::grammar::builtin::Registry;
 use crate::grammar::server::ServerFormats;
-use crate::grammar::{Grammar, Syntax};
+use crate::grammar::{apache, nginx, Grammar, GrammarError, Syntax};
 use crate::parse::{LineParser, Outcome};
 
 /// Lines sampled from the head of a file.
@@ -352,6 +354,100 @@ fn nothing_fits(
         name(i),
         lines.len()
     )
+}
+
+/// Where the formats of a run come from, as the command line gives them.
+#[derive(Debug, Clone)]
+pub struct FormatSources {
+    /// A format named for every input.
+    pub format: Option<String>,
+    /// A format given inline, in nginx or Apache syntax.
+    pub log_format: Option<String>,
+    pub nginx_conf: Vec<PathBuf>,
+    pub apache_conf: Vec<PathBuf>,
+    /// Whether the installed server's own config is read (when no format
+    /// is named).
+    pub server_config: bool,
+    /// Where that config is looked for (`/`, or a container's root).
+    pub server_root: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FormatsError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("in {path}: {source}")]
+    Config { path: String, source: GrammarError },
+    #[error(transparent)]
+    Grammar(#[from] GrammarError),
+}
+
+/// The formats a run knows, how each input's is chosen, and what reading
+/// the server configs had to say.
+pub struct Formats {
+    pub registry: Registry,
+    pub choice: FormatChoice,
+    pub warnings: Vec<String>,
+}
+
+impl FormatSources {
+    /// Reads the configs and picks how formats are chosen. A config named
+    /// on the command line must read (the error says why not); the
+    /// installed server's are read as far as they can be, with warnings.
+    pub fn resolve(&self) -> Result<Formats, FormatsError> {
+        let mut registry = Registry::new();
+        let mut server = ServerFormats::default();
+        let named = self
+            .nginx_conf
+            .iter()
+            .map(|p| (p, Syntax::Nginx))
+            .chain(self.apache_conf.iter().map(|p| (p, Syntax::Apache)));
+        for (path, syntax) in named {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|source| FormatsError::Read {
+                path: shown.clone(),
+                source,
+            })?;
+            match syntax {
+                Syntax::Apache => apache::parse_conf(&text).map(drop),
+                _ => nginx::parse_conf(&text).map(drop),
+            }
+            .map_err(|source| FormatsError::Config {
+                path: shown,
+                source,
+            })?;
+            server.merge(ServerFormats::read(syntax, path, &self.server_root));
+        }
+        let explicit = self.format.is_some() || self.log_format.is_some();
+        if self.server_config && !explicit {
+            server.merge(ServerFormats::discover(&self.server_root));
+        }
+        let warnings = std::mem::take(&mut server.warnings);
+        for (g, _) in &server.grammars {
+            registry.add(Grammar::clone(g));
+        }
+        let choice = if let Some(inline) = &self.log_format {
+            registry.add(Grammar::from_format("inline", inline)?);
+            FormatChoice::Fixed(registry.find("inline")?)
+        } else if let Some(name) = &self.format {
+            FormatChoice::Fixed(registry.find(name)?)
+        } else if server.bound.is_empty() {
+            FormatChoice::Detect(registry.candidates())
+        } else {
+            FormatChoice::Server {
+                candidates: registry.candidates(),
+                server: Arc::new(server),
+            }
+        };
+        Ok(Formats {
+            registry,
+            choice,
+            warnings,
+        })
+    }
 }
 
 /// How a file's grammar is chosen.

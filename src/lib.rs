@@ -27,6 +27,7 @@
 
 pub mod analysis;
 pub mod check;
+pub mod config;
 pub mod detect;
 #[cfg(feature = "parquet")]
 pub mod export;

@@ -4,239 +4,32 @@
 //! met, 2 for a usage error (unknown format, missing path, unwritable
 //! output), reported before any work starts.
 
+mod args;
+
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 
-use logspike::analysis::{self, spikes::SpikeConfig, PathNormalizer, PathRule};
+#[cfg(feature = "parquet")]
+use args::ExportArgs;
+use args::{CheckArgs, Cli, Command, FormatArgs, ReportArgs, TailArgs};
+
+use logspike::analysis::{self, spikes::SpikeConfig, PathNormalizer};
 use logspike::check;
-use logspike::detect::FormatChoice;
+use logspike::detect::{FormatChoice, FormatSources};
 use logspike::grammar::builtin::{self, Registry};
-use logspike::grammar::server::ServerFormats;
-use logspike::grammar::{apache, nginx, Grammar, Syntax};
+
 use logspike::input;
-use logspike::output::atomic;
+use logspike::output::{self, atomic};
 use logspike::report::ReportOptions;
 use logspike::scan::ScanOptions;
 
-#[derive(Parser)]
-#[command(
-    name = "logspike",
-    version,
-    about = "Fast analysis of Nginx, Apache and IIS access logs"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// When the 5xx errors happened, which upstreams and paths carried
-    /// them, and how bad each incident was (the default command).
-    Report(ReportArgs),
-    /// Converts logs to typed, Hive-partitioned Parquet (one row per request).
-    #[cfg(feature = "parquet")]
-    Export(ExportArgs),
-    /// Per file: the format used and why, lines parsed and rejected, time
-    /// span, and the first rejected lines with the reason.
-    Check(CheckArgs),
-    /// Lists the known formats (built in, and from the configs given).
-    Formats(FormatArgs),
-    /// Follows live logs like `tail -F` and raises an alert when a 5xx
-    /// burst starts and a recovery when it ends.
-    Tail(TailArgs),
-}
-
-#[derive(Args)]
-struct TailArgs {
-    /// Files, globs (quoted, so the shell leaves them: 'logs/*.log') or
-    /// directories to follow; `-` for standard input (a pipe, read until it
-    /// closes). A path that does not exist yet is waited for.
-    #[arg(required = true, value_name = "PATHS")]
-    paths: Vec<PathBuf>,
-    #[command(flatten)]
-    formats: FormatArgs,
-    /// Use this format for the paths matching a glob: `PATTERN=NAME`
-    /// (repeatable; the first match wins, others use --format or detection).
-    #[arg(long, value_name = "PATTERN=NAME")]
-    format_for: Vec<String>,
-    /// Read existing files from their start (default: from their end).
-    #[arg(long)]
-    from_start: bool,
-    /// Remember positions in this file and resume from them.
-    #[arg(long, value_name = "FILE")]
-    state: Option<PathBuf>,
-    /// An alert rule (repeatable): `503 >= 50 in 30s`, `5xx >= 100 in 1m by path`,
-    /// `5xx rate > 5% over 1m min 100 by upstream`, or `spike [over 1h]` (the
-    /// report's incident finder on the recent past). Default: `503 >= 50 in 30s
-    /// by upstream`, `502 >= 50 in 30s by path`, `5xx rate > 5% over 1m min 100`,
-    /// `spike`.
-    #[arg(long = "alert", value_name = "RULE")]
-    alerts: Vec<String>,
-    /// How long (in log time) a firing alert's window must keep to its rule
-    /// before the recovery is raised.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    settle: i64,
-    /// `text` for people, `json` for one JSON object per alert.
-    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    output: String,
-    /// Run this shell command per alert, with the alert's JSON on its stdin.
-    #[arg(long, value_name = "CMD")]
-    exec: Option<String>,
-    /// Kill an --exec command still running after this long.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    exec_timeout: i64,
-    /// Serve Prometheus metrics at http://ADDR/metrics (`127.0.0.1:9187`;
-    /// port 0 picks a free port, printed on stderr).
-    #[arg(long, value_name = "ADDR")]
-    metrics: Option<String>,
-    /// Poll files at this interval instead of waiting for file system events.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
-    poll: Option<u64>,
-    /// Keep a rotated or deleted file open this long after it last grew, for
-    /// a server that has not reopened its log yet.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    rotate_grace: i64,
-    /// Extra path normalization for `by path`, `REGEX=REPLACEMENT`.
-    #[arg(long, value_name = "RULE")]
-    path_rule: Vec<String>,
-}
-
-#[derive(Args)]
-struct FormatArgs {
-    /// Use this format for every file (see `logspike formats`); without it,
-    /// each file's format is detected.
-    #[arg(long, value_name = "NAME")]
-    format: Option<String>,
-    /// A format given inline, in nginx (`$var`) or Apache (`%x`) syntax.
-    #[arg(long, value_name = "FORMAT", conflicts_with = "format")]
-    log_format: Option<String>,
-    /// Read every `log_format` of this nginx configuration.
-    #[arg(long, value_name = "FILE")]
-    nginx_conf: Vec<PathBuf>,
-    /// Read every `LogFormat` of this Apache configuration.
-    #[arg(long, value_name = "FILE")]
-    apache_conf: Vec<PathBuf>,
-    /// Do not read the installed server's own config (`/etc/nginx`,
-    /// `/etc/apache2`, `/etc/httpd`) for formats and the logs they name.
-    #[arg(long)]
-    no_server_config: bool,
-    /// Look for the server config under this directory instead of `/`
-    /// (a container's root, a copy of a server's `/etc`); absolute paths in
-    /// the configs, `--nginx-conf` and `--apache-conf` too, are taken
-    /// under it.
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "/",
-        env = "LOGSPIKE_SERVER_ROOT"
-    )]
-    server_root: PathBuf,
-}
-
-#[derive(Args)]
-struct ReportArgs {
-    /// Files, directories (their files, rotated sets oldest first) or `-`.
-    #[arg(required = true, value_name = "PATHS")]
-    paths: Vec<PathBuf>,
-    #[command(flatten)]
-    formats: FormatArgs,
-    /// Window size: 10s, 1m, 5m, 1h, 1d... (default: chosen from the span).
-    #[arg(long, value_name = "SIZE", value_parser = parse_duration)]
-    window: Option<i64>,
-    /// Only requests at or after this time (RFC 3339, or `YYYY-MM-DD[ HH:MM:SS]` in UTC).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    since: Option<i64>,
-    /// Only requests before this time.
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    until: Option<i64>,
-    /// Extra path normalization, `REGEX=REPLACEMENT`, applied before the built-in rules.
-    #[arg(long, value_name = "RULE")]
-    path_rule: Vec<String>,
-    /// `text` for people, `json` for programs (docs/report-json.md), `csv`
-    /// for one table (see --table), `html` for one self-contained page,
-    /// `parquet` for the windows, incidents, upstreams and paths tables as
-    /// Parquet files in the directory given with -o.
-    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json", "csv", "html", "parquet"])]
-    output: String,
-    /// Write the output to this file (written under a temporary name and
-    /// renamed when complete) instead of standard output.
-    #[arg(short = 'o', long = "out", value_name = "FILE")]
-    out: Option<PathBuf>,
-    /// The table `--output csv` writes.
-    #[arg(long, value_name = "TABLE", default_value = "windows", value_parser = logspike::output::CSV_TABLES)]
-    table: String,
-    /// Rows in each top table.
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    top: usize,
-    /// Fewest 5xx an incident holds.
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    min_5xx: u64,
-    /// An incident's 5xx rate is at least this multiple of its series'
-    /// baseline rate.
-    #[arg(long, value_name = "X", default_value_t = 2.0, value_parser = positive)]
-    min_lift: f64,
-    /// Chance of a false alarm in a whole report of noise (lower: only
-    /// stronger incidents).
-    #[arg(long, value_name = "P", default_value_t = 0.01, value_parser = probability)]
-    false_alarm: f64,
-    /// Exit with status 1 when an incident was found.
-    #[arg(long)]
-    fail_on_incident: bool,
-    /// Show times of the text report at this offset: `UTC`, `+01:00`, `-0530`.
-    /// JSON and CSV are always UTC.
-    #[arg(long, value_name = "OFFSET", default_value = "UTC", value_parser = parse_offset)]
-    tz: i32,
-    /// Worker threads for large plain files (default: one per core).
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
-}
-
-#[cfg(feature = "parquet")]
-#[derive(Args)]
-struct ExportArgs {
-    /// Write Parquet files under this directory.
-    #[arg(long, value_name = "DIR")]
-    parquet: PathBuf,
-    /// Files, directories (rotated sets oldest first) or `-`.
-    #[arg(required = true, value_name = "PATHS")]
-    paths: Vec<PathBuf>,
-    #[command(flatten)]
-    formats: FormatArgs,
-    /// `date` (date=YYYY-MM-DD/), `hour` (adds hour=HH/) or `none`.
-    #[arg(long, value_name = "BY", default_value = "date", value_parser = ["date", "hour", "none"])]
-    partition: String,
-    /// `zstd`, `snappy` or `none`.
-    #[arg(long, value_name = "CODEC", default_value = "zstd", value_parser = ["zstd", "snappy", "none"])]
-    compression: String,
-    /// Rows per row group.
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
-    row_group_size: usize,
-    /// Replace an existing output directory.
-    #[arg(long, conflicts_with = "append")]
-    overwrite: bool,
-    /// Add new files to an existing output directory (never rewriting any).
-    #[arg(long)]
-    append: bool,
-    /// Write every rejected line to this file.
-    #[arg(long, value_name = "FILE")]
-    rejects: Option<PathBuf>,
-    /// Extra path normalization for `path_normalized`, `REGEX=REPLACEMENT`.
-    #[arg(long, value_name = "RULE")]
-    path_rule: Vec<String>,
-}
-
 /// Path normalization with the user's `--path-rule`s before the built-ins.
 fn path_normalizer(rules: &[String]) -> Result<PathNormalizer> {
-    let rules = rules
-        .iter()
-        .map(|r| PathRule::parse(r).map_err(anyhow::Error::msg))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(PathNormalizer::new(rules))
+    PathNormalizer::from_texts(rules).map_err(anyhow::Error::msg)
 }
 
 #[cfg(feature = "parquet")]
@@ -315,8 +108,7 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
 }
 
 fn run_tail(args: TailArgs) -> Result<ExitCode> {
-    use logspike::tail::{self, rules::Rule, TailOptions};
-    use std::time::Duration;
+    use logspike::tail::{self, TailOptions};
     let (registry, format) = formats(&args.formats)?;
     let mut format_for = Vec::new();
     for spec in &args.format_for {
@@ -327,22 +119,7 @@ fn run_tail(args: TailArgs) -> Result<ExitCode> {
             .with_context(|| format!("--format-for `{spec}`: bad pattern"))?;
         format_for.push((pattern, registry.find(name)?));
     }
-    let texts: Vec<String> = if args.alerts.is_empty() {
-        tail::rules::DEFAULT_RULES
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    } else {
-        args.alerts.clone()
-    };
-    let mut rules = Vec::new();
-    let mut spike = None;
-    for t in &texts {
-        match tail::rules::SpikeRule::parse(t) {
-            Some(s) => spike = Some(s.map_err(anyhow::Error::msg)?),
-            None => rules.push(Rule::parse(t).map_err(anyhow::Error::msg)?),
-        }
-    }
+    let (rules, spike) = tail::rules::parse_all(&args.alerts).map_err(anyhow::Error::msg)?;
     let paths_normalizer = path_normalizer(&args.path_rule)?;
     let options = TailOptions {
         paths: args.paths,
@@ -353,16 +130,14 @@ fn run_tail(args: TailArgs) -> Result<ExitCode> {
         rules,
         spike,
         spike_config: SpikeConfig::default(),
-        settle: args.settle / 1_000_000,
+        settle: args.settle.as_secs() as i64,
         json: args.output == "json",
-        exec: args
-            .exec
-            .map(|c| (c, Duration::from_micros(args.exec_timeout as u64))),
+        exec: args.exec.map(|c| (c, args.exec_timeout)),
         metrics: args.metrics,
-        poll: args.poll.map(Duration::from_millis),
-        grace: Duration::from_micros(args.rotate_grace as u64),
+        poll: args.poll,
+        grace: args.rotate_grace,
         paths_normalizer,
-        state_every: Duration::from_secs(1),
+        state_every: std::time::Duration::from_secs(1),
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stdout = io::stdout();
@@ -372,151 +147,22 @@ fn run_tail(args: TailArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `250ms`, `1s` -> milliseconds.
-fn parse_duration_ms(text: &str) -> std::result::Result<u64, String> {
-    if let Some(ms) = text.strip_suffix("ms") {
-        return ms
-            .parse::<u64>()
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| format!("`{text}` is not a duration like 250ms or 1s"));
-    }
-    parse_duration(text).map(|us| (us / 1000) as u64)
-}
-
-/// `90s`, `5m`, `1h`, `1d` -> microseconds.
-fn parse_duration(text: &str) -> std::result::Result<i64, String> {
-    logspike::text::parse_duration(text).map(|s| s * 1_000_000)
-}
-
-/// `UTC`, `Z`, `+01:00`, `-0530` -> seconds east of UTC.
-fn positive(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        _ => Err(format!("`{text}` is not a positive number")),
-    }
-}
-
-fn probability(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(x) if x > 0.0 && x < 1.0 => Ok(x),
-        _ => Err(format!("`{text}` is not a probability between 0 and 1")),
-    }
-}
-
-fn parse_offset(text: &str) -> std::result::Result<i32, String> {
-    if matches!(text, "UTC" | "utc" | "Z" | "z") {
-        return Ok(0);
-    }
-    let bad = || format!("`{text}` is not an offset: use UTC, +01:00 or -0530");
-    let (sign, rest) = match text.as_bytes().first() {
-        Some(b'+') => (1, &text[1..]),
-        Some(b'-') => (-1, &text[1..]),
-        _ => return Err(bad()),
-    };
-    let digits: String = rest.chars().filter(|c| *c != ':').collect();
-    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let (h, m): (i32, i32) = (
-        digits[..2].parse().map_err(|_| bad())?,
-        digits[2..].parse().map_err(|_| bad())?,
-    );
-    if h > 23 || m > 59 {
-        return Err(bad());
-    }
-    Ok(sign * (h * 3600 + m * 60))
-}
-
-/// RFC 3339, or `YYYY-MM-DD HH:MM:SS` / `YYYY-MM-DD` in UTC -> microseconds.
-fn parse_time(text: &str) -> std::result::Result<i64, String> {
-    use chrono::{DateTime, NaiveDate, NaiveDateTime};
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.timestamp_micros());
-    }
-    for pattern in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(text, pattern) {
-            return Ok(t.and_utc().timestamp_micros());
-        }
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(d
-            .and_hms_opt(0, 0, 0)
-            .unwrap_or_default()
-            .and_utc()
-            .timestamp_micros());
-    }
-    Err(format!(
-        "`{text}` is not a time: use RFC 3339 or YYYY-MM-DD HH:MM:SS (UTC)"
-    ))
-}
-
-#[derive(Args)]
-struct CheckArgs {
-    /// Files, directories (their files) or `-` for standard input.
-    #[arg(required = true, value_name = "PATHS")]
-    paths: Vec<PathBuf>,
-    #[command(flatten)]
-    formats: FormatArgs,
-    /// Write every rejected line to this file.
-    #[arg(long, value_name = "FILE")]
-    rejects: Option<PathBuf>,
-    /// Exit with status 1 when a file parses less than this share (percent).
-    #[arg(long, value_name = "PERCENT")]
-    min_coverage: Option<f64>,
-    /// How many rejected lines to show per file.
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    show_rejects: usize,
-    /// Worker threads for large plain files (default: one per core).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
-    threads: Option<usize>,
-}
-
-/// Builds the registry from the config files and picks how formats are chosen.
+/// Builds the registry from the config files and picks how formats are
+/// chosen; the server configs' warnings go to stderr.
 fn formats(args: &FormatArgs) -> Result<(Registry, FormatChoice)> {
-    let mut registry = Registry::new();
-    let mut server = ServerFormats::default();
-    let named = args
-        .nginx_conf
-        .iter()
-        .map(|p| (p, Syntax::Nginx))
-        .chain(args.apache_conf.iter().map(|p| (p, Syntax::Apache)));
-    for (path, syntax) in named {
-        // A config named on the command line must read: say why not.
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        match syntax {
-            Syntax::Apache => apache::parse_conf(&text).map(drop),
-            _ => nginx::parse_conf(&text).map(drop),
-        }
-        .with_context(|| format!("in {}", path.display()))?;
-        server.merge(ServerFormats::read(syntax, path, &args.server_root));
+    let formats = FormatSources {
+        format: args.format.clone(),
+        log_format: args.log_format.clone(),
+        nginx_conf: args.nginx_conf.clone(),
+        apache_conf: args.apache_conf.clone(),
+        server_config: !args.no_server_config,
+        server_root: args.server_root.clone(),
     }
-    let explicit = args.format.is_some() || args.log_format.is_some();
-    if !args.no_server_config && !explicit {
-        server.merge(ServerFormats::discover(&args.server_root));
-    }
-    for w in &server.warnings {
+    .resolve()?;
+    for w in &formats.warnings {
         eprintln!("logspike: {w}");
     }
-    for (g, _) in &server.grammars {
-        registry.add(Grammar::clone(g));
-    }
-    let choice = if let Some(inline) = &args.log_format {
-        let grammar = Grammar::from_format("inline", inline)?;
-        registry.add(grammar);
-        FormatChoice::Fixed(registry.find("inline")?)
-    } else if let Some(name) = &args.format {
-        FormatChoice::Fixed(registry.find(name)?)
-    } else if server.bound.is_empty() {
-        FormatChoice::Detect(registry.candidates())
-    } else {
-        FormatChoice::Server {
-            candidates: registry.candidates(),
-            server: std::sync::Arc::new(server),
-        }
-    };
-    Ok((registry, choice))
+    Ok((formats.registry, formats.choice))
 }
 
 fn run_check(args: CheckArgs) -> Result<ExitCode> {
@@ -575,33 +221,6 @@ fn output_file(path: &Path) -> Result<(std::fs::File, atomic::Pending)> {
     })
 }
 
-/// A progress bar on stderr for long runs, only when stderr is a terminal.
-fn progress_bar(sources: &[input::Source]) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    let total: u64 = sources
-        .iter()
-        .filter_map(|s| match s {
-            input::Source::Path(p) => std::fs::metadata(p).ok().map(|m| m.len()),
-            input::Source::Stdin => None,
-        })
-        .sum();
-    // Small inputs finish before a bar would be worth drawing.
-    if !io::stderr().is_terminal() || total < 64 << 20 {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    ) {
-        bar.set_style(style);
-    }
-    Some(bar)
-}
-
-/// More workers than this many per core only add switching: `--threads
-/// 10000` once took 43 s on a 4.5 MB file.
-const THREADS_PER_CORE: usize = 4;
-
 /// The inputs named, with a word on stderr for what was left out below
 /// the directories given.
 fn sources(paths: &[std::path::PathBuf]) -> Result<Vec<input::Source>> {
@@ -613,19 +232,8 @@ fn sources(paths: &[std::path::PathBuf]) -> Result<Vec<input::Source>> {
 }
 
 fn use_threads(threads: Option<usize>) -> Result<()> {
-    if let Some(asked) = threads {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let most = cores * THREADS_PER_CORE;
-        let threads = asked.min(most);
-        if threads < asked {
-            eprintln!(
-                "logspike: --threads {asked} capped at {threads} ({THREADS_PER_CORE} per core on {cores} cores)"
-            );
-        }
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global()
-            .context("starting worker threads")?;
+    if let Some(note) = logspike::scan::use_threads(threads).context("starting worker threads")? {
+        eprintln!("logspike: {note}");
     }
     Ok(())
 }
@@ -639,20 +247,20 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
         }
     }
     let sources = sources(&args.paths)?;
-    if args.output == "parquet" && !cfg!(feature = "parquet") {
+    if args.output == output::Format::Parquet && !cfg!(feature = "parquet") {
         bail!("this logspike was built without Parquet support (the `parquet` feature)");
     }
-    if args.output == "parquet" && args.out.is_none() {
+    if args.output == output::Format::Parquet && args.out.is_none() {
         bail!("--output parquet writes a directory of tables: give it with -o DIR");
     }
-    let target = match args.output.as_str() {
-        "parquet" => None,
+    let target = match args.output {
+        output::Format::Parquet => None,
         _ => args.out.as_deref().map(output_file).transpose()?,
     };
     use_threads(args.threads)?;
     let options = ReportOptions {
         analysis: analysis::Config {
-            window: args.window,
+            window: args.window.map(|w| w.as_micros() as i64),
             since: args.since,
             until: args.until,
             paths,
@@ -668,10 +276,10 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
         ..ReportOptions::default()
     };
     let mut check = ScanOptions::new(format);
-    check.progress = progress_bar(&sources);
+    check.progress = output::progress_bar(&sources);
     let report = logspike::report::build(&sources, &mut check, &options);
     #[cfg(feature = "parquet")]
-    if args.output == "parquet" {
+    if args.output == output::Format::Parquet {
         let dir = args.out.as_deref().unwrap_or(Path::new("."));
         let written = logspike::output::parquet::write_report_tables(
             &report,
@@ -687,24 +295,12 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
-    let render = |out: &mut dyn Write| -> io::Result<()> {
-        match args.output.as_str() {
-            "json" => {
-                serde_json::to_writer_pretty(&mut *out, &report)?;
-                writeln!(out)
-            }
-            "csv" => logspike::output::write_csv(out, &report, &args.table),
-            "html" => logspike::output::html::write_html(out, &report),
-            _ => {
-                let style = logspike::output::Style {
-                    // Colour is for a terminal, never for a file.
-                    color: args.out.is_none() && logspike::output::Style::for_stdout(0).color,
-                    offset: args.tz,
-                };
-                logspike::output::write_report(out, &report, style)
-            }
-        }
+    let style = output::Style {
+        // Colour is for a terminal, never for a file.
+        color: args.out.is_none() && output::Style::for_stdout(0).color,
+        offset: args.tz,
     };
+    let render = |out: &mut dyn Write| output::write(out, &report, args.output, &args.table, style);
     match (target, &args.out) {
         (Some((file, pending)), Some(path)) => {
             let mut out = io::BufWriter::new(file);
@@ -733,16 +329,8 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
 fn run_formats(args: FormatArgs) -> Result<ExitCode> {
     let (registry, _) = formats(&args)?;
     let stdout = io::stdout();
-    let mut out = stdout.lock();
-    for g in registry.user_grammars().iter().chain(builtin::all()) {
-        writeln!(
-            out,
-            "{:<24} {:<7} {}",
-            g.name,
-            g.syntax.to_string(),
-            g.source
-        )?;
-    }
+    let grammars = registry.user_grammars().iter().chain(builtin::all());
+    output::write_formats(&mut stdout.lock(), grammars.map(|g| &**g))?;
     Ok(ExitCode::SUCCESS)
 }
 

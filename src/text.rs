@@ -4,31 +4,6 @@
 
 use std::fmt::Write;
 
-/// `90s`, `5m`, `1h`, `1d` (or a bare number of seconds) -> seconds, more
-/// than zero.
-pub fn parse_duration(text: &str) -> Result<i64, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: i64 = number.parse().map_err(|_| {
-        format!("`{text}` is not a duration: a number and a unit, like 10s, 5m, 1h")
-    })?;
-    let seconds = match unit {
-        "s" | "" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("`{text}`: the unit is s, m, h or d")),
-    };
-    match n.checked_mul(seconds) {
-        Some(s) if s > 0 && s < i64::MAX / 1_000_000 => Ok(s),
-        _ => Err(format!(
-            "`{text}`: a duration is longer than zero and shorter than ages"
-        )),
-    }
-}
-
 /// Printable ASCII and valid non-control UTF-8 as they are, backslashes
 /// included (a line shows as it is in the file, `\x22` of nginx too);
 /// everything else as `\xHH`. The exact bytes are what `--rejects` writes.

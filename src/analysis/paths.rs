@@ -95,6 +95,16 @@ fn is_slug(seg: &[u8]) -> bool {
 }
 
 impl PathNormalizer {
+    /// With the user's rules as written (`REGEX=REPLACEMENT`), before the
+    /// built-in ones.
+    pub fn from_texts(rules: &[String]) -> Result<PathNormalizer, String> {
+        let rules = rules
+            .iter()
+            .map(|r| PathRule::parse(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PathNormalizer::new(rules))
+    }
+
     pub fn new(rules: Vec<PathRule>) -> PathNormalizer {
         PathNormalizer { rules }
     }

@@ -191,6 +191,105 @@ pub(crate) fn window_label(seconds: f64) -> String {
     }
 }
 
+/// A progress bar on stderr for long runs, only when stderr is a terminal.
+pub fn progress_bar(sources: &[crate::input::Source]) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    let total: u64 = sources
+        .iter()
+        .filter_map(|s| match s {
+            crate::input::Source::Path(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            crate::input::Source::Stdin => None,
+        })
+        .sum();
+    // Small inputs finish before a bar would be worth drawing.
+    if !io::stderr().is_terminal() || total < 64 << 20 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+/// How a report leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// For people, in a terminal or a file.
+    Text,
+    /// For programs (docs/report-json.md).
+    Json,
+    /// One table, with a header row.
+    Csv,
+    /// One self-contained page.
+    Html,
+    /// The report's tables as Parquet files in a directory.
+    Parquet,
+}
+
+impl Format {
+    pub const NAMES: [&'static str; 5] = ["text", "json", "csv", "html", "parquet"];
+
+    pub fn parse(name: &str) -> Result<Format, String> {
+        Ok(match name {
+            "text" => Format::Text,
+            "json" => Format::Json,
+            "csv" => Format::Csv,
+            "html" => Format::Html,
+            "parquet" => Format::Parquet,
+            _ => {
+                return Err(format!(
+                    "`{name}` is not an output: {}",
+                    Format::NAMES.join(", ")
+                ))
+            }
+        })
+    }
+}
+
+/// Writes the report as `format` says, to a stream; `table` is the one
+/// CSV holds. Parquet is a directory of files, written by
+/// `output::parquet::write_report_tables` instead.
+pub fn write(
+    out: &mut dyn Write,
+    report: &crate::report::Report,
+    format: Format,
+    table: &str,
+    style: Style,
+) -> io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            writeln!(out)
+        }
+        Format::Csv => write_csv(out, report, table),
+        Format::Html => html::write_html(out, report),
+        Format::Text => write_report(out, report, style),
+        Format::Parquet => Err(io::Error::other(
+            "Parquet is written as a directory of tables, not to a stream",
+        )),
+    }
+}
+
+/// The known formats, one per line: name, syntax, where it came from.
+pub fn write_formats<'g>(
+    out: &mut dyn Write,
+    grammars: impl Iterator<Item = &'g crate::grammar::Grammar>,
+) -> io::Result<()> {
+    for g in grammars {
+        writeln!(
+            out,
+            "{:<24} {:<7} {}",
+            g.name,
+            g.syntax.to_string(),
+            g.source
+        )?;
+    }
+    Ok(())
+}
+
 /// Writes the terminal report: summary, 5xx timeline, incidents, top
 /// upstreams and paths, status mix. Times are UTC.
 pub fn write_report(

@@ -51,7 +51,7 @@ impl SpikeRule {
             |why: String| format!("alert rule `{text}`: {why} (write `spike` or `spike over 2h`)");
         Some(match words[1..] {
             [] => Ok(SpikeRule { horizon: 3600 }),
-            ["over", d] => match crate::text::parse_duration(d) {
+            ["over", d] => match crate::config::seconds(d) {
                 Ok(s) if (600..=86_400).contains(&s) => Ok(SpikeRule { horizon: s }),
                 Ok(_) => Err(fail(format!("`{d}`: the past judged is from 10m to 24h"))),
                 Err(e) => Err(fail(e)),
@@ -69,6 +69,27 @@ impl fmt::Display for SpikeRule {
             write!(f, "spike over {}", duration_text(self.horizon))
         }
     }
+}
+
+/// The rules of `--alert` texts, the defaults when there are none: the
+/// counting rules, and the spike rule when one is among them.
+pub fn parse_all(texts: &[String]) -> Result<(Vec<Rule>, Option<SpikeRule>), String> {
+    let defaults: Vec<String>;
+    let texts = if texts.is_empty() {
+        defaults = DEFAULT_RULES.iter().map(|s| s.to_string()).collect();
+        &defaults
+    } else {
+        texts
+    };
+    let mut rules = Vec::new();
+    let mut spike = None;
+    for t in texts {
+        match SpikeRule::parse(t) {
+            Some(s) => spike = Some(s?),
+            None => rules.push(Rule::parse(t)?),
+        }
+    }
+    Ok((rules, spike))
 }
 
 /// Most keys one rule tracks; the rest share [`OTHER`].
@@ -221,8 +242,8 @@ fn tokens(text: &str) -> Vec<&str> {
     out
 }
 
-fn parse_duration(text: &str) -> Result<i64, String> {
-    match crate::text::parse_duration(text)? {
+fn window_seconds(text: &str) -> Result<i64, String> {
+    match crate::config::seconds(text)? {
         s if s <= 86_400 => Ok(s),
         _ => Err(format!("`{text}`: a window is from 1s to 24h")),
     }
@@ -291,7 +312,7 @@ impl Rule {
             "in" | "over" => {}
             w => return Err(fail(format!("expected `in` or `over`, found `{w}`"))),
         }
-        let window = parse_duration(next(&mut at, "a duration")?).map_err(fail)?;
+        let window = window_seconds(next(&mut at, "a duration")?).map_err(fail)?;
         let mut min = None;
         let mut by = Dimension::None;
         while at < words.len() {

@@ -1,0 +1,239 @@
+//! The command line as clap reads it: every subcommand's arguments, with
+//! the help text users see. `main.rs` turns them into the library's
+//! configuration; the library never sees these types.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use logspike::{config, output};
+
+#[derive(Parser)]
+#[command(
+    name = "logspike",
+    version,
+    about = "Fast analysis of Nginx, Apache and IIS access logs"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// When the 5xx errors happened, which upstreams and paths carried
+    /// them, and how bad each incident was (the default command).
+    Report(ReportArgs),
+    /// Converts logs to typed, Hive-partitioned Parquet (one row per request).
+    #[cfg(feature = "parquet")]
+    Export(ExportArgs),
+    /// Per file: the format used and why, lines parsed and rejected, time
+    /// span, and the first rejected lines with the reason.
+    Check(CheckArgs),
+    /// Lists the known formats (built in, and from the configs given).
+    Formats(FormatArgs),
+    /// Follows live logs like `tail -F` and raises an alert when a 5xx
+    /// burst starts and a recovery when it ends.
+    Tail(TailArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct TailArgs {
+    /// Files, globs (quoted, so the shell leaves them: 'logs/*.log') or
+    /// directories to follow; `-` for standard input (a pipe, read until it
+    /// closes). A path that does not exist yet is waited for.
+    #[arg(required = true, value_name = "PATHS")]
+    pub(crate) paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) formats: FormatArgs,
+    /// Use this format for the paths matching a glob: `PATTERN=NAME`
+    /// (repeatable; the first match wins, others use --format or detection).
+    #[arg(long, value_name = "PATTERN=NAME")]
+    pub(crate) format_for: Vec<String>,
+    /// Read existing files from their start (default: from their end).
+    #[arg(long)]
+    pub(crate) from_start: bool,
+    /// Remember positions in this file and resume from them.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) state: Option<PathBuf>,
+    /// An alert rule (repeatable): `503 >= 50 in 30s`, `5xx >= 100 in 1m by path`,
+    /// `5xx rate > 5% over 1m min 100 by upstream`, or `spike [over 1h]` (the
+    /// report's incident finder on the recent past). Default: `503 >= 50 in 30s
+    /// by upstream`, `502 >= 50 in 30s by path`, `5xx rate > 5% over 1m min 100`,
+    /// `spike`.
+    #[arg(long = "alert", value_name = "RULE")]
+    pub(crate) alerts: Vec<String>,
+    /// How long (in log time) a firing alert's window must keep to its rule
+    /// before the recovery is raised.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::duration)]
+    pub(crate) settle: Duration,
+    /// `text` for people, `json` for one JSON object per alert.
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub(crate) output: String,
+    /// Run this shell command per alert, with the alert's JSON on its stdin.
+    #[arg(long, value_name = "CMD")]
+    pub(crate) exec: Option<String>,
+    /// Kill an --exec command still running after this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = config::duration)]
+    pub(crate) exec_timeout: Duration,
+    /// Serve Prometheus metrics at http://ADDR/metrics (`127.0.0.1:9187`;
+    /// port 0 picks a free port, printed on stderr).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics: Option<String>,
+    /// Poll files at this interval instead of waiting for file system events.
+    #[arg(long, value_name = "DURATION", value_parser = config::duration_ms)]
+    pub(crate) poll: Option<Duration>,
+    /// Keep a rotated or deleted file open this long after it last grew, for
+    /// a server that has not reopened its log yet.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = config::duration)]
+    pub(crate) rotate_grace: Duration,
+    /// Extra path normalization for `by path`, `REGEX=REPLACEMENT`.
+    #[arg(long, value_name = "RULE")]
+    pub(crate) path_rule: Vec<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct FormatArgs {
+    /// Use this format for every file (see `logspike formats`); without it,
+    /// each file's format is detected.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) format: Option<String>,
+    /// A format given inline, in nginx (`$var`) or Apache (`%x`) syntax.
+    #[arg(long, value_name = "FORMAT", conflicts_with = "format")]
+    pub(crate) log_format: Option<String>,
+    /// Read every `log_format` of this nginx configuration.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) nginx_conf: Vec<PathBuf>,
+    /// Read every `LogFormat` of this Apache configuration.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) apache_conf: Vec<PathBuf>,
+    /// Do not read the installed server's own config (`/etc/nginx`,
+    /// `/etc/apache2`, `/etc/httpd`) for formats and the logs they name.
+    #[arg(long)]
+    pub(crate) no_server_config: bool,
+    /// Look for the server config under this directory instead of `/`
+    /// (a container's root, a copy of a server's `/etc`); absolute paths in
+    /// the configs, `--nginx-conf` and `--apache-conf` too, are taken
+    /// under it.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/",
+        env = "LOGSPIKE_SERVER_ROOT"
+    )]
+    pub(crate) server_root: PathBuf,
+}
+
+#[derive(Args)]
+pub(crate) struct ReportArgs {
+    /// Files, directories (their files, rotated sets oldest first) or `-`.
+    #[arg(required = true, value_name = "PATHS")]
+    pub(crate) paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) formats: FormatArgs,
+    /// Window size: 10s, 1m, 5m, 1h, 1d... (default: chosen from the span).
+    #[arg(long, value_name = "SIZE", value_parser = config::duration)]
+    pub(crate) window: Option<Duration>,
+    /// Only requests at or after this time (RFC 3339, or `YYYY-MM-DD[ HH:MM:SS]` in UTC).
+    #[arg(long, value_name = "TIME", value_parser = config::time)]
+    pub(crate) since: Option<i64>,
+    /// Only requests before this time.
+    #[arg(long, value_name = "TIME", value_parser = config::time)]
+    pub(crate) until: Option<i64>,
+    /// Extra path normalization, `REGEX=REPLACEMENT`, applied before the built-in rules.
+    #[arg(long, value_name = "RULE")]
+    pub(crate) path_rule: Vec<String>,
+    /// `text` for people, `json` for programs (docs/report-json.md), `csv`
+    /// for one table (see --table), `html` for one self-contained page,
+    /// `parquet` for the windows, incidents, upstreams and paths tables as
+    /// Parquet files in the directory given with -o.
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = output::Format::parse)]
+    pub(crate) output: output::Format,
+    /// Write the output to this file (written under a temporary name and
+    /// renamed when complete) instead of standard output.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+    /// The table `--output csv` writes.
+    #[arg(long, value_name = "TABLE", default_value = "windows", value_parser = logspike::output::CSV_TABLES)]
+    pub(crate) table: String,
+    /// Rows in each top table.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub(crate) top: usize,
+    /// Fewest 5xx an incident holds.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub(crate) min_5xx: u64,
+    /// An incident's 5xx rate is at least this multiple of its series'
+    /// baseline rate.
+    #[arg(long, value_name = "X", default_value_t = 2.0, value_parser = config::positive)]
+    pub(crate) min_lift: f64,
+    /// Chance of a false alarm in a whole report of noise (lower: only
+    /// stronger incidents).
+    #[arg(long, value_name = "P", default_value_t = 0.01, value_parser = config::probability)]
+    pub(crate) false_alarm: f64,
+    /// Exit with status 1 when an incident was found.
+    #[arg(long)]
+    pub(crate) fail_on_incident: bool,
+    /// Show times of the text report at this offset: `UTC`, `+01:00`, `-0530`.
+    /// JSON and CSV are always UTC.
+    #[arg(long, value_name = "OFFSET", default_value = "UTC", value_parser = config::offset)]
+    pub(crate) tz: i32,
+    /// Worker threads for large plain files (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub(crate) threads: Option<usize>,
+}
+
+#[cfg(feature = "parquet")]
+#[derive(Args)]
+pub(crate) struct ExportArgs {
+    /// Write Parquet files under this directory.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) parquet: PathBuf,
+    /// Files, directories (rotated sets oldest first) or `-`.
+    #[arg(required = true, value_name = "PATHS")]
+    pub(crate) paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) formats: FormatArgs,
+    /// `date` (date=YYYY-MM-DD/), `hour` (adds hour=HH/) or `none`.
+    #[arg(long, value_name = "BY", default_value = "date", value_parser = ["date", "hour", "none"])]
+    pub(crate) partition: String,
+    /// `zstd`, `snappy` or `none`.
+    #[arg(long, value_name = "CODEC", default_value = "zstd", value_parser = ["zstd", "snappy", "none"])]
+    pub(crate) compression: String,
+    /// Rows per row group.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub(crate) row_group_size: usize,
+    /// Replace an existing output directory.
+    #[arg(long, conflicts_with = "append")]
+    pub(crate) overwrite: bool,
+    /// Add new files to an existing output directory (never rewriting any).
+    #[arg(long)]
+    pub(crate) append: bool,
+    /// Write every rejected line to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) rejects: Option<PathBuf>,
+    /// Extra path normalization for `path_normalized`, `REGEX=REPLACEMENT`.
+    #[arg(long, value_name = "RULE")]
+    pub(crate) path_rule: Vec<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct CheckArgs {
+    /// Files, directories (their files) or `-` for standard input.
+    #[arg(required = true, value_name = "PATHS")]
+    pub(crate) paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) formats: FormatArgs,
+    /// Write every rejected line to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) rejects: Option<PathBuf>,
+    /// Exit with status 1 when a file parses less than this share (percent).
+    #[arg(long, value_name = "PERCENT")]
+    pub(crate) min_coverage: Option<f64>,
+    /// How many rejected lines to show per file.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub(crate) show_rejects: usize,
+    /// Worker threads for large plain files (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
+    pub(crate) threads: Option<usize>,
+}

@@ -1,0 +1,139 @@
+//! Values as people write them on a command line: durations, offsets,
+//! times and shares, each checked, with a message that says what was
+//! expected. One duration type, [`std::time::Duration`], leaves here; the
+//! tail's rules read their windows with [`seconds`] too.
+
+use std::time::Duration;
+
+/// `90s`, `5m`, `1h`, `1d` (or a bare number of seconds) -> seconds, more
+/// than zero.
+pub fn seconds(text: &str) -> Result<i64, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number.parse().map_err(|_| {
+        format!("`{text}` is not a duration: a number and a unit, like 10s, 5m, 1h")
+    })?;
+    let seconds = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{text}`: the unit is s, m, h or d")),
+    };
+    match n.checked_mul(seconds) {
+        Some(s) if s > 0 && s < i64::MAX / 1_000_000 => Ok(s),
+        _ => Err(format!(
+            "`{text}`: a duration is longer than zero and shorter than ages"
+        )),
+    }
+}
+
+/// `90s`, `5m`, `1h`, `1d`.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    seconds(text).map(|s| Duration::from_secs(s as u64))
+}
+
+/// A duration that may also be under a second: `250ms`, `1s`.
+pub fn duration_ms(text: &str) -> Result<Duration, String> {
+    match text.strip_suffix("ms") {
+        Some(ms) => ms
+            .parse::<u64>()
+            .ok()
+            .filter(|&n| n > 0)
+            .map(Duration::from_millis)
+            .ok_or_else(|| format!("`{text}` is not a duration like 250ms or 1s")),
+        None => duration(text),
+    }
+}
+
+/// A number more than zero.
+pub fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("`{text}` is not a positive number")),
+    }
+}
+
+/// A probability strictly between 0 and 1.
+pub fn probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x > 0.0 && x < 1.0 => Ok(x),
+        _ => Err(format!("`{text}` is not a probability between 0 and 1")),
+    }
+}
+
+/// `UTC`, `Z`, `+01:00`, `-0530` -> seconds east of UTC.
+pub fn offset(text: &str) -> Result<i32, String> {
+    if matches!(text, "UTC" | "utc" | "Z" | "z") {
+        return Ok(0);
+    }
+    let bad = || format!("`{text}` is not an offset: use UTC, +01:00 or -0530");
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => return Err(bad()),
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let (h, m): (i32, i32) = (
+        digits[..2].parse().map_err(|_| bad())?,
+        digits[2..].parse().map_err(|_| bad())?,
+    );
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    Ok(sign * (h * 3600 + m * 60))
+}
+
+/// RFC 3339, or `YYYY-MM-DD HH:MM:SS` / `YYYY-MM-DD` in UTC -> microseconds
+/// since the epoch.
+pub fn time(text: &str) -> Result<i64, String> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_micros());
+    }
+    for pattern in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, pattern) {
+            return Ok(t.and_utc().timestamp_micros());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc()
+            .timestamp_micros());
+    }
+    Err(format!(
+        "`{text}` is not a time: use RFC 3339 or YYYY-MM-DD HH:MM:SS (UTC)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_as_written() {
+        assert_eq!(seconds("90s"), Ok(90));
+        assert_eq!(seconds("5m"), Ok(300));
+        assert!(seconds("0s").is_err() && seconds("5x").is_err() && seconds("").is_err());
+        assert_eq!(duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(duration_ms("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(duration_ms("2s"), Ok(Duration::from_secs(2)));
+        assert!(duration_ms("0ms").is_err());
+        assert_eq!(offset("+01:00"), Ok(3600));
+        assert_eq!(offset("-0530"), Ok(-(5 * 3600 + 30 * 60)));
+        assert!(offset("+2400").is_err() && offset("1:00").is_err());
+        assert_eq!(time("1970-01-01 00:00:01"), Ok(1_000_000));
+        assert_eq!(time("1970-01-02"), Ok(86_400_000_000));
+        assert_eq!(time("1970-01-01T01:00:00+01:00"), Ok(0));
+        assert!(time("yesterday").is_err());
+        assert!(positive("0").is_err() && positive("NaN").is_err());
+        assert!(probability("1").is_err() && probability("0.5").is_ok());
+    }
+}
