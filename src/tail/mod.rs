@@ -13,9 +13,11 @@
 //! burst stops even if nothing more is written). A line stamped more than
 //! [`FUTURE_SLACK`] ahead of the wall clock does not move that clock.
 
+pub mod cursor;
 pub mod follow;
 pub mod identity;
 pub mod metrics;
+mod rotation;
 pub mod rules;
 pub mod sink;
 pub mod state;
