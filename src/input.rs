@@ -186,6 +186,25 @@ impl IntoIterator for Expanded {
     }
 }
 
+/// Name endings of compressed rotated logs (`access.log.2.gz`).
+pub const COMPRESSED_EXTENSIONS: [&str; 6] = ["gz", "zst", "zstd", "bz2", "xz", "zip"];
+
+/// Whether a file's name says it is a compressed rotated log.
+pub fn compressed_name(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| COMPRESSED_EXTENSIONS.contains(&e))
+}
+
+/// A file name without its compression ending: `access.log.2.gz` ->
+/// `access.log.2`.
+pub fn without_compression(name: &str) -> &str {
+    match name.rsplit_once('.') {
+        Some((base, ext)) if COMPRESSED_EXTENSIONS.contains(&ext) => base,
+        _ => name,
+    }
+}
+
 /// Orders rotated logs oldest first: `access.log.3.gz`, `access.log.2.gz`,
 /// `access.log.1`, `access.log`; dated ones (`access.log-20261127.gz`) by
 /// date, before the live file. Files of different names sort by name.
@@ -195,13 +214,7 @@ pub fn rotation_key(path: &Path) -> (PathBuf, String, u8, i64, String) {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut base = name.as_str();
-    for ext in [".gz", ".zst", ".bz2", ".xz"] {
-        if let Some(stripped) = base.strip_suffix(ext) {
-            base = stripped;
-            break;
-        }
-    }
+    let base = without_compression(&name);
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if let Some((stem, n)) = base
         .rsplit_once('.')

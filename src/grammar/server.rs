@@ -154,13 +154,7 @@ impl ServerFormats {
 /// `name` is `base` or a rotated copy of it: `.N`, `-YYYYMMDD` (digits and
 /// dashes) after it, compressed or not.
 pub fn is_rotation_of(name: &str, base: &str) -> bool {
-    let mut name = name;
-    for ext in [".gz", ".bz2", ".zst", ".zstd", ".xz"] {
-        if let Some(stripped) = name.strip_suffix(ext) {
-            name = stripped;
-            break;
-        }
-    }
+    let name = crate::input::without_compression(name);
     let Some(rest) = name.strip_prefix(base) else {
         return false;
     };

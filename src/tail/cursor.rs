@@ -140,19 +140,18 @@ impl Cursor {
             return Ok(true);
         }
         if grammars.is_none() {
-            *grammars = match format {
-                FormatChoice::Fixed(g) => Some(vec![g.clone()]),
-                _ => {
-                    let mut head = vec![0; detect::SAMPLE_BYTES.min(self.size as usize)];
-                    let n = read_full_at(&self.file, &mut head, 0)?;
-                    head.truncate(n);
-                    if memchr::memchr(b'\n', &head).is_none() {
-                        // Not one complete line yet: wait for it.
-                        return Ok(false);
-                    }
-                    Some(choose(&self.name, &head, format, sink))
+            let named = matches!(format, FormatChoice::Fixed(_));
+            let mut head = Vec::new();
+            if !named {
+                head = vec![0; detect::SAMPLE_BYTES.min(self.size as usize)];
+                let n = read_full_at(&self.file, &mut head, 0)?;
+                head.truncate(n);
+                if memchr::memchr(b'\n', &head).is_none() {
+                    // Not one complete line yet: wait for it.
+                    return Ok(false);
                 }
-            };
+            }
+            *grammars = Some(choose(&self.name, &head, format, sink));
         }
         match grammars.as_deref() {
             Some(g) => {
@@ -316,6 +315,10 @@ pub fn choose(
     format: &FormatChoice,
     sink: &mut dyn LineSink,
 ) -> Vec<Arc<Grammar>> {
+    if let FormatChoice::Fixed(g) = format {
+        // Named by the user: nothing to say.
+        return vec![g.clone()];
+    }
     let chosen = format.choose(name, head);
     if chosen.grammars.is_empty() {
         // The reason says what becomes of the lines.

@@ -358,15 +358,6 @@ fn watch_dir(path: &Path) -> PathBuf {
     }
 }
 
-/// Names of rotated, compressed files: a glob over a log directory does
-/// not follow them.
-fn compressed_name(path: &Path) -> bool {
-    matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("gz" | "zst" | "bz2" | "xz" | "zip")
-    )
-}
-
 /// The paths to follow now: given paths as they are, globs expanded, a
 /// directory as all its files.
 fn expand(patterns: &[PathBuf]) -> Vec<PathBuf> {
@@ -377,7 +368,7 @@ fn expand(patterns: &[PathBuf]) -> Vec<PathBuf> {
                 let mut files: Vec<PathBuf> = entries
                     .filter_map(|e| e.ok())
                     .map(|e| e.path())
-                    .filter(|p| p.is_file() && !compressed_name(p))
+                    .filter(|p| p.is_file() && !crate::input::compressed_name(p))
                     .collect();
                 files.sort();
                 out.extend(files);
@@ -387,7 +378,7 @@ fn expand(patterns: &[PathBuf]) -> Vec<PathBuf> {
                 out.extend(
                     paths
                         .filter_map(|p| p.ok())
-                        .filter(|p| p.is_file() && !compressed_name(p)),
+                        .filter(|p| p.is_file() && !crate::input::compressed_name(p)),
                 );
             }
         } else {
@@ -550,10 +541,7 @@ impl StdinSource {
             let parser = match &mut self.parser {
                 Some(p) => p,
                 None => {
-                    let grammars = match &self.format {
-                        FormatChoice::Fixed(g) => vec![g.clone()],
-                        format => follow::choose(&self.name, &chunk, format, sink),
-                    };
+                    let grammars = follow::choose(&self.name, &chunk, &self.format, sink);
                     self.parser.insert(LineParser::new(&grammars))
                 }
             };

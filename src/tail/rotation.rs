@@ -13,7 +13,7 @@ use crate::grammar::Grammar;
 use crate::input;
 use crate::parse::{LineParser, MAX_LINE};
 
-use super::cursor::{Cursor, LineSink};
+use super::cursor::{choose, Cursor, LineSink};
 use super::identity::{
     is_compressed, stream_head, stream_head_matches, Fingerprint, Identity, FINGERPRINT_BYTES,
 };
@@ -160,13 +160,8 @@ pub(super) fn read_stream(
     let opened = input::open_file(&name, stream.file).map_err(|e| e.to_string())?;
     let mut reader = opened.reader;
     if grammars.is_none() {
-        *grammars = match format {
-            FormatChoice::Fixed(g) => Some(vec![g.clone()]),
-            _ => {
-                let head = reader.fill_buf().map_err(|e| e.to_string())?;
-                Some(format.choose(&name, head).grammars)
-            }
-        };
+        let head = reader.fill_buf().map_err(|e| e.to_string())?;
+        *grammars = Some(choose(&name, head, format, sink));
     }
     let Some(g) = grammars.as_deref() else {
         return Err("no format chosen".into());
