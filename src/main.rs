@@ -142,7 +142,7 @@ fn run_tail(args: TailArgs) -> Result<ExitCode> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let summary = tail::run(options, &mut out, stop).map_err(anyhow::Error::msg)?;
+    let summary = tail::run(options, &mut out, stop)?;
     eprintln!("logspike tail: stopped; {}", summary.line());
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@
 //! [`serve`]): it must keep answering with idle clients and few
 //! descriptors, which a thread per connection did not.
 
+use super::TailError;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -245,19 +246,24 @@ struct Connection {
 /// cannot hold scrapes off. When descriptors run out, accepting pauses and
 /// resumes once they free up (said on stderr once per episode); a thread
 /// per connection used to die there for good.
-pub fn serve(addr: &str, metrics: Arc<Mutex<Metrics>>) -> Result<SocketAddr, String> {
-    let listener =
-        TcpListener::bind(addr).map_err(|e| format!("--metrics {addr}: cannot listen: {e}"))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("--metrics {addr}: {e}"))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| format!("--metrics {addr}: {e}"))?;
+pub fn serve(addr: &str, metrics: Arc<Mutex<Metrics>>) -> Result<SocketAddr, TailError> {
+    let listener = TcpListener::bind(addr).map_err(|source| TailError::Listen {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let failed = |source| TailError::Metrics {
+        addr: addr.to_string(),
+        source,
+    };
+    listener.set_nonblocking(true).map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || serve_loop(listener, metrics))
-        .map_err(|e| format!("--metrics: cannot start its thread: {e}"))?;
+        .map_err(|source| TailError::Thread {
+            what: "metrics",
+            source,
+        })?;
     Ok(bound)
 }
 

@@ -648,13 +648,45 @@ fn take(wake: Wake, stdin: &mut Option<StdinSource>, stop: &AtomicBool) {
     }
 }
 
+/// What stops the tail before or while it follows.
+#[derive(Debug, thiserror::Error)]
+pub enum TailError {
+    #[error("reading state file {path}: {source}")]
+    ReadState {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("state file {path}: {message}")]
+    BadState { path: String, message: String },
+    #[error("cannot handle signals: {0}")]
+    Signals(std::io::Error),
+    #[error("cannot start the {what} thread: {source}")]
+    Thread {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("--metrics {addr}: cannot listen: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("--metrics {addr}: {source}")]
+    Metrics {
+        addr: String,
+        source: std::io::Error,
+    },
+    /// Standard output closed (the reader of a pipe went away) or failed.
+    #[error("writing alerts: {0}")]
+    Output(std::io::Error),
+}
+
 /// Follows until SIGINT or SIGTERM (or `stop` is set), writing alerts to
 /// `out`; returns what was read. Notes for the user go to stderr.
 pub fn run(
     options: TailOptions,
     out: &mut dyn Write,
     stop: Arc<AtomicBool>,
-) -> Result<Summary, String> {
+) -> Result<Summary, TailError> {
     let saved = match &options.state {
         Some(p) => state::load(p)?,
         None => state::State::default(),
@@ -662,8 +694,8 @@ pub fn run(
     let (tx, rx) = mpsc::channel::<Wake>();
     {
         use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-            .map_err(|e| format!("cannot handle signals: {e}"))?;
+        let mut signals =
+            signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(TailError::Signals)?;
         let tx = tx.clone();
         let stop = stop.clone();
         std::thread::Builder::new()
@@ -674,7 +706,10 @@ pub fn run(
                     let _ = tx.send(Wake::Stop);
                 }
             })
-            .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+            .map_err(|source| TailError::Thread {
+                what: "signal",
+                source,
+            })?;
     }
 
     let metrics = Arc::new(Mutex::new(Metrics::default()));
@@ -941,7 +976,7 @@ fn emit(
     out: &mut dyn Write,
     exec: Option<&sink::Exec>,
     summary: &mut Summary,
-) -> Result<(), String> {
+) -> Result<(), TailError> {
     for a in alerts {
         match a.state {
             AlertState::Firing => summary.fired += 1,
@@ -951,7 +986,7 @@ fn emit(
         // A closed stdout (the reader of a pipe went away) ends the run.
         writeln!(out, "{line}")
             .and_then(|()| out.flush())
-            .map_err(|e| format!("writing alerts: {e}"))?;
+            .map_err(TailError::Output)?;
         if let Some(x) = exec {
             x.run(a);
         }

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::identity::{Fingerprint, Identity};
 use super::rules::SavedKey;
+use super::TailError;
 use crate::analysis::spikes::live::SavedLive;
 
 const VERSION: u32 = 1;
@@ -91,13 +92,21 @@ struct SavedEntry {
 }
 
 /// Reads a state file; a missing file is an empty state.
-pub fn load(path: &Path) -> Result<State, String> {
+pub fn load(path: &Path) -> Result<State, TailError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::default()),
-        Err(e) => return Err(format!("reading state file {}: {e}", path.display())),
+        Err(source) => {
+            return Err(TailError::ReadState {
+                path: path.display().to_string(),
+                source,
+            })
+        }
     };
-    parse(&text).map_err(|e| format!("state file {}: {e}", path.display()))
+    parse(&text).map_err(|message| TailError::BadState {
+        path: path.display().to_string(),
+        message,
+    })
 }
 
 /// A state file's text as a state.
@@ -198,6 +207,6 @@ mod tests {
         save(&path, &state).unwrap();
         assert_eq!(load(&path).unwrap(), state);
         std::fs::write(&path, "{").unwrap();
-        assert!(load(&path).unwrap_err().contains("state.json"));
+        assert!(load(&path).unwrap_err().to_string().contains("state.json"));
     }
 }
