@@ -2,10 +2,12 @@
 //!
 //! One thread reads: it wakes on a file system event (inotify through the
 //! `notify` crate, watching the directories of the followed paths) or
-//! after the poll interval, looks at every followed file ([`follow`]),
-//! feeds new lines to the alert rules ([`rules`]) and the metrics
-//! ([`metrics`]), then slides the windows and hands alerts to the sinks
-//! ([`sink`]). Without inotify it polls. `--exec` commands and the metrics
+//! after the poll interval, looks at every followed file ([`follow`]: each
+//! known by its [`identity`], read through a [`cursor`], found again after
+//! a rotation), feeds new lines to the engine (counts, the alert
+//! [`rules`], the live incident finder, the [`metrics`]), then slides the
+//! windows and hands alerts to the sinks ([`sink`]); positions are kept in
+//! the [`state`] file. Standard input is read by a thread of its own. Without inotify it polls. `--exec` commands and the metrics
 //! server run on threads of their own, so neither can hold up reading.
 //!
 //! The rules' clock is the log's: the newest timestamp read, carried on by
@@ -14,6 +16,7 @@
 //! [`FUTURE_SLACK`] ahead of the wall clock does not move that clock.
 
 pub mod cursor;
+mod engine;
 pub mod follow;
 pub mod identity;
 pub mod metrics;
@@ -21,30 +24,27 @@ mod rotation;
 pub mod rules;
 pub mod sink;
 pub mod state;
+mod stdin;
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::analysis::PathNormalizer;
 use crate::detect::FormatChoice;
-use crate::parse::{strip_eol, LineParser, Outcome};
 
-use crate::analysis::spikes::live::{Change, Live, LiveConfig, Spike};
-use follow::{Follower, LineSink};
+use crate::analysis::spikes::live::{Live, LiveConfig};
+use engine::{wall_seconds, Clock, Engine, Handler};
+use follow::Follower;
 use metrics::Metrics;
-use rules::{Alert, AlertState, Differs, Hit, LineRef, Rule, Rules, SpikeRule, Top};
+use rules::{Alert, AlertState, Rule, Rules, SpikeRule};
+use stdin::{read_stdin, take, StdinSource, Wake};
 
 /// A line this far ahead of the wall clock has a broken timestamp.
 pub const FUTURE_SLACK: i64 = 300;
-/// Rejected lines shown per file.
-const SHOW_REJECTS: u64 = 5;
-/// Upstream attempts of one line the rules look at.
-const MAX_ATTEMPTS: usize = 8;
-
 pub struct TailOptions {
     /// Files or globs.
     pub paths: Vec<PathBuf>,
@@ -117,226 +117,6 @@ impl Summary {
     }
 }
 
-fn wall_seconds() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// The log's clock: newest timestamp, carried on by the wall clock.
-#[derive(Default)]
-struct Clock {
-    newest: Option<(i64, Instant)>,
-}
-
-impl Clock {
-    /// Takes a line's second; returns the time the clock showed before when
-    /// this second moves it on (that second is then complete).
-    fn see(&mut self, second: i64) -> Option<i64> {
-        if self.newest.is_some_and(|(s, _)| second <= s) {
-            return None;
-        }
-        let before = self.now();
-        self.newest = Some((second, Instant::now()));
-        before.filter(|&b| second > b)
-    }
-
-    fn now(&self) -> Option<i64> {
-        self.newest.map(|(s, at)| s + at.elapsed().as_secs() as i64)
-    }
-}
-
-/// Lines in, counts and alerts out.
-struct Engine {
-    rules: Rules,
-    spike: Option<Live>,
-    /// Followed files' names by index, for a spike's first line.
-    names: crate::analysis::HashMap<u32, Arc<str>>,
-    longest_window: i64,
-    clock: Clock,
-    /// The wall clock in Unix seconds, read once per look at the files.
-    wall: i64,
-    summary: Summary,
-    paths: PathNormalizer,
-    path_buf: Vec<u8>,
-    /// Rejected lines per file index.
-    rejects: crate::analysis::HashMap<usize, u64>,
-    notes: Vec<String>,
-    /// Alerts raised while reading, sent once the read is done.
-    alerts: Vec<Alert>,
-}
-
-impl Engine {
-    /// Lets the spike rule judge up to log second `now`; its alerts join
-    /// the others.
-    fn tick_spike(&mut self, now: i64) {
-        let Some(live) = self.spike.as_mut() else {
-            return;
-        };
-        for (change, spike) in live.tick(now) {
-            self.alerts.push(spike_alert(change, &spike, &self.names));
-        }
-    }
-
-    /// Rules firing now, the spike's open incidents among them.
-    fn active(&self) -> Vec<(String, String)> {
-        let mut v = self.rules.active();
-        if let Some(live) = &self.spike {
-            v.extend(
-                live.open()
-                    .iter()
-                    .map(|s| ("spike".to_string(), s.announced.clone())),
-            );
-        }
-        v
-    }
-
-    /// Counts a rejected line; the first few per file are shown.
-    fn reject(&mut self, m: &mut Metrics, file: usize, describe: impl FnOnce() -> String) {
-        self.summary.rejected += 1;
-        m.rejected += 1;
-        let n = {
-            let n = self.rejects.entry(file).or_default();
-            *n += 1;
-            *n
-        };
-        if n <= SHOW_REJECTS {
-            let more = if n == SHOW_REJECTS {
-                " (further rejections of this file are only counted)"
-            } else {
-                ""
-            };
-            self.notes.push(format!("{}{more}", describe()));
-        }
-    }
-}
-
-/// The engine and the metrics, locked for one poll.
-struct Handler<'a> {
-    engine: &'a mut Engine,
-    metrics: &'a mut Metrics,
-}
-
-impl LineSink for Handler<'_> {
-    fn line(
-        &mut self,
-        file: usize,
-        name: &Arc<str>,
-        parser: &mut LineParser,
-        line: &[u8],
-        offset: u64,
-    ) {
-        let e = &mut *self.engine;
-        let m = &mut *self.metrics;
-        e.summary.lines += 1;
-        m.lines += 1;
-        m.bytes += line.len() as u64;
-        match parser.parse(line) {
-            Outcome::Record(r) => {
-                e.summary.parsed += 1;
-                m.parsed += 1;
-                let status = r.status().unwrap_or(0);
-                *e.summary.statuses.entry(status).or_default() += 1;
-                *m.requests.entry(status).or_default() += 1;
-                let second = r
-                    .time()
-                    .map(|t| t.micros.div_euclid(1_000_000))
-                    .filter(|&s| s <= e.wall + FUTURE_SLACK);
-                if let Some(s) = second {
-                    // Each second of log time is judged when the next one
-                    // begins, so a burst inside a large read (a replay, a
-                    // catch-up after a restart) is not slid past unseen.
-                    if let Some(done) = e.clock.see(s) {
-                        let alerts = e.rules.tick(done);
-                        e.alerts.extend(alerts);
-                        e.tick_spike(done);
-                    }
-                    m.log_time = Some(m.log_time.map_or(s, |t| t.max(s)));
-                }
-                let mut ups: [(&str, u16); MAX_ATTEMPTS] = [("", 0); MAX_ATTEMPTS];
-                let mut n = 0;
-                for a in r.upstreams() {
-                    let Some(addr) = a.addr else { continue };
-                    let addr = std::str::from_utf8(addr).unwrap_or("(not UTF-8)");
-                    let code = a.status.unwrap_or(0);
-                    m.upstream(addr, code);
-                    if n < MAX_ATTEMPTS {
-                        ups[n] = (addr, code);
-                        n += 1;
-                    }
-                }
-                if let Some(live) = e.spike.as_mut() {
-                    // Standard input is file usize::MAX: u32::MAX here.
-                    let index = file.min(u32::MAX as usize) as u32;
-                    e.names.entry(index).or_insert_with(|| name.clone());
-                    live.add(&r, index, offset);
-                }
-                let Some(now) = e.clock.now() else { return };
-                let second = second.unwrap_or(now);
-                if second <= now - e.longest_window {
-                    e.summary.late += 1;
-                    m.late += 1;
-                    return;
-                }
-                let request = r.request();
-                match request.path {
-                    Some(p) => e.paths.normalize(&p.decode(), &mut e.path_buf),
-                    None => {
-                        e.path_buf.clear();
-                        e.path_buf.extend_from_slice(b"(no path)");
-                    }
-                }
-                let path = String::from_utf8_lossy(&e.path_buf);
-                let fill = |l: &mut LineRef| {
-                    l.file.clear();
-                    l.file.push_str(name);
-                    l.offset = offset;
-                    l.text.clear();
-                    let text = strip_eol(line);
-                    let text = &text[..text.len().min(rules::MAX_LINE_TEXT)];
-                    l.text.push_str(&String::from_utf8_lossy(text));
-                };
-                e.rules.add(
-                    &Hit {
-                        second,
-                        status,
-                        upstreams: &ups[..n],
-                        path: &path,
-                        line: &fill,
-                    },
-                    now,
-                );
-            }
-            Outcome::Rejected(reject) => {
-                e.reject(m, file, || {
-                    let text = strip_eol(line);
-                    format!(
-                        "{name}@{offset}: rejected: {}\n  | {}",
-                        parser.describe(&reject, line),
-                        crate::text::escape_bytes(&text[..text.len().min(300)])
-                    )
-                });
-            }
-            Outcome::Directive | Outcome::Blank => {}
-        }
-    }
-
-    fn too_long(&mut self, file: usize, name: &Arc<str>, offset: u64) {
-        self.engine.summary.lines += 1;
-        self.metrics.lines += 1;
-        self.engine.reject(self.metrics, file, || {
-            format!(
-                "{name}@{offset}: rejected: longer than {} bytes",
-                crate::parse::MAX_LINE
-            )
-        });
-    }
-
-    fn note(&mut self, message: String) {
-        self.engine.notes.push(message);
-    }
-}
-
 fn is_glob(path: &Path) -> bool {
     path.to_string_lossy().contains(['*', '?', '['])
 }
@@ -401,68 +181,6 @@ fn current_state(follower: &Follower, engine: &mut Engine) -> state::State {
     }
 }
 
-fn rfc3339_micros(t: i64) -> String {
-    crate::parse::Timestamp {
-        micros: t,
-        offset_secs: 0,
-    }
-    .to_rfc3339_utc()
-}
-
-/// A spike incident starting or ending, as an alert every sink knows.
-fn spike_alert(
-    change: Change,
-    spike: &Spike,
-    names: &crate::analysis::HashMap<u32, Arc<str>>,
-) -> Alert {
-    let top = |v: &[(String, u64)]| -> Vec<Top> {
-        v.iter()
-            .map(|(key, count)| Top {
-                key: key.clone(),
-                count: *count,
-            })
-            .collect()
-    };
-    let first_line = spike.first.map(|p| LineRef {
-        file: names
-            .get(&p.file)
-            .map_or_else(String::new, |n| n.to_string()),
-        offset: p.line,
-        text: String::new(),
-    });
-    Alert {
-        rule: "spike".to_string(),
-        state: match change {
-            Change::Started => AlertState::Firing,
-            Change::Ended => AlertState::Resolved,
-        },
-        key: Some(spike.announced.clone()),
-        window_start: rfc3339_micros(spike.start),
-        window_end: rfc3339_micros(spike.end),
-        count: spike.errors,
-        total: spike.requests,
-        rate: Some(spike.error_rate),
-        peak: spike.peak_errors,
-        top_upstreams: top(&spike.upstreams),
-        top_paths: top(&spike.paths),
-        first_line,
-        last_line: None,
-        scope: Some(spike.scope.clone()),
-        baseline_rate: Some(spike.baseline_rate),
-        diagnosis: Some(spike.diagnosis.clone()),
-        attribution: spike
-            .attribution
-            .iter()
-            .map(|(dimension, key, share, normal_share)| Differs {
-                dimension: dimension.clone(),
-                key: key.clone(),
-                share: *share,
-                normal_share: *normal_share,
-            })
-            .collect(),
-    }
-}
-
 /// Directories watched, by identity: one deleted and made again needs a
 /// new watch. Failures are reported once.
 #[derive(Default)]
@@ -505,144 +223,6 @@ fn watch_dirs(watcher: &mut notify::RecommendedWatcher, dirs: &[PathBuf], state:
                     );
                     state.failed.push(d.clone());
                 }
-            }
-        }
-    }
-}
-
-enum Wake {
-    Fs,
-    Stop,
-    /// Complete lines from standard input.
-    Stdin(Vec<u8>),
-    /// Standard input ended (or failed: the message says how).
-    StdinEnd(Option<String>),
-}
-
-/// The file index of standard input in counts and notes.
-const STDIN: usize = usize::MAX;
-
-/// Standard input (`-`): a pipe, read by a thread of its own and handed
-/// over in chunks of complete lines. It has no identity and no state: it
-/// is read from where the pipe is, and ends when the pipe closes.
-struct StdinSource {
-    name: Arc<str>,
-    format: FormatChoice,
-    parser: Option<LineParser>,
-    chunks: std::collections::VecDeque<Vec<u8>>,
-    offset: u64,
-    ended: bool,
-}
-
-impl StdinSource {
-    fn feed(&mut self, sink: &mut dyn LineSink) -> usize {
-        let mut total = 0;
-        while let Some(chunk) = self.chunks.pop_front() {
-            let parser = match &mut self.parser {
-                Some(p) => p,
-                None => {
-                    let grammars = follow::choose(&self.name, &chunk, &self.format, sink);
-                    self.parser.insert(LineParser::new(&grammars))
-                }
-            };
-            let mut start = 0;
-            for end in memchr::memchr_iter(b'\n', &chunk) {
-                sink.line(
-                    STDIN,
-                    &self.name,
-                    parser,
-                    &chunk[start..=end],
-                    self.offset + start as u64,
-                );
-                start = end + 1;
-            }
-            if start < chunk.len() {
-                // The last line of a pipe that closed without a newline.
-                sink.line(
-                    STDIN,
-                    &self.name,
-                    parser,
-                    &chunk[start..],
-                    self.offset + start as u64,
-                );
-            }
-            self.offset += chunk.len() as u64;
-            total += chunk.len();
-        }
-        total
-    }
-}
-
-/// Reads standard input on a thread, sending complete lines. A line over
-/// the limit is sent cut (the parser rejects it as too long) and the rest
-/// of it dropped.
-fn read_stdin(tx: mpsc::Sender<Wake>) {
-    use std::io::Read;
-    let spawned = std::thread::Builder::new()
-        .name("stdin".into())
-        .spawn(move || {
-            let mut stdin = std::io::stdin().lock();
-            let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
-            let mut block = vec![0u8; 1 << 16];
-            let mut skipping = false;
-            loop {
-                let n = match stdin.read(&mut block) {
-                    Ok(0) => {
-                        if !buf.is_empty() && !skipping {
-                            let _ = tx.send(Wake::Stdin(std::mem::take(&mut buf)));
-                        }
-                        let _ = tx.send(Wake::StdinEnd(None));
-                        return;
-                    }
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        let _ = tx.send(Wake::StdinEnd(Some(e.to_string())));
-                        return;
-                    }
-                };
-                let mut data = &block[..n];
-                if skipping {
-                    match memchr::memchr(b'\n', data) {
-                        Some(i) => {
-                            skipping = false;
-                            data = &data[i + 1..];
-                        }
-                        None => continue,
-                    }
-                }
-                buf.extend_from_slice(data);
-                if let Some(i) = memchr::memrchr(b'\n', &buf) {
-                    let rest = buf.split_off(i + 1);
-                    let _ = tx.send(Wake::Stdin(std::mem::replace(&mut buf, rest)));
-                } else if buf.len() > crate::parse::MAX_LINE {
-                    buf.push(b'\n');
-                    let _ = tx.send(Wake::Stdin(std::mem::take(&mut buf)));
-                    skipping = true;
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        eprintln!("logspike tail: cannot read standard input: {e}");
-    }
-}
-
-/// Handles one message from the channel.
-fn take(wake: Wake, stdin: &mut Option<StdinSource>, stop: &AtomicBool) {
-    match wake {
-        Wake::Fs => {}
-        Wake::Stop => stop.store(true, Ordering::SeqCst),
-        Wake::Stdin(chunk) => {
-            if let Some(s) = stdin.as_mut() {
-                s.chunks.push_back(chunk);
-            }
-        }
-        Wake::StdinEnd(error) => {
-            if let Some(e) = error {
-                eprintln!("logspike tail: reading standard input: {e}");
-            }
-            if let Some(s) = stdin.as_mut() {
-                s.ended = true;
             }
         }
     }
