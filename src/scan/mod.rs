@@ -304,7 +304,7 @@ pub fn scan_mapped<S: Sink>(
 
 /// More workers than this many per core only add switching: `--threads
 /// 10000` once took 43 s on a 4.5 MB file.
-const THREADS_PER_CORE: usize = 4;
+pub const THREADS_PER_CORE: usize = 4;
 
 /// Sets the number of workers when one is asked for, at most
 /// [`THREADS_PER_CORE`] per core; says so when it capped the number.

@@ -22,7 +22,7 @@ pub(super) const READ_BYTES: usize = 1 << 20;
 /// Where lines and news from the follower go.
 pub trait LineSink {
     /// One complete line (with its newline) of file `file` (the index of
-    /// its [`Watched`]), read from `name` at byte `offset`.
+    /// its [`Watched`](super::follow::Watched)), read from `name` at byte `offset`.
     fn line(
         &mut self,
         file: usize,

@@ -224,9 +224,9 @@ fn escape(value: &str) -> String {
 /// Connections held at once. A scrape is one short request; more than
 /// this many open at once are idle or hostile, and the oldest is closed to
 /// let a new one in.
-const MAX_CONNECTIONS: usize = 64;
+pub const MAX_CONNECTIONS: usize = 64;
 /// A connection that has not sent a whole request by then is closed.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest request head read.
 const MAX_REQUEST: usize = 8192;
 
