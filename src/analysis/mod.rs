@@ -15,6 +15,15 @@
 //! Memory depends on the number of windows and keys, never on lines: each
 //! key table holds at most `max_keys` keys per partial, and requests for
 //! keys beyond that are counted under "other".
+//!
+//! One file on purpose, over the house's 700 lines: [`Aggregate::add`]
+//! runs for every record, and the cells it fills ([`Statuses`],
+//! [`Sketch`], [`Window`], [`Table`]) are inlined into it because they sit
+//! in the same module (one codegen unit); in modules of their own each
+//! small method would need an `#[inline]`. The incident finder
+//! ([`spikes`]), its explanations ([`explain`]), per-series cells
+//! ([`series`]) and path normalization ([`paths`]) run after it and have
+//! files of their own.
 
 pub mod explain;
 pub mod paths;
