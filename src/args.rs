@@ -195,11 +195,11 @@ pub(crate) struct ExportArgs {
     #[command(flatten)]
     pub(crate) formats: FormatArgs,
     /// `date` (date=YYYY-MM-DD/), `hour` (adds hour=HH/) or `none`.
-    #[arg(long, value_name = "BY", default_value = "date", value_parser = ["date", "hour", "none"])]
-    pub(crate) partition: String,
+    #[arg(long, value_name = "BY", default_value = "date", value_parser = logspike::export::Partition::parse)]
+    pub(crate) partition: logspike::export::Partition,
     /// `zstd`, `snappy` or `none`.
-    #[arg(long, value_name = "CODEC", default_value = "zstd", value_parser = ["zstd", "snappy", "none"])]
-    pub(crate) compression: String,
+    #[arg(long, value_name = "CODEC", default_value = "zstd", value_parser = logspike::output::parquet::Codec::parse)]
+    pub(crate) compression: logspike::output::parquet::Codec,
     /// Rows per row group.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub(crate) row_group_size: usize,

@@ -34,7 +34,7 @@ fn path_normalizer(rules: &[String]) -> Result<PathNormalizer> {
 
 #[cfg(feature = "parquet")]
 fn run_export(args: ExportArgs) -> Result<ExitCode> {
-    use logspike::export::{self, ExportOptions, Mode, Partition};
+    use logspike::export::{self, ExportOptions, Mode};
     let (_, format) = formats(&args.formats)?;
     let paths = path_normalizer(&args.path_rule)?;
     let sources = sources(&args.paths)?;
@@ -58,16 +58,8 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
     };
     let options = ExportOptions {
         dir: args.parquet.clone(),
-        partition: match args.partition.as_str() {
-            "hour" => Partition::Hour,
-            "none" => Partition::None,
-            _ => Partition::Date,
-        },
-        compression: match args.compression.as_str() {
-            "snappy" => parquet::basic::Compression::SNAPPY,
-            "none" => parquet::basic::Compression::UNCOMPRESSED,
-            _ => parquet::basic::Compression::ZSTD(parquet::basic::ZstdLevel::default()),
-        },
+        partition: args.partition,
+        compression: args.compression,
         row_group_rows: args.row_group_size.max(1),
         mode,
         paths,
@@ -284,7 +276,7 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
         let written = logspike::output::parquet::write_report_tables(
             &report,
             dir,
-            parquet::basic::Compression::ZSTD(parquet::basic::ZstdLevel::default()),
+            output::parquet::Codec::Zstd,
         )?;
         for path in written {
             println!("wrote {}", path.display());

@@ -23,7 +23,6 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use crate::analysis::PathNormalizer;
@@ -31,6 +30,7 @@ use crate::detect::FormatChoice;
 use crate::grammar::{Grammar, Role};
 use crate::input::Source;
 use crate::output::atomic::{self, Pending};
+use crate::output::parquet::Codec;
 use crate::parse::{Record, Timestamp};
 use crate::scan::{self, FileCheck, ScanOptions, Sink};
 
@@ -40,6 +40,20 @@ pub enum Partition {
     None,
     Date,
     Hour,
+}
+
+impl Partition {
+    /// `date`, `hour` or `none`.
+    pub fn parse(name: &str) -> Result<Partition, String> {
+        match name {
+            "date" => Ok(Partition::Date),
+            "hour" => Ok(Partition::Hour),
+            "none" => Ok(Partition::None),
+            _ => Err(format!(
+                "`{name}` is not a partitioning: date, hour or none"
+            )),
+        }
+    }
 }
 
 /// What to do with an output directory that exists.
@@ -56,7 +70,7 @@ pub enum Mode {
 pub struct ExportOptions {
     pub dir: PathBuf,
     pub partition: Partition,
-    pub compression: Compression,
+    pub compression: Codec,
     pub row_group_rows: usize,
     pub mode: Mode,
     pub paths: PathNormalizer,
@@ -614,7 +628,7 @@ pub fn export(
     rejects: Option<&mut (dyn Write + Send)>,
 ) -> Result<ExportSummary, ExportError> {
     let props = WriterProperties::builder()
-        .set_compression(options.compression)
+        .set_compression(options.compression.compression())
         .set_max_row_group_size(options.row_group_rows)
         .set_dictionary_enabled(true)
         .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Page)

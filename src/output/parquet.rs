@@ -14,6 +14,36 @@ use parquet::file::properties::WriterProperties;
 
 use super::atomic;
 
+/// How Parquet pages are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Zstd,
+    Snappy,
+    None,
+}
+
+impl Codec {
+    /// `zstd`, `snappy` or `none`.
+    pub fn parse(name: &str) -> Result<Codec, String> {
+        match name {
+            "zstd" => Ok(Codec::Zstd),
+            "snappy" => Ok(Codec::Snappy),
+            "none" => Ok(Codec::None),
+            _ => Err(format!(
+                "`{name}` is not a compression: zstd, snappy or none"
+            )),
+        }
+    }
+
+    pub fn compression(self) -> Compression {
+        match self {
+            Codec::Zstd => Compression::ZSTD(parquet::basic::ZstdLevel::default()),
+            Codec::Snappy => Compression::SNAPPY,
+            Codec::None => Compression::UNCOMPRESSED,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TablesError {
     #[error("{path}: {error}")]
@@ -39,7 +69,7 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> TablesError + '_ {
 pub fn write_report_tables(
     report: &crate::report::Report,
     dir: &Path,
-    compression: Compression,
+    codec: Codec,
 ) -> Result<Vec<PathBuf>, TablesError> {
     use arrow_array::{Float64Array, StringArray, TimestampMicrosecondArray, UInt64Array};
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
@@ -282,7 +312,7 @@ pub fn write_report_tables(
     );
 
     let props = WriterProperties::builder()
-        .set_compression(compression)
+        .set_compression(codec.compression())
         .set_created_by("logspike".to_string())
         .build();
     let mut written = Vec::new();
