@@ -261,6 +261,25 @@ fn next_bytes<R: BufRead>(reader: &mut R) -> io::Result<Option<&[u8]>> {
     }
 }
 
+/// The next buffered bytes, or none once the stream ended, noting in `end`
+/// how it ended (cleanly, or with the error).
+fn next_or_end<'r, R: BufRead>(
+    reader: &'r mut R,
+    end: &mut Option<Option<io::Error>>,
+) -> Option<&'r [u8]> {
+    match next_bytes(reader) {
+        Ok(Some(bytes)) => Some(bytes),
+        Ok(None) => {
+            *end = Some(None);
+            None
+        }
+        Err(e) => {
+            *end = Some(Some(e));
+            None
+        }
+    }
+}
+
 /// Where the reader stopped: the error, if any, bytes consumed, lines read.
 pub type ReadEnd = (Option<io::Error>, u64, u64);
 
@@ -284,16 +303,8 @@ pub fn read_batches<R: BufRead>(
         data.reserve(batch_bytes.saturating_sub(data.len()));
         let mut end: Option<Option<io::Error>> = None;
         while data.len() < batch_bytes {
-            let available = match next_bytes(&mut reader) {
-                Ok(Some(b)) => b,
-                Ok(None) => {
-                    end = Some(None);
-                    break;
-                }
-                Err(e) => {
-                    end = Some(Some(e));
-                    break;
-                }
+            let Some(available) = next_or_end(&mut reader, &mut end) else {
+                break;
             };
             let take = available.len().min(batch_bytes - data.len());
             data.extend_from_slice(&available[..take]);
@@ -312,18 +323,7 @@ pub fn read_batches<R: BufRead>(
                 // its start and skip the rest of it.
                 let mut len = data.len() as u64;
                 data.truncate(KEEP_OF_LONG_LINE);
-                loop {
-                    let available = match next_bytes(&mut reader) {
-                        Ok(Some(b)) => b,
-                        Ok(None) => {
-                            end = Some(None);
-                            break;
-                        }
-                        Err(e) => {
-                            end = Some(Some(e));
-                            break;
-                        }
-                    };
+                while let Some(available) = next_or_end(&mut reader, &mut end) {
                     let (take, done) = match memchr::memchr(b'\n', available) {
                         Some(i) => (i + 1, true),
                         None => (available.len(), false),
