@@ -1,14 +1,17 @@
-//! What a person reads: the `check` summary, the terminal report, CSV
-//! tables and the HTML page ([`html`]).
+//! Every way a result leaves logspike: the `check` summary and the
+//! terminal report (here and `incident`), JSON (serde), CSV tables
+//! ([`csv`](write_csv)), the HTML page ([`html`]) and the report's
+//! Parquet tables (`parquet`, with the feature), chosen by [`Format`].
+//! Every file is written through [`atomic`]: whole, or not at all.
 
 pub mod atomic;
 mod csv;
 pub mod html;
 mod incident;
-
-pub use csv::{write_csv, CSV_TABLES};
 #[cfg(feature = "parquet")]
 pub mod parquet;
+
+pub use csv::{write_csv, CSV_TABLES};
 
 pub use incident::incident_windows;
 use incident::write_incident;
