@@ -62,3 +62,48 @@ fn chunked_check_equals_streamed_check() {
         }
     }
 }
+
+/// Rejected lines come out in file order on every path, whatever the
+/// chunk size: parts are merged in input order, rejects with them.
+#[test]
+fn rejects_are_written_in_file_order_on_every_path() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+    let good = std::fs::read(dir.join("formats/nginx-combined.log")).unwrap();
+    let mut data = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..200 {
+        data.extend_from_slice(&good);
+        let bad = format!("not a log line {i}\n");
+        data.extend_from_slice(bad.as_bytes());
+        want.extend_from_slice(bad.as_bytes());
+    }
+    let format = FormatChoice::Fixed(builtin::Registry::new().find("nginx-combined").unwrap());
+    let rejects_of = |run: &dyn Fn(&mut ScanOptions)| {
+        let mut out: Vec<u8> = Vec::new();
+        {
+            let mut options = ScanOptions::new(format.clone());
+            options.rejects = Some(&mut out);
+            run(&mut options);
+        }
+        out
+    };
+    let streamed = rejects_of(&|options| {
+        options.chunk_bytes = 1;
+        let mut result = FileCheck::default();
+        let reader = Box::new(io::Cursor::new(data.clone()));
+        let Ok(()) = scan_reader(reader, options, &Count, &mut result);
+    });
+    assert_eq!(
+        String::from_utf8_lossy(&streamed),
+        String::from_utf8_lossy(&want)
+    );
+    for chunk in [1, 1000, 64 << 10] {
+        let mapped = rejects_of(&|options| {
+            options.chunk_bytes = chunk;
+            let mut result = FileCheck::default();
+            let Ok(()) = scan_mapped(&data, options, &Count, &mut result, &|_| {});
+            assert_eq!(result.rejected, 200);
+        });
+        assert_eq!(mapped, want, "chunk {chunk}");
+    }
+}
