@@ -36,6 +36,20 @@ pub(crate) enum Command {
     /// Follows live logs like `tail -F` and raises an alert when a 5xx
     /// burst starts and a recovery when it ends.
     Tail(TailArgs),
+    /// Prints the completion script of a shell: `logspike completions bash
+    /// > /etc/bash_completion.d/logspike`, or for zsh into a directory of
+    /// `$fpath` as `_logspike`, or for fish into
+    /// `~/.config/fish/completions/logspike.fish`.
+    Completions(CompletionsArgs),
+    /// Prints the man page (roff): `logspike man > logspike.1`.
+    Man,
+}
+
+#[derive(Args)]
+pub(crate) struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 #[derive(Args)]

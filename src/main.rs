@@ -336,6 +336,8 @@ fn main() -> ExitCode {
         "check",
         "tail",
         "formats",
+        "completions",
+        "man",
         "help",
         "-h",
         "--help",
@@ -345,6 +347,10 @@ fn main() -> ExitCode {
     if argv.get(1).is_some_and(|a| !known.iter().any(|k| a == *k)) {
         argv.insert(1, "report".into());
     }
+    if !cfg!(feature = "parquet") && argv.get(1).is_some_and(|a| a == "export") {
+        eprintln!("logspike: this logspike was built without Parquet support (the `parquet` feature), so without `export`");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse_from(argv);
     let result = match cli.command {
         Command::Report(args) => run_report(args),
@@ -353,6 +359,21 @@ fn main() -> ExitCode {
         Command::Check(args) => run_check(args),
         Command::Formats(args) => run_formats(args),
         Command::Tail(args) => run_tail(args),
+        Command::Completions(args) => {
+            let mut cli = <Cli as clap::CommandFactory>::command();
+            // Made in memory: the generator panics on a failed write (a
+            // closed pipe), and logspike never panics.
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut cli, "logspike", &mut script);
+            io::stdout()
+                .write_all(&script)
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(anyhow::Error::from)
+        }
+        Command::Man => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+            .render(&mut io::stdout())
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(code) => code,

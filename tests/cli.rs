@@ -682,3 +682,39 @@ fn an_endless_stdin_without_newlines_ends_with_a_reason() {
         );
     }
 }
+
+/// Completions for each shell and the man page come from the same
+/// definitions as `--help`: every subcommand and option is in them.
+#[test]
+fn completions_and_man_page() {
+    for (shell, marker) in [
+        ("bash", "_logspike()"),
+        ("zsh", "#compdef logspike"),
+        ("fish", "complete -c logspike"),
+    ] {
+        let r = run(logspike().args(["completions", shell])).ok();
+        assert!(r.stdout.contains(marker), "{shell}: {}", r.stdout);
+        // fish spells options without their dashes (`-l since`).
+        for word in ["report", "tail", "since", "alert", "format"] {
+            assert!(r.stdout.contains(word), "{shell} completes {word}");
+        }
+    }
+    // The bash script loads and registers the command.
+    let script = run(logspike().args(["completions", "bash"])).ok().stdout;
+    let loaded = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("{script}\ncomplete -p logspike"))
+        .output();
+    match loaded {
+        Ok(out) => assert!(
+            String::from_utf8_lossy(&out.stdout).contains("-F _logspike logspike"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => eprintln!("skipping the bash load check: {e}"),
+    }
+    let man = run(logspike().arg("man")).ok().stdout;
+    assert!(man.contains(".TH logspike 1"), "{man}");
+    assert!(man.contains("report") && man.contains("tail"), "{man}");
+    assert_eq!(run(logspike().args(["completions", "tcsh"])).code, 2);
+}
