@@ -158,7 +158,8 @@ pub(crate) struct ReportArgs {
     /// Extra path normalization, `REGEX=REPLACEMENT`, applied before the built-in rules.
     #[arg(long, value_name = "RULE")]
     pub(crate) path_rule: Vec<String>,
-    /// `text` for people, `json` for programs (docs/report-json.md), `csv`
+    /// `text` for people, `json` for programs (docs/report-json.md),
+    /// `ndjson` for one JSON object per window and line (for `jq`), `csv`
     /// for one table (see --table), `html` for one self-contained page,
     /// `parquet` for the windows, incidents, upstreams and paths tables as
     /// Parquet files in the directory given with -o.

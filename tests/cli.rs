@@ -718,3 +718,26 @@ fn completions_and_man_page() {
     assert!(man.contains("report") && man.contains("tail"), "{man}");
     assert_eq!(run(logspike().args(["completions", "tcsh"])).code, 2);
 }
+
+/// `--output ndjson`: one JSON object per window and line, the same rows
+/// as the JSON report's `windows`.
+#[test]
+fn ndjson_is_the_json_windows_one_per_line() {
+    let log = samples().join("nginx/access.log");
+    let json = crate::util::report_json(&["--window", "5m"], &[&log]);
+    let lines = run(logspike()
+        .args(["report", "--output", "ndjson", "--window", "5m"])
+        .arg(&log))
+    .ok()
+    .stdout;
+    let rows: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let windows = json["windows"].as_array().unwrap();
+    assert!(windows.len() > 10);
+    assert_eq!(&rows, windows);
+    assert!(rows
+        .iter()
+        .any(|w| w["errors_5xx"].as_u64() > Some(0) && w["status"]["503"].as_u64() > Some(0)));
+}

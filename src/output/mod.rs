@@ -227,6 +227,9 @@ pub enum Format {
     Text,
     /// For programs (docs/report-json.md).
     Json,
+    /// One JSON object per window, one per line, for `jq` and log
+    /// pipelines: the JSON report's `windows` rows.
+    Ndjson,
     /// One table, with a header row.
     Csv,
     /// One self-contained page.
@@ -236,12 +239,13 @@ pub enum Format {
 }
 
 impl Format {
-    pub const NAMES: [&'static str; 5] = ["text", "json", "csv", "html", "parquet"];
+    pub const NAMES: [&'static str; 6] = ["text", "json", "ndjson", "csv", "html", "parquet"];
 
     pub fn parse(name: &str) -> Result<Format, String> {
         Ok(match name {
             "text" => Format::Text,
             "json" => Format::Json,
+            "ndjson" => Format::Ndjson,
             "csv" => Format::Csv,
             "html" => Format::Html,
             "parquet" => Format::Parquet,
@@ -269,6 +273,13 @@ pub fn write(
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, report)?;
             writeln!(out)
+        }
+        Format::Ndjson => {
+            for w in &report.windows {
+                serde_json::to_writer(&mut *out, w)?;
+                writeln!(out)?;
+            }
+            Ok(())
         }
         Format::Csv => write_csv(out, report, table),
         Format::Html => html::write_html(out, report),
