@@ -149,12 +149,15 @@ pub(crate) struct ReportArgs {
     /// Window size: 10s, 1m, 5m, 1h, 1d... (default: chosen from the span).
     #[arg(long, value_name = "SIZE", value_parser = config::duration)]
     pub(crate) window: Option<Duration>,
-    /// Only requests at or after this time (RFC 3339, or `YYYY-MM-DD[ HH:MM:SS]` in UTC).
-    #[arg(long, value_name = "TIME", value_parser = config::time)]
-    pub(crate) since: Option<i64>,
-    /// Only requests before this time.
-    #[arg(long, value_name = "TIME", value_parser = config::time)]
-    pub(crate) until: Option<i64>,
+    /// Only requests at or after this time: RFC 3339, `YYYY-MM-DD[
+    /// HH:MM:SS]` (UTC), a span back from now (`2h`, `90m`, `1d`, `2 hours
+    /// ago`), `today` or `yesterday` (midnight at --tz). The report says the
+    /// range it used.
+    #[arg(long, value_name = "TIME", value_parser = config::time_arg)]
+    pub(crate) since: Option<config::TimeArg>,
+    /// Only requests before this time (the same forms).
+    #[arg(long, value_name = "TIME", value_parser = config::time_arg)]
+    pub(crate) until: Option<config::TimeArg>,
     /// Extra path normalization, `REGEX=REPLACEMENT`, applied before the built-in rules.
     #[arg(long, value_name = "RULE")]
     pub(crate) path_rule: Vec<String>,

@@ -113,6 +113,73 @@ pub fn time(text: &str) -> Result<i64, String> {
     ))
 }
 
+/// A time as `--since` and `--until` take it: a moment, a span back from
+/// now, or the start of a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeArg {
+    /// Microseconds since the epoch.
+    At(i64),
+    /// This long before now.
+    Ago(Duration),
+    /// Midnight of today (0) or of a day before it (-1: yesterday), in the
+    /// report's offset.
+    Day(i64),
+}
+
+/// RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` (UTC), a span back from now (`2h`,
+/// `90m`, `1d`, `2h ago`, `1 hour ago`, `30 minutes ago`), `today` or
+/// `yesterday`.
+pub fn time_arg(text: &str) -> Result<TimeArg, String> {
+    if let Ok(t) = time(text) {
+        return Ok(TimeArg::At(t));
+    }
+    let words = text.trim().to_ascii_lowercase();
+    match words.as_str() {
+        "today" => return Ok(TimeArg::Day(0)),
+        "yesterday" => return Ok(TimeArg::Day(-1)),
+        _ => {}
+    }
+    let span = words.strip_suffix(" ago").unwrap_or(&words).trim();
+    let compact = match span.split_once(' ') {
+        Some((n, unit)) => {
+            let unit = match unit.trim().trim_end_matches('s') {
+                "s" | "sec" | "second" => "s",
+                "m" | "min" | "minute" => "m",
+                "h" | "hour" => "h",
+                "d" | "day" => "d",
+                _ => "?",
+            };
+            format!("{n}{unit}")
+        }
+        None => span.to_string(),
+    };
+    duration(&compact).map(TimeArg::Ago).map_err(|_| {
+        format!(
+            "`{text}` is not a time: use RFC 3339, YYYY-MM-DD HH:MM:SS (UTC), a span back from now (2h, 90m, 1d, `2 hours ago`), today or yesterday"
+        )
+    })
+}
+
+impl TimeArg {
+    /// The moment, given now and the report's offset (seconds east of UTC).
+    pub fn resolve(self, now_micros: i64, offset: i32) -> i64 {
+        const DAY: i64 = 86_400_000_000;
+        match self {
+            TimeArg::At(t) => t,
+            TimeArg::Ago(d) => now_micros.saturating_sub(d.as_micros() as i64),
+            TimeArg::Day(days) => {
+                let shift = i64::from(offset) * 1_000_000;
+                (now_micros + shift).div_euclid(DAY) * DAY - shift + days * DAY
+            }
+        }
+    }
+
+    /// Whether it depends on when the run happens.
+    pub fn is_relative(self) -> bool {
+        !matches!(self, TimeArg::At(_))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +202,31 @@ mod tests {
         assert!(time("yesterday").is_err());
         assert!(positive("0").is_err() && positive("NaN").is_err());
         assert!(probability("1").is_err() && probability("0.5").is_ok());
+    }
+
+    #[test]
+    fn times_as_people_say_them() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(time_arg("2h"), Ok(TimeArg::Ago(2 * hour)));
+        assert_eq!(time_arg("2h ago"), Ok(TimeArg::Ago(2 * hour)));
+        assert_eq!(time_arg("1 hour ago"), Ok(TimeArg::Ago(hour)));
+        assert_eq!(time_arg("30 minutes ago"), Ok(TimeArg::Ago(hour / 2)));
+        assert_eq!(time_arg("90m"), Ok(TimeArg::Ago(hour * 3 / 2)));
+        assert_eq!(time_arg("Yesterday"), Ok(TimeArg::Day(-1)));
+        assert_eq!(time_arg("1970-01-01 00:00:01"), Ok(TimeArg::At(1_000_000)));
+        assert!(time_arg("soon").is_err() && time_arg("2 fortnights ago").is_err());
+        // 2026-11-28 10:30:00 UTC.
+        let now = 1_795_861_800 * 1_000_000;
+        let day = 86_400 * 1_000_000;
+        let utc_midnight = 1_795_824_000 * 1_000_000;
+        assert_eq!(TimeArg::Day(0).resolve(now, 0), utc_midnight);
+        assert_eq!(TimeArg::Day(-1).resolve(now, 0), utc_midnight - day);
+        // At +14:00 it is already the 29th: its midnight is 14 h before
+        // the next UTC midnight.
+        assert_eq!(
+            TimeArg::Day(0).resolve(now, 14 * 3600),
+            utc_midnight + day - 14 * 3_600_000_000
+        );
+        assert_eq!(TimeArg::Ago(hour).resolve(now, 0), now - 3_600_000_000);
     }
 }

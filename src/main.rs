@@ -233,7 +233,12 @@ fn use_threads(threads: Option<usize>) -> Result<()> {
 fn run_report(args: ReportArgs) -> Result<ExitCode> {
     let (_, format) = formats(&args.formats)?;
     let paths = path_normalizer(&args.path_rule)?;
-    if let (Some(since), Some(until)) = (args.since, args.until) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    let since = args.since.map(|t| t.resolve(now, args.tz));
+    let until = args.until.map(|t| t.resolve(now, args.tz));
+    if let (Some(since), Some(until)) = (since, until) {
         if since >= until {
             bail!("--since must be before --until");
         }
@@ -253,8 +258,8 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
     let options = ReportOptions {
         analysis: analysis::Config {
             window: args.window.map(|w| w.as_micros() as i64),
-            since: args.since,
-            until: args.until,
+            since,
+            until,
             paths,
             ..analysis::Config::default()
         },

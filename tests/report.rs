@@ -487,3 +487,42 @@ fn text_report_without_a_terminal_has_no_colour_and_honours_tz() {
     assert_eq!(code, 2);
     assert!(stderr.contains("is not an offset"), "{stderr}");
 }
+
+/// `--since 1h`, `--since '90 minutes ago'`: spans back from now; the report
+/// says the range it used.
+#[test]
+fn relative_since_counts_from_now_and_says_the_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let mut text = String::new();
+    for (ago, n, status) in [(3 * 3600, 100, 200), (30 * 60, 50, 503)] {
+        let t = chrono::DateTime::from_timestamp(now - ago, 0).unwrap();
+        for _ in 0..n {
+            text.push_str(&format!(
+                "10.0.0.1 - - [{}] \"GET /a HTTP/1.1\" {status} 5 \"-\" \"t\"\n",
+                t.format("%d/%b/%Y:%H:%M:%S +0000")
+            ));
+        }
+    }
+    let log = write(dir.path(), "access.log", text.as_bytes());
+    for since in ["1h", "90 minutes ago", "2h ago"] {
+        let json = report_json(&["--since", since], &[&log]);
+        let s = &json["summary"];
+        assert_eq!(s["requests"], 50, "{since}: {s}");
+        assert_eq!(s["errors_5xx"], 50, "{since}");
+        assert_eq!(s["filtered"], 100, "{since}");
+        let from = chrono::DateTime::parse_from_rfc3339(s["since"].as_str().unwrap())
+            .unwrap()
+            .timestamp();
+        let back = now - from;
+        assert!((3600..=7300).contains(&back), "{since}: {back} s back");
+        assert!(s["until"].is_null());
+    }
+    let r = crate::util::run(
+        crate::util::logspike()
+            .args(["report", "--since", "soon"])
+            .arg(&log),
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("a span back from now"), "{}", r.stderr);
+}

@@ -356,6 +356,15 @@ pub fn write_report(
                 .join(", ")
         )?;
     }
+    if s.since.is_some() || s.until.is_some() {
+        writeln!(
+            out,
+            "only requests from {} to {} {} (--since/--until)",
+            s.since.as_ref().map_or("the start".into(), &when),
+            s.until.as_ref().map_or("the end".into(), &when),
+            style.zone()
+        )?;
+    }
     if s.filtered > 0 || s.untimed > 0 {
         writeln!(
             out,

@@ -91,6 +91,10 @@ pub struct Summary {
     pub untimed: u64,
     /// Requests outside `--since`/`--until` (not counted).
     pub filtered: u64,
+    /// The range `--since` and `--until` gave (relative ones resolved when
+    /// the run started); null when not given.
+    pub since: Option<Utc>,
+    pub until: Option<Utc>,
 }
 
 #[derive(Debug, Serialize)]
@@ -510,6 +514,8 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
             window_widened_from: (size != asked).then(|| asked as f64 / 1e6),
             untimed: aggregate.untimed,
             filtered: aggregate.filtered,
+            since: options.analysis.since.map(Utc),
+            until: options.analysis.until.map(Utc),
         },
         windows: timeline
             .iter()
