@@ -192,10 +192,11 @@ pub(crate) struct ReportArgs {
     /// Exit with status 1 when an incident was found.
     #[arg(long)]
     pub(crate) fail_on_incident: bool,
-    /// Show times of the text report at this offset: `UTC`, `+01:00`, `-0530`.
-    /// JSON and CSV are always UTC.
-    #[arg(long, value_name = "OFFSET", default_value = "UTC", value_parser = config::offset)]
-    pub(crate) tz: i32,
+    /// Show times of the text report in this zone: `UTC`, an offset
+    /// (`+01:00`, `-0530`), an IANA zone (`Europe/Berlin`, daylight saving
+    /// included) or `local`. JSON and CSV are always UTC.
+    #[arg(long, value_name = "ZONE", default_value = "UTC", value_parser = config::zone)]
+    pub(crate) tz: config::Zone,
     /// Worker threads for large plain files (default: one per core).
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,

@@ -113,6 +113,86 @@ pub fn time(text: &str) -> Result<i64, String> {
     ))
 }
 
+/// Where people read times: UTC, a fixed offset, or a zone with its
+/// daylight saving rules (the zone database is built in, so a minimal
+/// container without `/usr/share/zoneinfo` knows `Europe/Berlin` too).
+#[derive(Debug, Clone)]
+pub struct Zone {
+    tz: jiff::tz::TimeZone,
+    name: String,
+}
+
+impl Zone {
+    pub fn utc() -> Zone {
+        Zone {
+            tz: jiff::tz::TimeZone::UTC,
+            name: "UTC".into(),
+        }
+    }
+
+    /// Seconds east of UTC at a moment (microseconds since the epoch).
+    pub fn offset_at(&self, micros: i64) -> i32 {
+        jiff::Timestamp::from_microsecond(micros).map_or(0, |t| self.tz.to_offset(t).seconds())
+    }
+
+    /// `UTC`, `UTC+01:00`, `Europe/Berlin`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn is_utc(&self) -> bool {
+        self.name == "UTC"
+    }
+
+    /// Midnight starting the day `days` from today (0 today, -1 yesterday)
+    /// in this zone, for `now`; daylight saving days are as long as they
+    /// are.
+    pub fn midnight(&self, now_micros: i64, days: i64) -> i64 {
+        let day = || -> Result<i64, jiff::Error> {
+            let today = jiff::Timestamp::from_microsecond(now_micros)?
+                .to_zoned_datetime(self.tz.clone())
+                .date();
+            let date = today.checked_add(jiff::Span::new().days(days))?;
+            Ok(date
+                .to_zoned_datetime(self.tz.clone())?
+                .timestamp()
+                .as_microsecond())
+        };
+        day().unwrap_or(now_micros)
+    }
+}
+
+/// `UTC`, an offset (`+01:00`, `-0530`), an IANA zone (`Europe/Berlin`) or
+/// `local` (this machine's zone).
+pub fn zone(text: &str) -> Result<Zone, String> {
+    if let Ok(seconds) = offset(text) {
+        if seconds == 0 {
+            return Ok(Zone::utc());
+        }
+        let fixed = jiff::tz::Offset::from_seconds(seconds).map_err(|e| e.to_string())?;
+        let sign = if seconds < 0 { '-' } else { '+' };
+        let m = seconds.abs() / 60;
+        return Ok(Zone {
+            tz: jiff::tz::TimeZone::fixed(fixed),
+            name: format!("UTC{sign}{:02}:{:02}", m / 60, m % 60),
+        });
+    }
+    if text == "local" {
+        let tz = jiff::tz::TimeZone::system();
+        let name = tz.iana_name().unwrap_or("local").to_string();
+        return Ok(Zone { tz, name });
+    }
+    match jiff::tz::TimeZone::get(text) {
+        Ok(tz) => Ok(Zone {
+            tz,
+            name: text.to_string(),
+        }),
+        Err(_) => Err(format!(
+            "`{text}` is not a time zone: use UTC, an offset like +01:00, a zone like Europe/Berlin, or local"
+        )),
+    }
+}
+
 /// A time as `--since` and `--until` take it: a moment, a span back from
 /// now, or the start of a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,16 +241,12 @@ pub fn time_arg(text: &str) -> Result<TimeArg, String> {
 }
 
 impl TimeArg {
-    /// The moment, given now and the report's offset (seconds east of UTC).
-    pub fn resolve(self, now_micros: i64, offset: i32) -> i64 {
-        const DAY: i64 = 86_400_000_000;
+    /// The moment, given now and the report's zone.
+    pub fn resolve(self, now_micros: i64, zone: &Zone) -> i64 {
         match self {
             TimeArg::At(t) => t,
             TimeArg::Ago(d) => now_micros.saturating_sub(d.as_micros() as i64),
-            TimeArg::Day(days) => {
-                let shift = i64::from(offset) * 1_000_000;
-                (now_micros + shift).div_euclid(DAY) * DAY - shift + days * DAY
-            }
+            TimeArg::Day(days) => zone.midnight(now_micros, days),
         }
     }
 
@@ -219,14 +295,30 @@ mod tests {
         let now = 1_795_861_800 * 1_000_000;
         let day = 86_400 * 1_000_000;
         let utc_midnight = 1_795_824_000 * 1_000_000;
-        assert_eq!(TimeArg::Day(0).resolve(now, 0), utc_midnight);
-        assert_eq!(TimeArg::Day(-1).resolve(now, 0), utc_midnight - day);
+        let utc = Zone::utc();
+        assert_eq!(TimeArg::Day(0).resolve(now, &utc), utc_midnight);
+        assert_eq!(TimeArg::Day(-1).resolve(now, &utc), utc_midnight - day);
         // At +14:00 it is already the 29th: its midnight is 14 h before
         // the next UTC midnight.
         assert_eq!(
-            TimeArg::Day(0).resolve(now, 14 * 3600),
+            TimeArg::Day(0).resolve(now, &zone("+14:00").unwrap()),
             utc_midnight + day - 14 * 3_600_000_000
         );
-        assert_eq!(TimeArg::Ago(hour).resolve(now, 0), now - 3_600_000_000);
+        assert_eq!(TimeArg::Ago(hour).resolve(now, &utc), now - 3_600_000_000);
+        // Berlin on the day summer time ends (2026-10-25): midnight is at
+        // +02:00, and the day is 25 hours long.
+        let berlin = zone("Europe/Berlin").unwrap();
+        let noon_25th = 1_792_929_600 * 1_000_000; // 2026-10-25 12:00 UTC
+        let midnight_25th = 1_792_879_200 * 1_000_000; // 2026-10-24 22:00 UTC
+        assert_eq!(TimeArg::Day(0).resolve(noon_25th, &berlin), midnight_25th);
+        assert_eq!(
+            berlin.midnight(noon_25th, 1) - midnight_25th,
+            25 * 3_600_000_000
+        );
+        assert_eq!(berlin.offset_at(noon_25th), 3600);
+        assert_eq!(berlin.offset_at(midnight_25th), 7200);
+        assert!(zone("Mars/Olympus").is_err());
+        assert_eq!(zone("+01:00").unwrap().name(), "UTC+01:00");
+        assert!(zone("Z").unwrap().is_utc());
     }
 }

@@ -236,8 +236,8 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64);
-    let since = args.since.map(|t| t.resolve(now, args.tz));
-    let until = args.until.map(|t| t.resolve(now, args.tz));
+    let since = args.since.map(|t| t.resolve(now, &args.tz));
+    let until = args.until.map(|t| t.resolve(now, &args.tz));
     if let (Some(since), Some(until)) = (since, until) {
         if since >= until {
             bail!("--since must be before --until");
@@ -292,12 +292,11 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
-    let style = output::Style {
-        // Colour is for a terminal, never for a file.
-        color: args.out.is_none() && output::Style::for_stdout(0).color,
-        offset: args.tz,
-    };
-    let render = |out: &mut dyn Write| output::write(out, &report, args.output, &args.table, style);
+    let mut style = output::Style::for_stdout(args.tz.clone());
+    // Colour is for a terminal, never for a file.
+    style.color &= args.out.is_none();
+    let render =
+        |out: &mut dyn Write| output::write(out, &report, args.output, &args.table, &style);
     match (target, &args.out) {
         (Some((file, pending)), Some(path)) => {
             let mut out = io::BufWriter::new(file);

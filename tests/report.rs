@@ -485,7 +485,7 @@ fn text_report_without_a_terminal_has_no_colour_and_honours_tz() {
     assert!(text.contains("Incidents"), "{text}");
     let (code, _, stderr) = run(&["--tz".as_ref(), "Mars".as_ref(), path.as_os_str()]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("is not an offset"), "{stderr}");
+    assert!(stderr.contains("is not a time zone"), "{stderr}");
 }
 
 /// `--since 1h`, `--since '90 minutes ago'`: spans back from now; the report
@@ -525,4 +525,41 @@ fn relative_since_counts_from_now_and_says_the_range() {
     );
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("a span back from now"), "{}", r.stderr);
+}
+
+/// `--tz Europe/Berlin` reads each time with the offset of its moment:
+/// across the end of summer time two hours of UTC are one hour of wall
+/// clock; a fixed offset does not follow it.
+#[test]
+fn iana_zones_follow_daylight_saving() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |t: &str| format!("10.0.0.1 - - [{t}] \"GET /a HTTP/1.1\" 200 5 \"-\" \"t\"\n");
+    let text = line("25/Oct/2026:00:30:00 +0000") + &line("25/Oct/2026:02:30:00 +0000");
+    let log = write(dir.path(), "access.log", text.as_bytes());
+    let first_line = |tz: &str| {
+        let r = crate::util::run(
+            crate::util::logspike()
+                .args(["report", "--tz", tz])
+                .arg(&log),
+        )
+        .ok();
+        r.stdout.lines().next().unwrap().to_string()
+    };
+    let berlin = first_line("Europe/Berlin");
+    assert!(
+        berlin.ends_with("2026-10-25 02:30:00 .. 2026-10-25 03:30:00 Europe/Berlin"),
+        "{berlin}"
+    );
+    let fixed = first_line("+02:00");
+    assert!(
+        fixed.ends_with("2026-10-25 02:30:00 .. 2026-10-25 04:30:00 UTC+02:00"),
+        "{fixed}"
+    );
+    let bad = crate::util::run(
+        crate::util::logspike()
+            .args(["report", "--tz", "Mars/Base"])
+            .arg(&log),
+    );
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("is not a time zone"), "{}", bad.stderr);
 }

@@ -129,22 +129,31 @@ pub fn write_check(out: &mut dyn Write, files: &[FileCheck]) -> io::Result<()> {
 }
 
 /// How the terminal report looks.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone)]
 pub struct Style {
     /// ANSI colour: only on a terminal, never with `NO_COLOR`.
     pub color: bool,
-    /// Offset from UTC for the times shown, in seconds (`--tz`).
-    pub offset: i32,
+    /// Where the times shown are read (`--tz`).
+    pub zone: crate::config::Zone,
+}
+
+impl Default for Style {
+    fn default() -> Style {
+        Style {
+            color: false,
+            zone: crate::config::Zone::utc(),
+        }
+    }
 }
 
 impl Style {
     /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty.
-    pub fn for_stdout(offset: i32) -> Style {
+    pub fn for_stdout(zone: crate::config::Zone) -> Style {
         use std::io::IsTerminal;
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Style {
             color: io::stdout().is_terminal() && !no_color,
-            offset,
+            zone,
         }
     }
 
@@ -164,19 +173,13 @@ impl Style {
         self.paint("1;31", text)
     }
 
-    /// A time shown in the report's offset, as `2026-11-28 08:40:00`.
+    /// A time shown in the report's zone, as `2026-11-28 08:40:00`.
     fn when(&self, t: &crate::report::Utc) -> String {
-        t.local(self.offset)
+        t.local(self.zone.offset_at(t.micros()))
     }
 
     fn zone(&self) -> String {
-        if self.offset == 0 {
-            "UTC".to_string()
-        } else {
-            let sign = if self.offset < 0 { '-' } else { '+' };
-            let m = self.offset.abs() / 60;
-            format!("UTC{sign}{:02}:{:02}", m / 60, m % 60)
-        }
+        self.zone.name().to_string()
     }
 }
 
@@ -267,7 +270,7 @@ pub fn write(
     report: &crate::report::Report,
     format: Format,
     table: &str,
-    style: Style,
+    style: &Style,
 ) -> io::Result<()> {
     match format {
         Format::Json => {
@@ -312,7 +315,7 @@ pub fn write_formats<'g>(
 pub fn write_report(
     out: &mut dyn Write,
     r: &crate::report::Report,
-    style: Style,
+    style: &Style,
 ) -> io::Result<()> {
     let when = |t: &crate::report::Utc| style.when(t);
     let s = &r.summary;
@@ -445,7 +448,7 @@ pub fn write_report(
         writeln!(out, "{}", style.bold("Incidents"))?;
     }
     for (i, inc) in r.incidents.iter().enumerate() {
-        write_incident(out, i, inc, &style)?;
+        write_incident(out, i, inc, style)?;
     }
 
     if !r.upstreams.is_empty() {
