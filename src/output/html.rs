@@ -15,6 +15,7 @@ use std::io::{self, Write};
 
 use super::{pct, window_label};
 use crate::report::{rate, IncidentRow, Report, Share, StatusCode, Utc, WindowRow};
+use crate::text::thousands;
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -138,8 +139,8 @@ fn timeline(r: &Report) -> String {
             w.errors_5xx,
             w.requests,
             escape(&when(&w.start)),
-            w.requests,
-            w.errors_5xx,
+            thousands(w.requests),
+            thousands(w.errors_5xx),
             pct(w.error_rate)
         );
         let mut y = top_h;
@@ -387,29 +388,29 @@ fn incident(i: usize, inc: &IncidentRow) -> String {
         .unwrap_or_default();
     if inc.kind == "traffic_drop" {
         return format!(
-            r#"<li class="incident"><h3>#{} traffic drop, {} – {}</h3><p><b>{}</b> requests where {:.0} were expected</p><p class="why">{}</p></li>"#,
+            r#"<li class="incident"><h3>#{} traffic drop, {} – {}</h3><p><b>{}</b> requests where {} were expected</p><p class="why">{}</p></li>"#,
             i + 1,
             escape(&when(&inc.start)),
             escape(&when(&inc.end)),
-            inc.requests,
-            inc.expected_requests.unwrap_or(0.0),
+            thousands(inc.requests),
+            thousands(inc.expected_requests.unwrap_or(0.0).round() as u64),
             escape(&inc.diagnosis),
         );
     }
     let judged = if inc.scope.dimension == "upstream" {
         format!(
             "<b>{}</b> of {} attempts failed ({}; baseline {}); clients saw {} 5xx",
-            inc.upstream_5xx.unwrap_or(0),
-            inc.requests,
+            thousands(inc.upstream_5xx.unwrap_or(0)),
+            thousands(inc.requests),
             pct(inc.error_rate),
             pct(inc.baseline_rate),
-            inc.total_5xx
+            thousands(inc.total_5xx)
         )
     } else {
         format!(
             "<b>{}</b> 5xx of {} requests ({}; baseline {})",
-            inc.total_5xx,
-            inc.requests,
+            thousands(inc.total_5xx),
+            thousands(inc.requests),
             pct(inc.error_rate),
             pct(inc.baseline_rate)
         )
@@ -544,12 +545,15 @@ pub fn write_html(out: &mut dyn Write, r: &Report) -> io::Result<()> {
         _ => "no timestamps".to_string(),
     };
     let cards = [
-        ("files", s.files.to_string()),
-        ("lines", s.lines.to_string()),
+        ("files", thousands(s.files as u64)),
+        ("lines", thousands(s.lines)),
         ("parsed", format!("{:.2}%", s.coverage)),
         ("time span", span),
-        ("requests", s.requests.to_string()),
-        ("5xx", format!("{} ({})", s.errors_5xx, pct(s.error_rate))),
+        ("requests", thousands(s.requests)),
+        (
+            "5xx",
+            format!("{} ({})", thousands(s.errors_5xx), pct(s.error_rate)),
+        ),
         ("window", window_label(s.window_seconds)),
         ("incidents", r.incidents.len().to_string()),
     ];
@@ -581,8 +585,8 @@ pub fn write_html(out: &mut dyn Write, r: &Report) -> io::Result<()> {
         let r = rate(errors, total);
         vec![
             (escape(key), escape(key)),
-            (total.to_string(), total.to_string()),
-            (errors.to_string(), errors.to_string()),
+            (thousands(total), total.to_string()),
+            (thousands(errors), errors.to_string()),
             (pct(r), r.to_string()),
         ]
     };
@@ -603,7 +607,8 @@ pub fn write_html(out: &mut dyn Write, r: &Report) -> io::Result<()> {
     for (code, n) in &r.status {
         let _ = write!(
             mix,
-            "<tr><td class=\"key\">{code}</td><td class=\"num\">{n}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td class=\"key\">{code}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            thousands(*n),
             pct(rate(*n, total))
         );
     }
