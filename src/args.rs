@@ -56,8 +56,9 @@ pub(crate) struct CompletionsArgs {
 pub(crate) struct TailArgs {
     /// Files, globs (quoted, so the shell leaves them: 'logs/*.log') or
     /// directories to follow; `-` for standard input (a pipe, read until it
-    /// closes). A path that does not exist yet is waited for.
-    #[arg(required = true, value_name = "PATHS")]
+    /// closes). A path that does not exist yet is waited for. None: the
+    /// access logs the installed server's config names.
+    #[arg(value_name = "PATHS")]
     pub(crate) paths: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) formats: FormatArgs,
@@ -141,8 +142,9 @@ pub(crate) struct FormatArgs {
 
 #[derive(Args)]
 pub(crate) struct ReportArgs {
-    /// Files, directories (their files, rotated sets oldest first) or `-`.
-    #[arg(required = true, value_name = "PATHS")]
+    /// Files, directories (their files, rotated sets oldest first) or `-`;
+    /// none: the access logs the installed server's config names.
+    #[arg(value_name = "PATHS")]
     pub(crate) paths: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) formats: FormatArgs,
@@ -208,8 +210,9 @@ pub(crate) struct ExportArgs {
     /// Write Parquet files under this directory.
     #[arg(long, value_name = "DIR")]
     pub(crate) parquet: PathBuf,
-    /// Files, directories (rotated sets oldest first) or `-`.
-    #[arg(required = true, value_name = "PATHS")]
+    /// Files, directories (rotated sets oldest first) or `-`; none: the
+    /// access logs the installed server's config names.
+    #[arg(value_name = "PATHS")]
     pub(crate) paths: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) formats: FormatArgs,
@@ -238,8 +241,9 @@ pub(crate) struct ExportArgs {
 
 #[derive(Args)]
 pub(crate) struct CheckArgs {
-    /// Files, directories (their files) or `-` for standard input.
-    #[arg(required = true, value_name = "PATHS")]
+    /// Files, directories (their files) or `-` for standard input; none:
+    /// the access logs the installed server's config names.
+    #[arg(value_name = "PATHS")]
     pub(crate) paths: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) formats: FormatArgs,

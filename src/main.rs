@@ -37,7 +37,7 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
     use logspike::export::{self, ExportOptions, Mode};
     let (_, format) = formats(&args.formats)?;
     let paths = path_normalizer(&args.path_rule)?;
-    let sources = sources(&args.paths)?;
+    let sources = sources(&paths_or_server_logs(&args.paths, &format, false)?)?;
     let mode = match (args.overwrite, args.append) {
         (true, _) => Mode::Overwrite,
         (_, true) => Mode::Append,
@@ -113,8 +113,9 @@ fn run_tail(args: TailArgs) -> Result<ExitCode> {
     }
     let (rules, spike) = tail::rules::parse_all(&args.alerts).map_err(anyhow::Error::msg)?;
     let paths_normalizer = path_normalizer(&args.path_rule)?;
+    let paths = paths_or_server_logs(&args.paths, &format, true)?;
     let options = TailOptions {
-        paths: args.paths,
+        paths,
         format,
         format_for,
         from_start: args.from_start,
@@ -139,6 +140,43 @@ fn run_tail(args: TailArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The paths given, or when none, the access logs the server config
+/// names (said on stderr); `live`: only the files being written.
+fn paths_or_server_logs(
+    paths: &[std::path::PathBuf],
+    format: &FormatChoice,
+    live: bool,
+) -> Result<Vec<std::path::PathBuf>> {
+    if !paths.is_empty() {
+        return Ok(paths.to_vec());
+    }
+    let logs = match format {
+        FormatChoice::Server { server, .. } => server.logs(live),
+        _ => Vec::new(),
+    };
+    if logs.is_empty() {
+        bail!(
+            "no log given, and no server config on this machine names one (looked in /etc/nginx, /etc/apache2, /etc/httpd under --server-root): give files or directories (logspike --help)"
+        );
+    }
+    let shown: Vec<String> = logs
+        .iter()
+        .take(4)
+        .map(|p| p.display().to_string())
+        .collect();
+    let more = logs.len().saturating_sub(shown.len());
+    eprintln!(
+        "logspike: reading the access logs the server config names: {}{}",
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    );
+    Ok(logs)
+}
+
 /// Builds the registry from the config files and picks how formats are
 /// chosen; the server configs' warnings go to stderr.
 fn formats(args: &FormatArgs) -> Result<(Registry, FormatChoice)> {
@@ -159,7 +197,7 @@ fn formats(args: &FormatArgs) -> Result<(Registry, FormatChoice)> {
 
 fn run_check(args: CheckArgs) -> Result<ExitCode> {
     let (_, format) = formats(&args.formats)?;
-    let sources = sources(&args.paths)?;
+    let sources = sources(&paths_or_server_logs(&args.paths, &format, false)?)?;
     let mut rejects_file = match &args.rejects {
         Some(path) => Some(io::BufWriter::new(
             std::fs::File::create(path)
@@ -243,7 +281,7 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
             bail!("--since must be before --until");
         }
     }
-    let sources = sources(&args.paths)?;
+    let sources = sources(&paths_or_server_logs(&args.paths, &format, false)?)?;
     if args.output == output::Format::Parquet && !cfg!(feature = "parquet") {
         bail!("this logspike was built without Parquet support (the `parquet` feature)");
     }
@@ -348,7 +386,8 @@ fn main() -> ExitCode {
         "-V",
         "--version",
     ];
-    if argv.get(1).is_some_and(|a| !known.iter().any(|k| a == *k)) {
+    // `logspike` alone reports on the logs the server config names.
+    if argv.get(1).is_none_or(|a| !known.iter().any(|k| a == *k)) {
         argv.insert(1, "report".into());
     }
     if !cfg!(feature = "parquet") && argv.get(1).is_some_and(|a| a == "export") {

@@ -741,3 +741,47 @@ fn ndjson_is_the_json_windows_one_per_line() {
         .iter()
         .any(|w| w["errors_5xx"].as_u64() > Some(0) && w["status"]["503"].as_u64() > Some(0)));
 }
+
+/// With no path, `report` and `check` read the access logs the installed
+/// server's config names, rotated siblings included, and say which; with
+/// no config that names one, the error says what to give.
+#[test]
+fn no_path_reads_the_logs_the_server_config_names() {
+    let root = tempfile::tempdir().unwrap();
+    let conf = root.path().join("etc/nginx");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("nginx.conf"),
+        "http {\n  access_log /var/log/nginx/shop.log combined;\n}\n",
+    )
+    .unwrap();
+    let logs = root.path().join("var/log/nginx");
+    std::fs::create_dir_all(&logs).unwrap();
+    let line = |status: u16| {
+        format!("10.0.0.1 - - [28/Nov/2026:10:00:00 +0000] \"GET /a HTTP/1.1\" {status} 5 \"-\" \"t\"\n")
+    };
+    std::fs::write(logs.join("shop.log"), line(200).repeat(3)).unwrap();
+    std::fs::write(logs.join("shop.log.1"), line(503).repeat(2)).unwrap();
+    std::fs::write(logs.join("other.log"), line(404).repeat(7)).unwrap();
+    let root_arg = root.path().to_str().unwrap();
+    let json = run(logspike().args(["report", "--output", "json", "--server-root", root_arg])).ok();
+    assert!(
+        json.stderr
+            .contains("reading the access logs the server config names")
+            && json.stderr.contains("shop.log.1"),
+        "{}",
+        json.stderr
+    );
+    let report = json.json();
+    assert_eq!(
+        report["summary"]["requests"], 5,
+        "shop.log and its rotation only"
+    );
+    assert_eq!(report["status"]["503"], 2);
+    assert_eq!(report["status"]["404"], serde_json::Value::Null);
+    let check = run(logspike().args(["check", "--server-root", root_arg])).ok();
+    assert!(check.stdout.contains("shop.log"), "{}", check.stdout);
+    let none = run(logspike().args(["report", "--no-server-config"]));
+    assert_eq!(none.code, 2);
+    assert!(none.stderr.contains("no log given"), "{}", none.stderr);
+}

@@ -50,6 +50,11 @@ pub struct Bound {
 }
 
 impl Bound {
+    /// The live log's path.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(&self.name)
+    }
+
     /// `edge, from /etc/nginx/conf.d/logging.conf:3, named for this file by
     /// /etc/nginx/sites-enabled/site.conf:3`.
     pub fn describe(&self) -> String {
@@ -79,6 +84,30 @@ pub struct ServerFormats {
 impl ServerFormats {
     /// Reads the configs of the servers installed under `root` (`/` on a
     /// real server). Servers that are not installed are skipped quietly.
+    /// The logs the configs name that exist on this machine, each with its
+    /// rotated siblings (`access.log.1`, `access.log.2.gz`), oldest first;
+    /// with `live`, only the files the server writes to.
+    pub fn logs(&self, live: bool) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for b in &self.bound {
+            let mut files: Vec<PathBuf> = if live {
+                vec![b.path()]
+            } else {
+                std::fs::read_dir(&b.dir)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter(|e| is_rotation_of(&e.file_name().to_string_lossy(), &b.name))
+                    .map(|e| e.path())
+                    .collect()
+            };
+            files.retain(|p| p.is_file() && !out.contains(p));
+            files.sort_by_cached_key(|p| crate::input::rotation_key(p));
+            out.extend(files);
+        }
+        out
+    }
+
     pub fn discover(root: &Path) -> ServerFormats {
         let mut out = ServerFormats::default();
         let nginx = root.join("etc/nginx/nginx.conf");
