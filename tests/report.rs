@@ -563,3 +563,54 @@ fn iana_zones_follow_daylight_saving() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("is not a time zone"), "{}", bad.stderr);
 }
+
+/// The long-form CSV tables hold one row per key and status, and add up to
+/// the JSON report's counts.
+#[test]
+fn long_form_csv_adds_up_to_the_json() {
+    let log = crate::util::samples().join("nginx");
+    let json = report_json(&["--window", "5m"], &[&log]);
+    let csv = |table: &str| {
+        crate::util::run(
+            crate::util::logspike()
+                .args([
+                    "report", "--output", "csv", "--window", "5m", "--table", table,
+                ])
+                .arg(&log),
+        )
+        .ok()
+        .stdout
+    };
+    let windows = csv("window_status");
+    let mut lines = windows.lines();
+    assert_eq!(lines.next(), Some("start,status,requests"));
+    let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+    let mut rows = 0;
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields.len(), 3, "{line}");
+        *by_status.entry(fields[1].to_string()).or_default() += fields[2].parse::<u64>().unwrap();
+        rows += 1;
+    }
+    assert!(
+        rows > json["windows"].as_array().unwrap().len(),
+        "one row per window and status"
+    );
+    let want: BTreeMap<String, u64> = json["status"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    assert_eq!(by_status, want);
+    let upstreams = csv("upstream_status");
+    assert!(upstreams.starts_with("upstream,status,requests\n"));
+    let first = &json["upstreams"][0];
+    let five = first["status"]["503"].as_u64().unwrap_or(0);
+    if five > 0 {
+        let row = format!("{},503,{five}", first["upstream"].as_str().unwrap());
+        assert!(upstreams.lines().any(|l| l == row), "{row} in\n{upstreams}");
+    }
+    assert!(csv("incident_status").starts_with("incident,status,requests\n"));
+    assert!(csv("path_status").starts_with("path,status,requests\n"));
+}

@@ -1,6 +1,9 @@
 //! The report's tables as CSV (`report --output csv --table T`): one table
-//! with a header row, quoted as RFC 4180 says; status counts are one field
-//! of `code:count` pairs separated by `;`.
+//! with a header row, quoted as RFC 4180 says. In `windows`, `incidents`,
+//! `upstreams` and `paths` the status counts are one field of `code:count`
+//! pairs separated by `;`; the long-form tables (`window_status`,
+//! `incident_status`, `upstream_status`, `path_status`) give them one row
+//! per key and status, for a spreadsheet or a data frame.
 
 use std::io::{self, Write};
 
@@ -30,13 +33,68 @@ fn opt(v: Option<f64>) -> String {
 }
 
 /// The tables a CSV export can hold.
-pub const CSV_TABLES: [&str; 4] = ["windows", "incidents", "upstreams", "paths"];
+pub const CSV_TABLES: [&str; 8] = [
+    "windows",
+    "incidents",
+    "upstreams",
+    "paths",
+    "window_status",
+    "incident_status",
+    "upstream_status",
+    "path_status",
+];
+
+/// A long-form table: one row per key and status code.
+fn long_form<'r>(
+    out: &mut dyn Write,
+    key: &str,
+    rows: impl Iterator<Item = (String, &'r crate::report::StatusCounts)>,
+) -> io::Result<()> {
+    csv_row(out, &[key.to_string(), "status".into(), "requests".into()])?;
+    for (k, counts) in rows {
+        for (code, n) in counts {
+            csv_row(out, &[k.clone(), code.to_string(), n.to_string()])?;
+        }
+    }
+    Ok(())
+}
 
 /// Writes one table of the report as CSV with a header row. Status counts
 /// are one field of `code:count` pairs separated by `;`.
 pub fn write_csv(out: &mut dyn Write, r: &crate::report::Report, table: &str) -> io::Result<()> {
     let s = |v: &dyn std::fmt::Display| v.to_string();
     match table {
+        "window_status" => {
+            return long_form(
+                out,
+                "start",
+                r.windows.iter().map(|w| (w.start.to_string(), &w.status)),
+            )
+        }
+        "incident_status" => {
+            return long_form(
+                out,
+                "incident",
+                r.incidents
+                    .iter()
+                    .enumerate()
+                    .map(|(i, inc)| ((i + 1).to_string(), &inc.status)),
+            )
+        }
+        "upstream_status" => {
+            return long_form(
+                out,
+                "upstream",
+                r.upstreams.iter().map(|u| (u.upstream.clone(), &u.status)),
+            )
+        }
+        "path_status" => {
+            return long_form(
+                out,
+                "path",
+                r.paths.iter().map(|p| (p.path.clone(), &p.status)),
+            )
+        }
         "windows" => {
             csv_row(
                 out,
