@@ -45,6 +45,35 @@ pub(crate) enum Command {
     Man,
 }
 
+/// Which requests to look at.
+#[derive(Args)]
+pub(crate) struct FilterArgs {
+    /// Only requests to this host (the `Host` header or virtual host, any
+    /// case).
+    #[arg(long, value_name = "HOST")]
+    pub(crate) host: Option<String>,
+    /// Only requests that tried this upstream (`10.0.0.3:8080`).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) upstream: Option<String>,
+    /// Only requests with this status or class: `503`, `5xx`.
+    #[arg(long, value_name = "STATUS", value_parser = logspike::analysis::StatusFilter::parse)]
+    pub(crate) status: Option<logspike::analysis::StatusFilter>,
+    /// Only requests whose path starts with this (`/api/`).
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) path_prefix: Option<String>,
+}
+
+impl FilterArgs {
+    pub(crate) fn filter(&self) -> logspike::analysis::Filter {
+        logspike::analysis::Filter {
+            host: self.host.clone(),
+            upstream: self.upstream.clone(),
+            status: self.status,
+            path_prefix: self.path_prefix.clone(),
+        }
+    }
+}
+
 #[derive(Args)]
 pub(crate) struct CompletionsArgs {
     /// bash, zsh, fish, elvish or powershell.
@@ -148,6 +177,8 @@ pub(crate) struct ReportArgs {
     pub(crate) paths: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) formats: FormatArgs,
+    #[command(flatten)]
+    pub(crate) filter: FilterArgs,
     /// Window size: 10s, 1m, 5m, 1h, 1d... (default: chosen from the span).
     #[arg(long, value_name = "SIZE", value_parser = config::duration)]
     pub(crate) window: Option<Duration>,
@@ -216,6 +247,8 @@ pub(crate) struct ExportArgs {
     pub(crate) paths: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) formats: FormatArgs,
+    #[command(flatten)]
+    pub(crate) filter: FilterArgs,
     /// `date` (date=YYYY-MM-DD/), `hour` (adds hour=HH/) or `none`.
     #[arg(long, value_name = "BY", default_value = "date", value_parser = logspike::export::Partition::parse)]
     pub(crate) partition: logspike::export::Partition,

@@ -64,6 +64,7 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
         mode,
         paths,
         format,
+        filter: args.filter.filter(),
     };
     let summary = export::export(
         &sources,
@@ -75,13 +76,13 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
     }
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    for f in &summary.files {
+    for (f, rows) in summary.files.iter().zip(&summary.file_rows) {
         writeln!(
             out,
             "{}: {} lines, {} rows, {} rejected{}",
             f.name,
             f.lines,
-            f.parsed,
+            rows,
             f.rejected,
             f.error
                 .as_ref()
@@ -299,6 +300,7 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
             since,
             until,
             paths,
+            filter: args.filter.filter(),
             ..analysis::Config::default()
         },
         spikes: SpikeConfig {

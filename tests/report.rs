@@ -614,3 +614,58 @@ fn long_form_csv_adds_up_to_the_json() {
     assert!(csv("incident_status").starts_with("incident,status,requests\n"));
     assert!(csv("path_status").starts_with("path,status,requests\n"));
 }
+
+/// `--status`, `--host`, `--path-prefix` and `--upstream` keep only the
+/// requests they name: the counts equal the unfiltered report's for that
+/// status, host, path family; the rest is counted as left out.
+#[test]
+fn filters_keep_what_they_name() {
+    let logs = crate::util::samples();
+    let all = report_json(&["--top", "100000"], &[&logs]);
+    let total = all["summary"]["requests"].as_u64().unwrap();
+    let only = |args: &[&str]| {
+        let mut a = vec!["--top", "100000"];
+        a.extend_from_slice(args);
+        let r = report_json(&a, &[&logs]);
+        let s = &r["summary"];
+        assert_eq!(
+            s["requests"].as_u64().unwrap() + s["filtered"].as_u64().unwrap(),
+            total,
+            "{args:?}: kept and left out make the whole"
+        );
+        r
+    };
+    let r = only(&["--status", "503"]);
+    assert_eq!(r["summary"]["requests"], all["status"]["503"]);
+    assert_eq!(r["status"].as_object().unwrap().len(), 1);
+    let r = only(&["--status", "5xx"]);
+    assert_eq!(r["summary"]["requests"], all["summary"]["errors_5xx"]);
+
+    let host = &all["hosts"][0];
+    let r = only(&["--host", &host["key"].as_str().unwrap().to_uppercase()]);
+    assert_eq!(r["summary"]["requests"], host["requests"], "any case");
+
+    let api: u64 = all["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["path"].as_str().unwrap().starts_with("/api/"))
+        .map(|p| p["requests"].as_u64().unwrap())
+        .sum();
+    assert!(api > 0);
+    let r = only(&["--path-prefix", "/api/"]);
+    assert_eq!(r["summary"]["requests"], api);
+
+    let up = all["upstreams"][0]["upstream"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = only(&["--upstream", &up]);
+    let tried = r["upstreams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["upstream"] == up.as_str())
+        .unwrap();
+    assert_eq!(tried["attempts"], all["upstreams"][0]["attempts"]);
+}

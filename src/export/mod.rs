@@ -75,6 +75,8 @@ pub struct ExportOptions {
     pub mode: Mode,
     pub paths: PathNormalizer,
     pub format: FormatChoice,
+    /// Only the records it keeps become rows.
+    pub filter: crate::analysis::Filter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -392,6 +394,9 @@ const MAX_OPEN: usize = 64;
 #[derive(Debug, Default)]
 pub struct ExportSummary {
     pub files: Vec<FileCheck>,
+    /// Rows written from each of `files` (its parsed records the filter
+    /// kept).
+    pub file_rows: Vec<u64>,
     pub rows: u64,
     pub written: Vec<PathBuf>,
     /// The run's manifest (see [`manifest`]).
@@ -596,6 +601,9 @@ impl Sink for ToParquet<'_, '_> {
     }
 
     fn record(&self, part: &mut Chunk, record: &Record<'_>, line: u64) {
+        if !self.options.filter.is_empty() && !self.options.filter.keeps(record) {
+            return;
+        }
         let key = partition_key(self.options.partition, record.time());
         let extras = &part.extras;
         part.rows
@@ -656,7 +664,9 @@ pub fn export(
             out: Mutex::new((&mut writers, 0)),
         };
         let check = scan::scan(source, &mut scan_options, &sink)?;
-        summary.rows += lock(&sink.out).1;
+        let rows = lock(&sink.out).1;
+        summary.rows += rows;
+        summary.file_rows.push(rows);
         summary.files.push(check);
     }
     let run = writers.run.clone();

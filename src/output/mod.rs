@@ -371,7 +371,7 @@ pub fn write_report(
     if s.filtered > 0 || s.untimed > 0 {
         writeln!(
             out,
-            "{} requests outside --since/--until, {} without a timestamp",
+            "{} requests left out (--since/--until, filters), {} without a timestamp",
             thousands(s.filtered),
             thousands(s.untimed)
         )?;

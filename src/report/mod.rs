@@ -89,7 +89,8 @@ pub struct Summary {
     pub window_widened_from: Option<f64>,
     /// Requests without a timestamp (in the totals, in no window).
     pub untimed: u64,
-    /// Requests outside `--since`/`--until` (not counted).
+    /// Requests left out by `--since`/`--until` and the filters (not
+    /// counted).
     pub filtered: u64,
     /// The range `--since` and `--until` gave (relative ones resolved when
     /// the run started); null when not given.
