@@ -473,6 +473,15 @@ pub struct Chosen {
 }
 
 impl FormatChoice {
+    /// The access logs the server configs name that exist here (with
+    /// their rotated siblings unless `live`); none for another choice.
+    pub fn server_logs(&self, live: bool) -> Vec<PathBuf> {
+        match self {
+            FormatChoice::Server { server, .. } => server.logs(live),
+            _ => Vec::new(),
+        }
+    }
+
     /// Picks the grammars of the input called `name` from its first bytes.
     /// An empty list means nothing fits: its lines are then rejected.
     pub fn choose(&self, name: &str, head: &[u8]) -> Chosen {

@@ -74,44 +74,17 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
     if let Some(mut w) = rejects {
         w.flush().context("writing the rejects file")?;
     }
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    for (f, rows) in summary.files.iter().zip(&summary.file_rows) {
-        writeln!(
-            out,
-            "{}: {} lines, {} rows, {} rejected{}",
-            f.name,
-            f.lines,
-            rows,
-            f.rejected,
-            f.error
-                .as_ref()
-                .map(|e| format!("; {e}"))
-                .unwrap_or_default()
-        )?;
-    }
-    writeln!(
-        out,
-        "wrote {} rows to {} Parquet files under {}",
-        summary.rows,
-        summary.written.len(),
-        args.parquet.display()
-    )?;
+    summary.write(&mut io::stdout().lock(), &args.parquet)?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn run_tail(args: TailArgs) -> Result<ExitCode> {
     use logspike::tail::{self, TailOptions};
     let (registry, format) = formats(&args.formats)?;
-    let mut format_for = Vec::new();
-    for spec in &args.format_for {
-        let (pattern, name) = spec
-            .rsplit_once('=')
-            .with_context(|| format!("--format-for `{spec}`: give PATTERN=NAME"))?;
-        let pattern = glob::Pattern::new(pattern)
-            .with_context(|| format!("--format-for `{spec}`: bad pattern"))?;
-        format_for.push((pattern, registry.find(name)?));
-    }
+    let format_for = (args.format_for.iter())
+        .map(|spec| registry.format_for(spec))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
     let (rules, spike) = tail::rules::parse_all(&args.alerts).map_err(anyhow::Error::msg)?;
     let paths_normalizer = path_normalizer(&args.path_rule)?;
     let paths = paths_or_server_logs(&args.paths, &format, true)?;
@@ -151,29 +124,15 @@ fn paths_or_server_logs(
     if !paths.is_empty() {
         return Ok(paths.to_vec());
     }
-    let logs = match format {
-        FormatChoice::Server { server, .. } => server.logs(live),
-        _ => Vec::new(),
-    };
+    let logs = format.server_logs(live);
     if logs.is_empty() {
         bail!(
             "no log given, and no server config on this machine names one (looked in /etc/nginx, /etc/apache2, /etc/httpd under --server-root): give files or directories (logspike --help)"
         );
     }
-    let shown: Vec<String> = logs
-        .iter()
-        .take(4)
-        .map(|p| p.display().to_string())
-        .collect();
-    let more = logs.len().saturating_sub(shown.len());
     eprintln!(
-        "logspike: reading the access logs the server config names: {}{}",
-        shown.join(", "),
-        if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        }
+        "logspike: reading the access logs the server config names: {}",
+        logspike::text::some_paths(&logs, 4)
     );
     Ok(logs)
 }

@@ -4,6 +4,19 @@
 
 use std::fmt::Write;
 
+/// The first `most` paths, comma-separated, and how many more.
+pub fn some_paths(paths: &[std::path::PathBuf], most: usize) -> String {
+    let shown: Vec<String> = paths
+        .iter()
+        .take(most)
+        .map(|p| p.display().to_string())
+        .collect();
+    match paths.len().saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
 /// Printable ASCII and valid non-control UTF-8 as they are, backslashes
 /// included (a line shows as it is in the file, `\x22` of nginx too);
 /// everything else as `\xHH`. The exact bytes are what `--rejects` writes.

@@ -26,6 +26,7 @@
 //! files of their own.
 
 pub mod explain;
+mod filter;
 pub mod paths;
 pub mod series;
 pub mod spikes;
@@ -35,6 +36,7 @@ use std::collections::BTreeMap;
 use sketches_ddsketch::DDSketch;
 
 use crate::parse::{Record, Timestamp};
+pub use filter::{Filter, StatusFilter};
 pub use paths::{PathNormalizer, PathRule};
 pub use series::{Dim, SeriesSet};
 
@@ -125,93 +127,6 @@ pub struct Config {
     pub filter: Filter,
     /// Most distinct keys per table and partial.
     pub max_keys: usize,
-}
-
-/// Which records a run looks at: one host, one upstream, one status or
-/// class, one path family. Every condition given must hold; the records
-/// left out are counted as filtered, like those outside `--since`.
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    /// The `Host` header or virtual host, any case.
-    pub host: Option<String>,
-    /// An upstream address among the request's attempts.
-    pub upstream: Option<String>,
-    /// A status code (`503`) or class (`5` for `5xx`).
-    pub status: Option<StatusFilter>,
-    /// The raw request path starts with this.
-    pub path_prefix: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusFilter {
-    Code(u16),
-    Class(u16),
-}
-
-impl StatusFilter {
-    /// `503`, or `5xx` for a class.
-    pub fn parse(text: &str) -> Result<StatusFilter, String> {
-        let bad = || format!("`{text}` is not a status: a code like 503, or a class like 5xx");
-        match text.to_ascii_lowercase().strip_suffix("xx") {
-            Some(class) => match class.parse::<u16>() {
-                Ok(c @ 1..=5) => Ok(StatusFilter::Class(c)),
-                _ => Err(bad()),
-            },
-            None => match text.parse::<u16>() {
-                Ok(c @ 100..=599) => Ok(StatusFilter::Code(c)),
-                _ => Err(bad()),
-            },
-        }
-    }
-}
-
-impl Filter {
-    pub fn is_empty(&self) -> bool {
-        self.host.is_none()
-            && self.upstream.is_none()
-            && self.status.is_none()
-            && self.path_prefix.is_none()
-    }
-
-    /// Whether `record` is looked at.
-    pub fn keeps(&self, record: &Record) -> bool {
-        if let Some(want) = &self.status {
-            let status = record.status().unwrap_or(0);
-            let ok = match *want {
-                StatusFilter::Code(c) => status == c,
-                StatusFilter::Class(c) => status / 100 == c,
-            };
-            if !ok {
-                return false;
-            }
-        }
-        if let Some(want) = &self.host {
-            let ok = record
-                .host()
-                .is_some_and(|h| h.raw.eq_ignore_ascii_case(want.as_bytes()));
-            if !ok {
-                return false;
-            }
-        }
-        if let Some(want) = &self.path_prefix {
-            let ok = record
-                .request()
-                .path
-                .is_some_and(|p| p.raw.starts_with(want.as_bytes()));
-            if !ok {
-                return false;
-            }
-        }
-        if let Some(want) = &self.upstream {
-            let ok = record
-                .upstreams()
-                .any(|a| a.addr.is_some_and(|addr| addr == want.as_bytes()));
-            if !ok {
-                return false;
-            }
-        }
-        true
-    }
 }
 
 impl Default for Config {

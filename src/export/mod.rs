@@ -403,6 +403,31 @@ pub struct ExportSummary {
     pub manifest: Option<PathBuf>,
 }
 
+impl ExportSummary {
+    /// Per input: lines, rows written, rejected, and any error; then the
+    /// total and where it went.
+    pub fn write(&self, out: &mut dyn Write, dir: &Path) -> io::Result<()> {
+        for (f, rows) in self.files.iter().zip(&self.file_rows) {
+            let error = f.error.as_ref().map(|e| format!("; {e}"));
+            writeln!(
+                out,
+                "{}: {} lines, {rows} rows, {} rejected{}",
+                f.name,
+                f.lines,
+                f.rejected,
+                error.unwrap_or_default()
+            )?;
+        }
+        writeln!(
+            out,
+            "wrote {} rows to {} Parquet files under {}",
+            self.rows,
+            self.written.len(),
+            dir.display()
+        )
+    }
+}
+
 /// The partition a row belongs to, as a number (days or hours since the
 /// epoch), cheap to compute per row; `None` for a row without a time.
 fn partition_key(partition: Partition, time: Option<Timestamp>) -> Option<i64> {

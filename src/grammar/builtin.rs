@@ -123,6 +123,18 @@ impl Registry {
         self.user.iter().chain(all()).cloned().collect()
     }
 
+    /// A `--format-for` rule, `PATTERN=NAME`: a glob over paths and the
+    /// grammar they are read with.
+    pub fn format_for(&self, spec: &str) -> Result<(glob::Pattern, Arc<Grammar>), String> {
+        let (pattern, name) = spec
+            .rsplit_once('=')
+            .ok_or_else(|| format!("--format-for `{spec}`: give PATTERN=NAME"))?;
+        let pattern = glob::Pattern::new(pattern)
+            .map_err(|e| format!("--format-for `{spec}`: bad pattern: {e}"))?;
+        let grammar = self.find(name).map_err(|e| e.to_string())?;
+        Ok((pattern, grammar))
+    }
+
     /// Finds a grammar by exact name, or by the part after `nginx-`,
     /// `apache-` or `iis-` when only one grammar has it (`upstreaminfo`).
     pub fn find(&self, name: &str) -> Result<Arc<Grammar>, GrammarError> {
