@@ -228,7 +228,7 @@ pub(crate) struct ReportArgs {
     /// Show times of the text report in this zone: `UTC`, an offset
     /// (`+01:00`, `-0530`), an IANA zone (`Europe/Berlin`, daylight saving
     /// included) or `local`. JSON and CSV are always UTC.
-    #[arg(long, value_name = "ZONE", default_value = "UTC", value_parser = config::zone)]
+    #[arg(long, value_name = "ZONE", default_value = "UTC", value_parser = config::zone, allow_hyphen_values = true)]
     pub(crate) tz: config::Zone,
     /// Worker threads for large plain files (default: one per core).
     #[arg(long, value_name = "N")]

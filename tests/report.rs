@@ -555,6 +555,12 @@ fn iana_zones_follow_daylight_saving() {
         fixed.ends_with("2026-10-25 02:30:00 .. 2026-10-25 04:30:00 UTC+02:00"),
         "{fixed}"
     );
+    // A negative offset is a value, not an option.
+    let west = first_line("-04:00");
+    assert!(
+        west.ends_with("2026-10-24 20:30:00 .. 2026-10-24 22:30:00 UTC-04:00"),
+        "{west}"
+    );
     let bad = crate::util::run(
         crate::util::logspike()
             .args(["report", "--tz", "Mars/Base"])
