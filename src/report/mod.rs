@@ -260,7 +260,8 @@ fn upstream_timelines(
         return Vec::new();
     }
     let sealed = aggregate.series.upstreams.sealed();
-    let tracks = sealed.tracks(aggregate.names(Dim::Upstream));
+    let names = aggregate.names(Dim::Upstream);
+    let tracks = sealed.tracks(&names);
     keys.iter()
         .map(|&key| {
             let mut row = UpstreamTimeline {

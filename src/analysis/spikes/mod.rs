@@ -497,7 +497,8 @@ pub fn incidents(aggregate: &Aggregate, config: &SpikeConfig) -> Vec<Incident> {
         .iter()
         .map(|&d| aggregate.series.get(d).sealed())
         .collect();
-    let site_tracks = sealed[0].tracks(aggregate.names(Dim::Site));
+    let names: Vec<_> = Dim::JUDGED.iter().map(|&d| aggregate.names(d)).collect();
+    let site_tracks = sealed[0].tracks(&names[0]);
     let Some(site_track) = site_tracks.into_iter().next() else {
         return Vec::new();
     };
@@ -506,12 +507,7 @@ pub fn incidents(aggregate: &Aggregate, config: &SpikeConfig) -> Vec<Incident> {
     };
     let mut tracks: Vec<(Dim, Track)> = vec![(Dim::Site, site_track)];
     for (i, dim) in Dim::JUDGED.into_iter().enumerate().skip(1) {
-        tracks.extend(
-            sealed[i]
-                .tracks(aggregate.names(dim))
-                .into_iter()
-                .map(|t| (dim, t)),
-        );
+        tracks.extend(sealed[i].tracks(&names[i]).into_iter().map(|t| (dim, t)));
     }
     // M: every window the test looks at, over every series.
     let mut tested = 1.0;
@@ -544,14 +540,20 @@ pub fn incidents(aggregate: &Aggregate, config: &SpikeConfig) -> Vec<Incident> {
     }
     // Dimensions kept only to explain: methods, client networks, agents.
     let found = judged.iter().any(|j| !j.runs.is_empty());
-    let explaining_sealed: Vec<(Dim, super::series::Series)> = Dim::EXPLAINING
+    let explaining_sealed: Vec<(Dim, super::series::Series, _)> = Dim::EXPLAINING
         .into_iter()
         .filter(|_| found)
-        .map(|dim| (dim, aggregate.series.get(dim).sealed()))
+        .map(|dim| {
+            (
+                dim,
+                aggregate.series.get(dim).sealed(),
+                aggregate.names(dim),
+            )
+        })
         .collect();
     let explaining: Vec<(Dim, Vec<Track>)> = explaining_sealed
         .iter()
-        .map(|(dim, s)| (*dim, s.tracks(aggregate.names(*dim))))
+        .map(|(dim, s, names)| (*dim, s.tracks(names)))
         .collect();
     let mut out = events::group(&judged, &explaining, config);
     out.extend(drops::drops(&judged[0], config, threshold));
