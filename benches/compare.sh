@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Compares logspike with the tools its users know, on the same generated
-# nginx `combined` log, in one run: wc -l, GoAccess (on a 100 MB slice: it
-# is slow), a DuckDB regex parse-and-group-by, and `logspike report` on 1
-# and 2 threads, plain and gzip (against `pigz -dc`), with peak memory.
+# nginx logs, in one run, and prints each speed goal with the ratio this
+# run measured:
+#
+#   wc -l; logspike report (1 and 2 threads, `combined` and `upstream`),
+#   check, export; DuckDB (regex and split_part group-bys, regex COPY to
+#   Parquet); GoAccess (on a 100 MB slice: it is slow); pigz -dc against
+#   logspike on one .gz and on a rotated set of four.
 #
 #   benches/compare.sh [SIZE_MB] [BIG_SIZE_MB]
 #
@@ -10,6 +14,7 @@
 # memory is also measured on a log that much larger. Installs GoAccess and
 # pigz with apt-get and DuckDB with pip when they are missing. Figures are
 # medians of 3 runs; the machine is noisy, so read ratios within one run.
+# "per CPU-second" divides the input by user + system time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${1:-1000}
@@ -17,6 +22,7 @@ BIG=${2:-}
 DIR=target/compare
 mkdir -p "$DIR"
 LOG=$DIR/combined-$SIZE.log
+UPLOG=$DIR/upstream-$SIZE.log
 
 if ! command -v goaccess >/dev/null || ! command -v pigz >/dev/null; then
   (apt-get update -qq && apt-get install -y -qq goaccess pigz) >/dev/null 2>&1 || echo "could not install goaccess/pigz"
@@ -27,47 +33,68 @@ cargo build --release -q
 cargo bench --bench parse --no-run -q 2>/dev/null
 BENCH=$(ls -t target/release/deps/parse-* | grep -v '\.d$' | head -1)
 [ -f "$LOG" ] || "$BENCH" --write "$LOG" --mb "$SIZE" --grammar nginx-combined
-[ -f "$LOG.gz" ] || pigz -k -c "$LOG" > "$LOG.gz" 2>/dev/null || gzip -k -c "$LOG" > "$LOG.gz"
+[ -f "$UPLOG" ] || "$BENCH" --write "$UPLOG" --mb "$SIZE" --grammar nginx-upstream
+gz() { pigz -k -c "$1" 2>/dev/null || gzip -k -c "$1"; }
+[ -f "$LOG.gz" ] || gz "$LOG" > "$LOG.gz"
+# A rotated set: the same log in four gzip files.
+ROT=$DIR/rotated-$SIZE
+if [ ! -f "$ROT/access.log.4.gz" ]; then
+  rm -rf "$ROT" && mkdir -p "$ROT"
+  split -n l/4 -d "$LOG" "$ROT/part"
+  i=4; for part in "$ROT"/part*; do gz "$part" > "$ROT/access.log.$i.gz"; rm "$part"; i=$((i - 1)); done
+fi
 head -c 100M "$LOG" | sed '$d' > "$DIR/slice-100.log"
 
 MB=$(( $(stat -c %s "$LOG") / 1000000 ))
+UPMB=$(( $(stat -c %s "$UPLOG") / 1000000 ))
 SLICE_MB=$(( $(stat -c %s "$DIR/slice-100.log") / 1000000 ))
 LS=target/release/logspike
 
-# Runs a command 3 times; prints the median wall time and the largest RSS.
+# Runs a command 3 times; prints the median wall time, the median CPU
+# time (user + system) and the largest RSS in KB.
 measure() {
-  local times=() rss=0
+  local times=() cpus=() rss=0
   for _ in 1 2 3; do
-    if ! /usr/bin/time -f "%e %M" -o "$DIR/time.txt" "$@" >/dev/null 2>"$DIR/stderr.txt"; then
+    if ! /usr/bin/time -f "%e %U %S %M" -o "$DIR/time.txt" "$@" >/dev/null 2>"$DIR/stderr.txt"; then
       echo "failed: $* ($(tail -1 "$DIR/stderr.txt"))" >&2
-      echo "0 0"
+      echo "0 0 0"
       return
     fi
-    read -r t m < <(tail -1 "$DIR/time.txt")
-    times+=("$t"); [ "$m" -gt "$rss" ] && rss=$m
+    read -r t u s m < <(tail -1 "$DIR/time.txt")
+    times+=("$t"); cpus+=("$(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')")
+    [ "$m" -gt "$rss" ] && rss=$m
   done
-  local median
-  median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p)
-  echo "$median $rss"
+  echo "$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p) $(printf '%s\n' "${cpus[@]}" | sort -n | sed -n 2p) $rss"
 }
 
-row() { # name, MB of input, median seconds, rss KB
-  awk -v n="$1" -v mb="$2" -v s="$3" -v k="$4" \
-    'BEGIN { printf "%-34s %8.2f s %9.0f MB/s %8.0f MB peak\n", n, s, (s > 0 ? mb / s : 0), k / 1024 }'
+row() { # name, MB of input, median seconds, CPU seconds, rss KB
+  awk -v n="$1" -v mb="$2" -v s="$3" -v c="$4" -v k="$5" 'BEGIN {
+    printf "| %s | %.2f s | %.0f MB/s | %.2f s | %.0f MB | %.0f MB |\n",
+      n, s, (s > 0 ? mb / s : 0), c, (c > 0 ? mb / c : 0), k / 1024 }'
 }
 
-echo "input: $LOG ($MB MB), slice: $SLICE_MB MB; $(nproc) cores"
-read -r t m < <(measure wc -l "$LOG");                      row "wc -l" "$MB" "$t" "$m"; WC=$t
-read -r t m < <(measure "$LS" report --threads 1 "$LOG");   row "logspike report, 1 thread" "$MB" "$t" "$m"; ONE=$t
-read -r t m < <(measure "$LS" report --threads 2 "$LOG");   row "logspike report, 2 threads" "$MB" "$t" "$m"; TWO=$t; TWO_RSS=$m
-read -r t m < <(measure "$LS" report "$LOG.gz");            row "logspike report, gzip input" "$MB" "$t" "$m"; GZ=$t
-if command -v pigz >/dev/null; then
-  read -r t m < <(measure pigz -dc "$LOG.gz");              row "pigz -dc (same .gz)" "$MB" "$t" "$m"; PIGZ=$t
-fi
+echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+echo "combined: $LOG ($MB MB); upstream: $UPLOG ($UPMB MB); GoAccess slice: $SLICE_MB MB"
+echo
+echo "| command | wall | MB/s | CPU | MB per CPU-s | peak |"
+echo "|---|---|---|---|---|---|"
+read -r WC _ m < <(measure wc -l "$LOG");                     row "wc -l" "$MB" "$WC" 0 "$m"
+read -r ONE ONE_CPU m < <(measure "$LS" report --threads 1 "$LOG"); row "logspike report, 1 thread" "$MB" "$ONE" "$ONE_CPU" "$m"
+read -r TWO TWO_CPU TWO_RSS < <(measure "$LS" report --threads 2 "$LOG"); row "logspike report, 2 threads" "$MB" "$TWO" "$TWO_CPU" "$TWO_RSS"
+read -r UP UP_CPU UP_RSS < <(measure "$LS" report "$UPLOG");  row "logspike report, \`upstream\` log" "$UPMB" "$UP" "$UP_CPU" "$UP_RSS"
+read -r UPWC _ m < <(measure wc -l "$UPLOG");                 row "wc -l, \`upstream\` log" "$UPMB" "$UPWC" 0 "$m"
+read -r CHK CHK_CPU m < <(measure "$LS" check --threads 1 "$LOG"); row "logspike check, 1 thread" "$MB" "$CHK" "$CHK_CPU" "$m"
+read -r GZ GZ_CPU m < <(measure "$LS" check "$LOG.gz");       row "logspike check, one .gz" "$MB" "$GZ" "$GZ_CPU" "$m"
+read -r RGZ RGZ_CPU m < <(measure "$LS" report "$LOG.gz");    row "logspike report, one .gz" "$MB" "$RGZ" "$RGZ_CPU" "$m"
+read -r PIGZ PIGZ_CPU m < <(measure pigz -dc "$LOG.gz");      row "pigz -dc, same .gz" "$MB" "$PIGZ" "$PIGZ_CPU" "$m"
+read -r SET SET_CPU m < <(measure "$LS" check "$ROT"/access.log.*.gz); row "logspike check, rotated set of 4 .gz" "$MB" "$SET" "$SET_CPU" "$m"
+read -r PSET PSET_CPU m < <(measure pigz -dc "$ROT"/access.log.*.gz); row "pigz -dc, same set" "$MB" "$PSET" "$PSET_CPU" "$m"
+
+DUCK=; DUCKSPLIT=; DUCKCOPY=
 if python3 -c 'import duckdb' 2>/dev/null; then
   # Not named duckdb.py: that would shadow the module it imports.
   cat > "$DIR/query.py" <<PY
-import duckdb, sys
+import duckdb
 duckdb.sql(r"""
   SELECT date_trunc('minute', strptime(regexp_extract(line, '\[([^\]]+)\]', 1), '%d/%b/%Y:%H:%M:%S %z')) AS minute,
          regexp_extract(line, '" (\d{3}) ', 1) AS status, count(*) AS n
@@ -75,13 +102,25 @@ duckdb.sql(r"""
   GROUP BY ALL
 """).fetchall()
 PY
-  read -r t m < <(measure python3 "$DIR/query.py");         row "duckdb regex group-by" "$MB" "$t" "$m"; DUCK=$t
+  read -r DUCK c m < <(measure python3 "$DIR/query.py");    row "DuckDB regex group-by" "$MB" "$DUCK" "$c" "$m"
+  # The same answer from fixed positions: fast, and wrong for any line
+  # whose request holds a space or a quote.
+  cat > "$DIR/query_split.py" <<PY
+import duckdb
+duckdb.sql(r"""
+  SELECT date_trunc('minute', strptime(split_part(split_part(line, '[', 2), ']', 1), '%d/%b/%Y:%H:%M:%S %z')) AS minute,
+         split_part(line, ' ', 9) AS status, count(*) AS n
+  FROM read_csv('$LOG', columns={'line': 'VARCHAR'}, delim=chr(1), quote='', escape='', header=false)
+  GROUP BY ALL
+""").fetchall()
+PY
+  read -r DUCKSPLIT c m < <(measure python3 "$DIR/query_split.py"); row "DuckDB split_part group-by" "$MB" "$DUCKSPLIT" "$c" "$m"
 fi
+
 # Parquet: logspike export (all columns) against DuckDB parsing the same
 # log with regexes and writing the main columns with COPY ... (FORMAT parquet).
-rm -rf "$DIR/export"
-read -r t m < <(measure sh -c "rm -rf '$DIR/export' && '$LS' export --parquet '$DIR/export' '$LOG'")
-row "logspike export (Parquet, zstd)" "$MB" "$t" "$m"; EXPORT=$t
+read -r EXPORT c EXPORT_RSS < <(measure sh -c "rm -rf '$DIR/export' && '$LS' export --parquet '$DIR/export' '$LOG'")
+row "logspike export (Parquet, all columns, zstd)" "$MB" "$EXPORT" "$c" "$EXPORT_RSS"
 EXPORT_MB=$(du -sm "$DIR/export" | cut -f1)
 if python3 -c 'import duckdb' 2>/dev/null; then
   cat > "$DIR/export_query.py" <<PY
@@ -100,27 +139,49 @@ COPY (
 ) TO '$DIR/duckdb.parquet' (FORMAT parquet, COMPRESSION zstd)
 """)
 PY
-  read -r t m < <(measure python3 "$DIR/export_query.py"); row "duckdb COPY to Parquet (8 columns)" "$MB" "$t" "$m"; DUCKCOPY=$t
+  read -r DUCKCOPY c m < <(measure python3 "$DIR/export_query.py"); row "DuckDB regex COPY to Parquet (8 columns)" "$MB" "$DUCKCOPY" "$c" "$m"
   DUCK_MB=$(du -sm "$DIR/duckdb.parquet" | cut -f1)
 fi
 
 if command -v goaccess >/dev/null; then
-  read -r t m < <(measure goaccess "$DIR/slice-100.log" --log-format=COMBINED -o "$DIR/goaccess.json"); row "goaccess (100 MB slice)" "$SLICE_MB" "$t" "$m"
+  read -r t c m < <(measure goaccess "$DIR/slice-100.log" --log-format=COMBINED -o "$DIR/goaccess.json"); row "GoAccess (100 MB slice)" "$SLICE_MB" "$t" "$c" "$m"
 fi
-
-echo
-awk -v wc="$WC" -v one="$ONE" -v two="$TWO" 'BEGIN {
-  printf "report, 2 threads: %.1fx the time of wc -l (goal: within 4x)\n", two / wc
-  printf "2 threads vs 1: %.2fx faster (goal: 1.8x)\n", one / two }'
-[ -n "${PIGZ:-}" ] && awk -v gz="$GZ" -v p="$PIGZ" 'BEGIN { printf "gzip input: %.2fx the time of pigz -dc (goal: at most 1x)\n", gz / p }'
-[ -n "${DUCK:-}" ] && awk -v d="$DUCK" -v two="$TWO" 'BEGIN { printf "vs duckdb: %.1fx faster\n", d / two }'
-[ -n "${DUCKCOPY:-}" ] && awk -v d="$DUCKCOPY" -v e="$EXPORT" -v a="$EXPORT_MB" -v b="$DUCK_MB" \
-  'BEGIN { printf "export vs duckdb COPY: %.2fx the throughput (goal: 5x); output %d MB vs %d MB\n", d / e, a, b }'
 
 if [ -n "$BIG" ]; then
   BIGLOG=$DIR/combined-$BIG.log
   [ -f "$BIGLOG" ] || "$BENCH" --write "$BIGLOG" --mb "$BIG" --grammar nginx-combined
-  read -r t m < <(measure "$LS" report "$BIGLOG")
-  row "logspike report, $BIG MB log" "$(( $(stat -c %s "$BIGLOG") / 1000000 ))" "$t" "$m"
-  awk -v a="$TWO_RSS" -v b="$m" 'BEGIN { printf "peak memory %d MB vs %d MB: %+.0f%% (goal: within 10%%)\n", a/1024, b/1024, (b - a) * 100 / a }'
+  read -r t c BIG_RSS < <(measure "$LS" report "$BIGLOG")
+  row "logspike report, $BIG MB log" "$(( $(stat -c %s "$BIGLOG") / 1000000 ))" "$t" "$c" "$BIG_RSS"
 fi
+
+# One line per goal: what was measured, the goal, met or not.
+goal() { # text, measured, goal, "ge" or "le"
+  awk -v t="$1" -v v="$2" -v g="$3" -v d="$4" 'BEGIN {
+    if (v == "nan") { printf "| %s | - | %s %s | not measured |\n", t, (d == "ge" ? ">=" : "<="), g; exit }
+    met = (d == "ge") ? (v >= g) : (v <= g)
+    printf "| %s | %.2f | %s %s | %s |\n", t, v, (d == "ge" ? ">=" : "<="), g, (met ? "met" : "not met") }'
+}
+# a / b; "nan" when either was not measured (a failed or too short run).
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { print ((a != "nan" && b != "nan" && a + 0 > 0 && b + 0 > 0) ? a / b : "nan") }'; }
+echo
+echo "| goal | measured | target | |"
+echo "|---|---|---|---|"
+goal "report, \`combined\`: GB per CPU-second (1 thread)" "$(ratio "$MB" "$(ratio "$ONE_CPU" 0.001)")" 1 ge
+goal "report, \`upstream\`: GB per CPU-second" "$(ratio "$UPMB" "$(ratio "$UP_CPU" 0.001)")" 1 ge
+goal "report, 2 threads: times the wall time of \`wc -l\`" "$(ratio "$TWO" "$WC")" 4 le
+goal "report, \`upstream\`: times the wall time of \`wc -l\`" "$(ratio "$UP" "$UPWC")" 4 le
+goal "report: peak memory, MB" "$(ratio "$TWO_RSS" 1024)" 200 le
+goal "report, \`upstream\`: peak memory, MB" "$(ratio "$UP_RSS" 1024)" 200 le
+goal "2 threads: times faster than 1" "$(ratio "$ONE" "$TWO")" 1.8 ge
+goal "check: GB per CPU-second (1 thread)" "$(ratio "$MB" "$(ratio "$CHK_CPU" 0.001)")" 2 ge
+goal "one .gz: times the wall time of \`pigz -dc\`" "$(ratio "$GZ" "$PIGZ")" 1 le
+goal "rotated set: times faster than \`pigz -dc\`" "$(ratio "$PSET" "$SET")" 1.8 ge
+if [ -n "$DUCKCOPY" ]; then
+  goal "export: times DuckDB COPY's throughput" "$(ratio "$DUCKCOPY" "$EXPORT")" 5 ge
+  goal "export: output size against DuckDB's ($EXPORT_MB MB, $DUCK_MB MB)" "$(ratio "$EXPORT_MB" "$DUCK_MB")" 1 le
+fi
+goal "export: peak memory, MB" "$(ratio "$EXPORT_RSS" 1024)" 300 le
+[ -n "$DUCK" ] && goal "report, 2 threads: times faster than DuckDB regex" "$(ratio "$DUCK" "$TWO")" 1 ge
+[ -n "$DUCKSPLIT" ] && goal "report, 2 threads: times faster than DuckDB split_part" "$(ratio "$DUCKSPLIT" "$TWO")" 1 ge
+[ -n "$BIG" ] && goal "peak memory at $BIG MB against $SIZE MB, %" "$(awk -v a="$TWO_RSS" -v b="$BIG_RSS" 'BEGIN { print (b - a) * 100 / a }')" 10 le
+exit 0
