@@ -769,8 +769,36 @@ impl Aggregate {
         self.granularity = granularity;
     }
 
+    /// True for an aggregate nothing was added to yet.
+    fn holds_nothing(&self) -> bool {
+        self.requests == 0
+            && self.filtered == 0
+            && self.windows.is_empty()
+            && [
+                &self.upstreams,
+                &self.paths,
+                &self.hosts,
+                &self.methods,
+                &self.agents,
+            ]
+            .iter()
+            .all(|t| t.is_empty() && t.other.total() == 0)
+            && self.clients.is_empty()
+            && self.series.hold_nothing()
+    }
+
     /// Combines two partials of the same input set.
     pub fn merge(&mut self, mut other: Aggregate) {
+        // The first part of an input, and the first input of a run, go
+        // into an empty total: taken as they are, where a merge would
+        // cost as much as merging two full parts.
+        if self.holds_nothing()
+            && self.fixed == other.fixed
+            && self.granularity <= other.granularity
+        {
+            *self = other;
+            return;
+        }
         let g = self.granularity.max(other.granularity);
         self.coarsen(g);
         other.coarsen(g);

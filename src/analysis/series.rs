@@ -338,6 +338,15 @@ impl Series {
         }
     }
 
+    /// True for a series nothing was counted in yet.
+    pub fn holds_nothing(&self) -> bool {
+        self.touched.is_empty()
+            && self.cold.is_empty()
+            && self.faults.is_empty()
+            && self.rare.is_empty()
+            && self.untracked == 0
+    }
+
     /// Moves the bucket being filled to `cold`.
     fn flush(&mut self) {
         // In id order, so that `cold` stays sorted by bucket and id while
@@ -814,6 +823,21 @@ impl SeriesSet {
             self.clients,
             self.agents,
         ]
+    }
+
+    /// True when no series holds anything yet.
+    pub fn hold_nothing(&self) -> bool {
+        [
+            &self.site,
+            &self.upstreams,
+            &self.paths,
+            &self.hosts,
+            &self.methods,
+            &self.clients,
+            &self.agents,
+        ]
+        .iter()
+        .all(|s| s.holds_nothing())
     }
 
     /// Site, upstreams, paths, hosts, methods, clients, agents.
