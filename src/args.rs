@@ -61,6 +61,13 @@ pub(crate) struct FilterArgs {
     /// Only requests whose path starts with this (`/api/`).
     #[arg(long, value_name = "PREFIX")]
     pub(crate) path_prefix: Option<String>,
+    /// Only requests for which this holds: `status >= 500 and path ^= /api/`,
+    /// `upstream in (10.0.0.3:8080, 10.0.0.4:8080)`, `not method = GET`,
+    /// `agent ~ bot`. Fields: host, path, query, method, protocol, upstream,
+    /// client, user, agent, referer, status, upstream_status, bytes,
+    /// request_time. See docs/filters.md.
+    #[arg(long = "where", value_name = "EXPR", value_parser = logspike::analysis::Expr::parse)]
+    pub(crate) expr: Option<logspike::analysis::Expr>,
 }
 
 impl FilterArgs {
@@ -70,6 +77,7 @@ impl FilterArgs {
             upstream: self.upstream.clone(),
             status: self.status,
             path_prefix: self.path_prefix.clone(),
+            expr: self.expr.clone(),
         }
     }
 }
@@ -91,6 +99,8 @@ pub(crate) struct TailArgs {
     pub(crate) paths: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) formats: FormatArgs,
+    #[command(flatten)]
+    pub(crate) filter: FilterArgs,
     /// Use this format for the paths matching a glob: `PATTERN=NAME`
     /// (repeatable; the first match wins, others use --format or detection).
     #[arg(long, value_name = "PATTERN=NAME")]

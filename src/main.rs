@@ -104,6 +104,7 @@ fn run_tail(args: TailArgs) -> Result<ExitCode> {
         poll: args.poll,
         grace: args.rotate_grace,
         paths_normalizer,
+        filter: args.filter.filter(),
         state_every: std::time::Duration::from_secs(1),
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

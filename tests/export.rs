@@ -28,7 +28,7 @@ fn export(args: &[&str], out: &Path, inputs: &[&Path]) -> String {
     .stdout
 }
 
-fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -45,7 +45,7 @@ fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn read(path: &Path) -> Vec<RecordBatch> {
+pub(crate) fn read(path: &Path) -> Vec<RecordBatch> {
     let file = std::fs::File::open(path).unwrap();
     ParquetRecordBatchReaderBuilder::try_new(file)
         .unwrap()

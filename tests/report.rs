@@ -675,3 +675,236 @@ fn filters_keep_what_they_name() {
         .unwrap();
     assert_eq!(tried["attempts"], all["upstreams"][0]["attempts"]);
 }
+
+/// One generated line of the `upstream` format and what it holds, for
+/// `--where` to be checked against a predicate written here.
+struct Req {
+    client: String,
+    method: &'static str,
+    path: String,
+    query: Option<String>,
+    protocol: &'static str,
+    status: u16,
+    bytes: u64,
+    request_time: f64,
+    agent: &'static str,
+    attempts: Vec<(&'static str, u16)>,
+}
+
+fn varied_requests(seed: u64, n: usize) -> (Vec<Req>, String) {
+    let mut rng = Rng(seed);
+    let mut reqs = Vec::new();
+    let mut text = String::new();
+    for i in 0..n {
+        let path = rng
+            .pick(&[
+                "/api/users/7",
+                "/api/search",
+                "/",
+                "/login",
+                "/static/a.js",
+                "/apix",
+            ])
+            .to_string();
+        let query = rng
+            .chance(0.3)
+            .then(|| rng.pick(&["id=7", "q=a,b", "id=70"]).to_string());
+        let status = *[200, 200, 200, 201, 301, 404, 500, 502, 503, 504]
+            .get((rng.next() % 10) as usize)
+            .unwrap();
+        let mut attempts = vec![(rng.pick(&UPSTREAMS), status)];
+        // A retry: the first attempt failed, the second gave the status.
+        if matches!(status, 200 | 502) && rng.chance(0.3) {
+            attempts.insert(0, (rng.pick(&UPSTREAMS), 502));
+        }
+        let r = Req {
+            client: format!("10.9.{}.{}", rng.next() % 4, rng.next() % 256),
+            method: rng.pick(&["GET", "GET", "POST", "HEAD", "DELETE"]),
+            path,
+            query,
+            protocol: rng.pick(&["HTTP/1.1", "HTTP/2.0"]),
+            status,
+            bytes: rng.next() % 2000,
+            request_time: (rng.next() % 1000) as f64 / 1000.0,
+            agent: rng.pick(&["curl/8", "Googlebot/2.1", "Mozilla/5.0 (X11)", "MyBOT"]),
+            attempts,
+        };
+        let join = |f: &dyn Fn(&(&str, u16)) -> String| {
+            r.attempts.iter().map(f).collect::<Vec<_>>().join(", ")
+        };
+        let target = match &r.query {
+            Some(q) => format!("{}?{q}", r.path),
+            None => r.path.clone(),
+        };
+        text += &format!(
+            "{} - - [{}] \"{} {target} {}\" {} {} \"-\" \"{}\" {:.3} {} {} {} {} {}\n",
+            r.client,
+            clf(START + i as i64 / 5),
+            r.method,
+            r.protocol,
+            r.status,
+            r.bytes,
+            r.agent,
+            r.request_time,
+            join(&|a| a.0.to_string()),
+            join(&|a| a.1.to_string()),
+            join(&|_| "0.010".to_string()),
+            join(&|_| "0.001".to_string()),
+            join(&|_| "0.009".to_string()),
+        );
+        reqs.push(r);
+    }
+    (reqs, text)
+}
+
+/// Each `--where` operator keeps exactly the requests a predicate written
+/// here keeps: the same count and the same count per status, in `report`
+/// and in `export` (rows read back from Parquet).
+#[test]
+fn where_keeps_what_each_operator_says() {
+    type Keep = fn(&Req) -> bool;
+    let (reqs, text) = varied_requests(23, 3000);
+    let dir = tempfile::tempdir().unwrap();
+    let log = write(dir.path(), "up.log", text.as_bytes());
+    let cases: &[(&str, Keep)] = &[
+        ("status >= 500", |r| r.status >= 500),
+        ("status = 5xx and method != GET", |r| {
+            r.status / 100 == 5 && r.method != "GET"
+        }),
+        ("status in (404, 503) or path = /login", |r| {
+            [404, 503].contains(&r.status) || r.path == "/login"
+        }),
+        ("path ^= /api/ and not method in (GET, HEAD)", |r| {
+            r.path.starts_with("/api/") && !["GET", "HEAD"].contains(&r.method)
+        }),
+        ("upstream in (10.0.0.1:8080, 10.0.0.3:8080)", |r| {
+            r.attempts
+                .iter()
+                .any(|a| a.0 == "10.0.0.1:8080" || a.0 == "10.0.0.3:8080")
+        }),
+        ("upstream != 10.0.0.2:8080", |r| {
+            r.attempts.iter().all(|a| a.0 != "10.0.0.2:8080")
+        }),
+        ("upstream_status = 502 and status != 502", |r| {
+            r.attempts.iter().any(|a| a.1 == 502) && r.status != 502
+        }),
+        ("bytes < 100 or request_time > 0.9", |r| {
+            r.bytes < 100 || r.request_time > 0.9
+        }),
+        ("bytes <= 100 and request_time >= 0.5", |r| {
+            r.bytes <= 100 && r.request_time >= 0.5
+        }),
+        ("agent ~ bot", |r| r.agent.contains("bot")),
+        (r#"agent !~ "(?i)bot""#, |r| {
+            !r.agent.to_lowercase().contains("bot")
+        }),
+        ("query = id=7", |r| r.query.as_deref() == Some("id=7")),
+        ("query ^= id=7", |r| {
+            r.query.as_deref().is_some_and(|q| q.starts_with("id=7"))
+        }),
+        ("query = 'q=a,b' or not query ~ .", |r| {
+            r.query.as_deref().is_none_or(|q| q == "q=a,b")
+        }),
+        ("client ^= 10.9.1. and protocol = HTTP/2.0", |r| {
+            r.client.starts_with("10.9.1.") && r.protocol == "HTTP/2.0"
+        }),
+        ("path = /apix or (status = 200 and method = HEAD)", |r| {
+            r.path == "/apix" || (r.status == 200 && r.method == "HEAD")
+        }),
+    ];
+    for (expr, keep) in cases {
+        let mut want: BTreeMap<String, u64> = BTreeMap::new();
+        for r in reqs.iter().filter(|r| keep(r)) {
+            *want.entry(r.status.to_string()).or_default() += 1;
+        }
+        let kept: u64 = want.values().sum();
+        assert!(kept > 0 && kept < reqs.len() as u64, "{expr} keeps {kept}");
+        let json = report_json(
+            &["--format", "nginx-upstream", "--where", expr],
+            &[log.as_path()],
+        );
+        let s = &json["summary"];
+        assert_eq!(s["requests"].as_u64(), Some(kept), "{expr}");
+        assert_eq!(
+            s["filtered"].as_u64(),
+            Some(reqs.len() as u64 - kept),
+            "{expr}"
+        );
+        let got: BTreeMap<String, u64> = json["status"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+            .collect();
+        assert_eq!(got, want, "{expr}");
+        assert!(
+            s["filter"].as_str().is_some(),
+            "{expr}: the report says its filter"
+        );
+
+        #[cfg(feature = "parquet")]
+        exported_lines_are(dir.path(), &log, expr, &want_lines(&reqs, *keep));
+    }
+}
+
+/// A bad expression stops the run before any work, naming the column.
+#[test]
+fn a_bad_where_names_its_column() {
+    let logs = crate::util::samples();
+    for (expr, column) in [("status >= x", 11), ("pth = /", 1), ("method in (GET", 15)] {
+        let out = Command::cargo_bin("logspike")
+            .unwrap()
+            .args(["report", "--where", expr])
+            .arg(&logs)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{expr}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("at column {column}:")),
+            "{expr}: {err}"
+        );
+        assert!(err.contains(&format!("\n  {expr}\n")), "{expr}: {err}");
+        assert!(out.stdout.is_empty(), "{expr}");
+    }
+}
+
+#[cfg(feature = "parquet")]
+fn want_lines(reqs: &[Req], keep: fn(&Req) -> bool) -> Vec<u64> {
+    (reqs.iter().enumerate())
+        .filter(|(_, r)| keep(r))
+        .map(|(i, _)| i as u64 + 1)
+        .collect()
+}
+
+/// `export --where` writes the rows of exactly these lines.
+#[cfg(feature = "parquet")]
+fn exported_lines_are(dir: &Path, log: &Path, expr: &str, want: &[u64]) {
+    use arrow_array::cast::AsArray;
+    let out = dir.join(format!("parquet-{}", expr.len()));
+    let _ = std::fs::remove_dir_all(&out);
+    crate::util::run(
+        crate::util::logspike()
+            .args([
+                "export",
+                "--format",
+                "nginx-upstream",
+                "--where",
+                expr,
+                "--parquet",
+            ])
+            .arg(&out)
+            .arg(log),
+    )
+    .ok();
+    let mut lines = Vec::new();
+    for file in crate::export::parquet_files(&out) {
+        for batch in crate::export::read(&file) {
+            let col = batch.column(batch.schema().index_of("source_line").unwrap());
+            let col = col.as_primitive::<arrow_array::types::UInt64Type>();
+            lines.extend(col.values().iter().copied());
+        }
+    }
+    lines.sort_unstable();
+    assert_eq!(lines, want, "{expr}: the exported lines");
+}

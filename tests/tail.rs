@@ -1312,3 +1312,87 @@ fn http_get_within(url: &str, limit: Duration) -> Option<String> {
     stream.read_to_string(&mut response).ok()?;
     response.starts_with("HTTP/1.1 200").then_some(response)
 }
+
+/// `--where` (and the shortcuts) keep rules and counts to the requests it
+/// names: 50 503s from one upstream and 30 from another, a rule at 40.
+#[test]
+fn where_keeps_rules_to_the_requests_it_names() {
+    let mut w = Writer::new();
+    let mut text = String::new();
+    let mut only_b = Counts::default();
+    for i in 0..200 {
+        let (status, up) = match i % 5 {
+            0 | 1 if i < 125 => (503, "10.0.0.1:80"),
+            2 if i < 150 => (503, "10.0.0.2:80"),
+            _ => (200, "10.0.0.2:80"),
+        };
+        if up == "10.0.0.2:80" {
+            *only_b.0.entry(status).or_default() += 1;
+        }
+        text.push_str(&w.line(status, up));
+    }
+    assert_eq!(w.written.0[&503], 80);
+    assert_eq!(only_b.0[&503], 30);
+    let run = |filter: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_logspike"))
+            .args([
+                "tail",
+                "-",
+                "--alert",
+                "503 >= 40 in 1m",
+                "--output",
+                "json",
+            ])
+            .args(filter)
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{filter:?}: {stderr}");
+        let summary = summary_in(&stderr).unwrap_or_else(|| panic!("{stderr}"));
+        let alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (summary, alerts)
+    };
+
+    let (summary, alerts) = run(&[]);
+    assert_eq!(Counts::parse(&summary), w.written);
+    assert!(!summary.contains("filtered"), "{summary}");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+
+    for filter in [
+        &["--where", "upstream = 10.0.0.2:80"][..],
+        &["--upstream", "10.0.0.2:80"],
+        &["--where", "not upstream ^= 10.0.0.1"],
+    ] {
+        let (summary, alerts) = run(filter);
+        assert_eq!(Counts::parse(&summary), only_b, "{filter:?}");
+        assert!(
+            summary.starts_with("200 lines: 200 parsed, 0 rejected, 50 filtered out"),
+            "{filter:?}: {summary}"
+        );
+        assert!(alerts.is_empty(), "{filter:?}: 30 503s fired {alerts:?}");
+    }
+
+    let (summary, alerts) = run(&["--where", "upstream = 10.0.0.1:80 and status = 503"]);
+    assert!(summary.contains(", 150 filtered out"), "{summary}");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["state"], "firing");
+    assert!(alerts[0]["first_line"]["text"]
+        .as_str()
+        .unwrap()
+        .contains(" 10.0.0.1:80 503 "));
+}

@@ -544,7 +544,7 @@ pub fn write_html(out: &mut dyn Write, r: &Report) -> io::Result<()> {
         (Some(a), Some(b)) => format!("{} – {} UTC", when(a), when(b)),
         _ => "no timestamps".to_string(),
     };
-    let cards = [
+    let mut cards = vec![
         ("files", thousands(s.files as u64)),
         ("lines", thousands(s.lines)),
         ("parsed", format!("{:.2}%", s.coverage)),
@@ -557,6 +557,9 @@ pub fn write_html(out: &mut dyn Write, r: &Report) -> io::Result<()> {
         ("window", window_label(s.window_seconds)),
         ("incidents", r.incidents.len().to_string()),
     ];
+    if let Some(filter) = &s.filter {
+        cards.push(("only requests where", filter.clone()));
+    }
     let mut summary = String::new();
     for (k, v) in cards {
         let _ = write!(summary, "<div><dt>{k}</dt><dd>{}</dd></div>", escape(&v));

@@ -368,6 +368,9 @@ pub fn write_report(
             style.zone()
         )?;
     }
+    if let Some(filter) = &s.filter {
+        writeln!(out, "only requests where {filter}")?;
+    }
     if s.filtered > 0 || s.untimed > 0 {
         writeln!(
             out,

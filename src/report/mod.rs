@@ -96,6 +96,9 @@ pub struct Summary {
     /// the run started); null when not given.
     pub since: Option<Utc>,
     pub until: Option<Utc>,
+    /// The filters given (`--where`, `--host`, ...) as one expression in
+    /// `--where`'s syntax; null when none.
+    pub filter: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -518,6 +521,7 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
             filtered: aggregate.filtered,
             since: options.analysis.since.map(Utc),
             until: options.analysis.until.map(Utc),
+            filter: options.analysis.filter.describe(),
         },
         windows: timeline
             .iter()

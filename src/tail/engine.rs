@@ -60,6 +60,7 @@ pub(super) struct Engine {
     pub(super) wall: i64,
     pub(super) summary: Summary,
     pub(super) paths: PathNormalizer,
+    pub(super) filter: crate::analysis::Filter,
     pub(super) path_buf: Vec<u8>,
     /// Rejected lines per file index.
     pub(super) rejects: crate::analysis::HashMap<usize, u64>,
@@ -142,9 +143,6 @@ impl LineSink for Handler<'_> {
             Outcome::Record(r) => {
                 e.summary.parsed += 1;
                 m.parsed += 1;
-                let status = r.status().unwrap_or(0);
-                *e.summary.statuses.entry(status).or_default() += 1;
-                *m.requests.entry(status).or_default() += 1;
                 let second = r
                     .time()
                     .map(|t| t.micros.div_euclid(1_000_000))
@@ -160,6 +158,16 @@ impl LineSink for Handler<'_> {
                     }
                     m.log_time = Some(m.log_time.map_or(s, |t| t.max(s)));
                 }
+                // A record left out still moved the log clock on above, so
+                // windows close on time when the filter keeps few lines.
+                if !e.filter.keeps(&r) {
+                    e.summary.filtered += 1;
+                    m.filtered += 1;
+                    return;
+                }
+                let status = r.status().unwrap_or(0);
+                *e.summary.statuses.entry(status).or_default() += 1;
+                *m.requests.entry(status).or_default() += 1;
                 let mut ups: [(&str, u16); MAX_ATTEMPTS] = [("", 0); MAX_ATTEMPTS];
                 let mut n = 0;
                 for a in r.upstreams() {

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub bytes: u64,
     /// Parsed lines with a time older than every rule's window.
     pub late: u64,
+    /// Parsed lines a filter left out.
+    pub filtered: u64,
     pub requests: BTreeMap<u16, u64>,
     upstreams: HashMap<String, BTreeMap<u16, u64>>,
     pub fired: BTreeMap<String, u64>,
@@ -93,6 +95,13 @@ impl Metrics {
             "counter",
             "Parsed lines older than every alert window when they arrived.",
             self.late.to_string(),
+        );
+        simple(
+            &mut out,
+            "logspike_filtered_lines_total",
+            "counter",
+            "Parsed lines that --where, --host, --upstream, --status or --path-prefix left out.",
+            self.filtered.to_string(),
         );
         simple(
             &mut out,

@@ -69,6 +69,9 @@ pub struct TailOptions {
     /// How long a rotated or deleted file stays open after its last growth.
     pub grace: Duration,
     pub paths_normalizer: PathNormalizer,
+    /// Only the records this keeps count towards rules and metrics of
+    /// requests; the others only move the log clock on.
+    pub filter: crate::analysis::Filter,
     /// How often the state file is written while running.
     pub state_every: Duration,
 }
@@ -80,6 +83,8 @@ pub struct Summary {
     pub parsed: u64,
     pub rejected: u64,
     pub late: u64,
+    /// Parsed records a filter left out.
+    pub filtered: u64,
     pub statuses: BTreeMap<u16, u64>,
     pub fired: u64,
     pub resolved: u64,
@@ -87,7 +92,9 @@ pub struct Summary {
 
 impl Summary {
     /// One line, stable enough for scripts: `N lines: P parsed, R rejected,
-    /// L late; status 200=..., 503=...; A alerts, B recoveries`.
+    /// L late; status 200=..., 503=...; A alerts, B recoveries`, with
+    /// `F filtered out` after the rejected count when a filter left any
+    /// out.
     pub fn line(&self) -> String {
         let statuses: Vec<String> = self
             .statuses
@@ -100,8 +107,13 @@ impl Summary {
                 }
             })
             .collect();
+        let filtered = if self.filtered > 0 {
+            format!(", {} filtered out", self.filtered)
+        } else {
+            String::new()
+        };
         format!(
-            "{} lines: {} parsed, {} rejected, {} late; status {}; {} alerts, {} recoveries",
+            "{} lines: {} parsed, {} rejected{filtered}, {} late; status {}; {} alerts, {} recoveries",
             self.lines,
             self.parsed,
             self.rejected,
@@ -367,6 +379,7 @@ pub fn run(
         wall: wall_seconds(),
         summary: Summary::default(),
         paths: options.paths_normalizer.clone(),
+        filter: options.filter.clone(),
         path_buf: Vec::new(),
         rejects: Default::default(),
         notes: Vec::new(),

@@ -1,5 +1,9 @@
 //! Which records a run looks at (`--status`, `--host`, `--upstream`,
-//! `--path-prefix`).
+//! `--path-prefix`, `--where`).
+
+mod expr;
+
+pub use expr::{Expr, ExprError};
 
 use crate::parse::Record;
 
@@ -16,6 +20,8 @@ pub struct Filter {
     pub status: Option<StatusFilter>,
     /// The raw request path starts with this.
     pub path_prefix: Option<String>,
+    /// A `--where` expression.
+    pub expr: Option<Expr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +53,36 @@ impl Filter {
             && self.upstream.is_none()
             && self.status.is_none()
             && self.path_prefix.is_none()
+            && self.expr.is_none()
+    }
+
+    /// Every condition as one `--where` expression (`host = "a" and
+    /// status = 5xx`), for the report to say what it looked at; `None`
+    /// without a filter.
+    pub fn describe(&self) -> Option<String> {
+        let text = |v: &str| expr::quoted(v.as_bytes());
+        let mut parts = Vec::new();
+        if let Some(h) = &self.host {
+            parts.push(format!("host = {}", text(h)));
+        }
+        if let Some(u) = &self.upstream {
+            parts.push(format!("upstream = {}", text(u)));
+        }
+        match self.status {
+            Some(StatusFilter::Code(c)) => parts.push(format!("status = {c}")),
+            Some(StatusFilter::Class(c)) => parts.push(format!("status = {c}xx")),
+            None => {}
+        }
+        if let Some(p) = &self.path_prefix {
+            parts.push(format!("path ^= {}", text(p)));
+        }
+        if let Some(e) = &self.expr {
+            parts.push(match e {
+                Expr::Or(..) if !parts.is_empty() => format!("({e})"),
+                _ => e.to_string(),
+            });
+        }
+        (!parts.is_empty()).then(|| parts.join(" and "))
     }
 
     /// Whether `record` is looked at.
@@ -86,6 +122,6 @@ impl Filter {
                 return false;
             }
         }
-        true
+        self.expr.as_ref().is_none_or(|e| e.holds(record))
     }
 }
