@@ -160,6 +160,52 @@ impl Zone {
         };
         day().unwrap_or(now_micros)
     }
+
+    /// The start of the period of `days` local days that holds `t`: a local
+    /// midnight, counted in whole periods from 1970-01-01 (from Monday
+    /// 1970-01-05 for whole weeks, as UTC windows are); `None` where the
+    /// zone database cannot place `t`.
+    pub fn day_start(&self, t: i64, days: i64) -> Option<i64> {
+        let date = jiff::Timestamp::from_microsecond(t)
+            .ok()?
+            .to_zoned_datetime(self.tz.clone())
+            .date();
+        let number = date
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .ok()?
+            .timestamp()
+            .as_second()
+            .div_euclid(86_400);
+        let from = if days % 7 == 0 { 4 } else { 0 };
+        let aligned = (number - from).div_euclid(days) * days + from;
+        let first = date
+            .checked_sub(jiff::Span::new().days(number - aligned))
+            .ok()?;
+        Some(
+            first
+                .to_zoned_datetime(self.tz.clone())
+                .ok()?
+                .timestamp()
+                .as_microsecond(),
+        )
+    }
+
+    /// The local midnight `days` days after the local midnight `start`: 23
+    /// or 25 hours a day later across a daylight saving change.
+    pub fn days_after(&self, start: i64, days: i64) -> Option<i64> {
+        let date = jiff::Timestamp::from_microsecond(start)
+            .ok()?
+            .to_zoned_datetime(self.tz.clone())
+            .date()
+            .checked_add(jiff::Span::new().days(days))
+            .ok()?;
+        Some(
+            date.to_zoned_datetime(self.tz.clone())
+                .ok()?
+                .timestamp()
+                .as_microsecond(),
+        )
+    }
 }
 
 /// `UTC`, an offset (`+01:00`, `-0530`), an IANA zone (`Europe/Berlin`) or

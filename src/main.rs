@@ -254,9 +254,8 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
         _ => args.out.as_deref().map(output_file).transpose()?,
     };
     use_threads(args.threads)?;
-    let options = ReportOptions {
+    let mut options = ReportOptions {
         analysis: analysis::Config {
-            window: args.window.map(|w| w.as_micros() as i64),
             since,
             until,
             paths,
@@ -272,6 +271,7 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
         top: args.top,
         ..ReportOptions::default()
     };
+    options.set_window(args.window.map(|w| w.as_micros() as i64), args.tz.clone());
     let mut check = ScanOptions::new(format);
     check.progress = output::progress_bar(&sources);
     let report = logspike::report::build(&sources, &mut check, &options);

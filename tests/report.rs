@@ -908,3 +908,129 @@ fn exported_lines_are(dir: &Path, log: &Path, expr: &str, want: &[u64]) {
     lines.sort_unstable();
     assert_eq!(lines, want, "{expr}: the exported lines");
 }
+
+/// Windows of a day or more start at midnight in `--tz`: Berlin's last
+/// Sunday of October has 25 hours and its last Sunday of March 23, and
+/// each request lands in the local day it was made on; the upstream
+/// timeline follows the same windows.
+#[test]
+fn day_windows_start_at_local_midnight_across_daylight_saving() {
+    let dir = tempfile::tempdir().unwrap();
+    // (UTC time, local day in Berlin)
+    let times = [
+        ("2026-03-28T22:59:59", "2026-03-28"), // 23:59:59 CET
+        ("2026-03-28T23:00:00", "2026-03-29"), // midnight CET
+        ("2026-03-29T21:59:59", "2026-03-29"), // 23:59:59 CEST: a 23-hour day
+        ("2026-03-29T22:00:00", "2026-03-30"),
+        ("2026-10-24T21:59:59", "2026-10-24"), // 23:59:59 CEST
+        ("2026-10-24T22:00:00", "2026-10-25"), // midnight CEST
+        ("2026-10-25T01:30:00", "2026-10-25"), // 02:30 CET, after the change
+        ("2026-10-25T22:59:59", "2026-10-25"), // 23:59:59 CET: a 25-hour day
+        ("2026-10-25T23:00:00", "2026-10-26"),
+    ];
+    let mut text = String::new();
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for (i, (utc, day)) in times.iter().enumerate() {
+        let t = chrono::NaiveDateTime::parse_from_str(utc, "%Y-%m-%dT%H:%M:%S")
+            .unwrap()
+            .and_utc();
+        let status = if i % 2 == 0 { 503 } else { 200 };
+        text += &format!(
+            "10.0.0.1 - - [{}] \"GET /a HTTP/1.1\" {status} 5 \"-\" \"t\" 0.010 10.0.0.9:80 {status} 0.010 0.001 0.009\n",
+            clf(t.timestamp())
+        );
+        *want.entry(day.to_string()).or_default() += 1;
+    }
+    let log = write(dir.path(), "dst.log", text.as_bytes());
+    let json = report_json(
+        &[
+            "--window",
+            "1d",
+            "--tz",
+            "Europe/Berlin",
+            "--format",
+            "nginx-upstream",
+        ],
+        &[&log],
+    );
+    assert_eq!(json["summary"]["days_from"], "Europe/Berlin");
+    // Berlin in 2026, by the EU rule: CEST from 01:00 UTC on the last
+    // Sunday of March to 01:00 UTC on the last Sunday of October.
+    let summer = (
+        chrono::DateTime::parse_from_rfc3339("2026-03-29T01:00:00Z")
+            .unwrap()
+            .timestamp(),
+        chrono::DateTime::parse_from_rfc3339("2026-10-25T01:00:00Z")
+            .unwrap()
+            .timestamp(),
+    );
+    let berlin_local = |t: i64| {
+        let offset = if (summer.0..summer.1).contains(&t) {
+            7200
+        } else {
+            3600
+        };
+        chrono::DateTime::from_timestamp(t + offset, 0)
+            .unwrap()
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    let mut got: BTreeMap<String, u64> = BTreeMap::new();
+    let windows = json["windows"].as_array().unwrap();
+    for w in windows {
+        let start = chrono::DateTime::parse_from_rfc3339(w["start"].as_str().unwrap()).unwrap();
+        let local = berlin_local(start.timestamp());
+        assert_eq!(&local[11..], "00:00:00", "{start} is not a Berlin midnight");
+        if w["requests"].as_u64().unwrap() > 0 {
+            got.insert(local[..10].to_string(), w["requests"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(got, want);
+    // Every day from the first to the last, none skipped or doubled.
+    assert_eq!(windows.len(), 213, "2026-03-28 .. 2026-10-26");
+    let up = &json["upstream_timelines"][0];
+    let attempts: u64 = up["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(attempts, times.len() as u64);
+    for (i, w) in windows.iter().enumerate() {
+        assert_eq!(up["attempts"][i], w["requests"], "window {i}");
+    }
+
+    // Without --tz, UTC days; with a zone of 45-minute offset, its own.
+    let utc = report_json(&["--window", "1d", "--format", "nginx-upstream"], &[&log]);
+    assert!(utc["summary"]["days_from"].is_null());
+    assert!(utc["windows"][0]["start"]
+        .as_str()
+        .unwrap()
+        .ends_with("T00:00:00Z"));
+    let nepal = report_json(
+        &[
+            "--window",
+            "1d",
+            "--tz",
+            "Asia/Kathmandu",
+            "--format",
+            "nginx-upstream",
+        ],
+        &[&log],
+    );
+    assert!(nepal["windows"][0]["start"]
+        .as_str()
+        .unwrap()
+        .ends_with("T18:15:00Z"));
+    let text = crate::util::run(
+        crate::util::logspike()
+            .args(["report", "--window", "1d", "--tz", "Europe/Berlin"])
+            .arg(&log),
+    )
+    .ok()
+    .stdout;
+    assert!(
+        text.contains("windows of 1d, from midnight Europe/Berlin"),
+        "{text}"
+    );
+}

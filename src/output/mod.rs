@@ -330,9 +330,17 @@ pub fn write_report(
         thousands(s.lines),
         s.coverage
     )?;
+    let days_from = match &s.days_from {
+        Some(zone) => format!(", from midnight {zone}"),
+        None if s.window_seconds % 86_400.0 == 0.0 && !style.zone.is_utc() => format!(
+            ", from midnight UTC (the log's times were kept too coarse to cut at {}'s)",
+            style.zone.name()
+        ),
+        None => String::new(),
+    };
     writeln!(
         out,
-        "{} requests, {} 5xx ({}), {} windows of {}",
+        "{} requests, {} 5xx ({}), {} windows of {}{days_from}",
         thousands(s.requests),
         thousands(s.errors_5xx),
         pct(s.error_rate),

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::analysis::spikes::{self, Incident, SpikeConfig};
 use crate::analysis::{self, Aggregate, Dim, Statuses, Table};
+use crate::config::Zone;
 use crate::input::Source;
 use crate::scan::{self, FileCheck, ScanOptions, Sink};
 
@@ -28,6 +29,63 @@ pub struct ReportOptions {
     /// About how many windows the timeline should have when no window
     /// size was given.
     pub target_windows: usize,
+    /// The window size asked for (`--window`); see [`ReportOptions::set_window`].
+    pub window: Option<i64>,
+    /// Windows of whole days start at this zone's midnights.
+    pub zone: Zone,
+}
+
+impl ReportOptions {
+    /// Asks for windows of `size` (none: chosen from the span), whole days
+    /// of them starting at midnight in `zone`. Such days are gathered from
+    /// hours (quarter hours where the zone's offset is not whole hours),
+    /// since a UTC day cannot be cut at another zone's midnight.
+    pub fn set_window(&mut self, size: Option<i64>, zone: Zone) {
+        self.window = size;
+        self.analysis.window = match size {
+            Some(s) if s % DAY == 0 && !zone.is_utc() => {
+                let now = chrono::Utc::now().timestamp_micros();
+                let whole_hours = [now, now - 182 * DAY]
+                    .iter()
+                    .all(|&t| zone.offset_at(t) % 3600 == 0);
+                Some(if whole_hours { 3600 } else { 900 } * 1_000_000)
+            }
+            other => other,
+        };
+        self.zone = zone;
+    }
+}
+
+const DAY: i64 = 86_400 * 1_000_000;
+
+/// Windows of `days` local days: each a local midnight to the next, so a
+/// daylight saving day is 23 or 25 hours long. `None` when an aggregate
+/// window of `granularity` straddles a local midnight (the log was kept
+/// too coarse to be cut there) or the zone cannot place a time.
+fn local_days(
+    windows: &BTreeMap<i64, analysis::Window>,
+    granularity: i64,
+    days: i64,
+    zone: &Zone,
+) -> Option<Vec<(i64, analysis::Window)>> {
+    let mut rolled: BTreeMap<i64, analysis::Window> = BTreeMap::new();
+    for (&start, w) in windows {
+        let day = zone.day_start(start, days)?;
+        if zone.day_start(start + granularity - 1, days)? != day {
+            return None;
+        }
+        rolled.entry(day).or_default().merge(w);
+    }
+    let (Some(&first), Some(&last)) = (rolled.keys().next(), rolled.keys().next_back()) else {
+        return Some(Vec::new());
+    };
+    let mut out = Vec::new();
+    let mut t = first;
+    while t <= last {
+        out.push((t, rolled.remove(&t).unwrap_or_default()));
+        t = zone.days_after(t, days)?;
+    }
+    Some(out)
 }
 
 impl Default for ReportOptions {
@@ -37,6 +95,8 @@ impl Default for ReportOptions {
             spikes: SpikeConfig::default(),
             top: 10,
             target_windows: 240,
+            window: None,
+            zone: Zone::utc(),
         }
     }
 }
@@ -87,6 +147,11 @@ pub struct Summary {
     /// The window asked for, when the span needed a wider one (at most
     /// 100,000 windows in a timeline); null otherwise.
     pub window_widened_from: Option<f64>,
+    /// The zone whose midnights start windows of whole days (`--tz`); null
+    /// when windows are counted from UTC (shorter than a day, UTC asked,
+    /// or a log kept too coarse to cut at that zone's midnight). A day
+    /// there is 23 or 25 hours long across a daylight saving change.
+    pub days_from: Option<String>,
     /// Requests without a timestamp (in the totals, in no window).
     pub untimed: u64,
     /// Requests left out by `--since`/`--until` and the filters (not
@@ -250,15 +315,15 @@ const TIMELINE_UPSTREAMS: usize = 8;
 /// over a long span would make them larger than the report).
 const TIMELINE_MAX_WINDOWS: usize = 20_000;
 
-/// Each of the busiest `keys` upstreams' attempts and 5xx per window of
-/// `size` from `first`, for `count` windows.
+/// Each of the busiest `keys` upstreams' attempts and 5xx per window; the
+/// windows start at `starts` (the last one ends at `end`).
 fn upstream_timelines(
     aggregate: &Aggregate,
     keys: &[&str],
-    first: i64,
-    size: i64,
-    count: usize,
+    starts: &[i64],
+    end: i64,
 ) -> Vec<UpstreamTimeline> {
+    let count = starts.len();
     if keys.is_empty() || count == 0 || count > TIMELINE_MAX_WINDOWS {
         return Vec::new();
     }
@@ -273,9 +338,9 @@ fn upstream_timelines(
                 errors_5xx: vec![0; count],
             };
             if let Some(t) = tracks.iter().find(|t| t.key == key) {
-                for (b, cell) in t.buckets.iter().zip(&t.cells) {
-                    let i = (b - first).div_euclid(size);
-                    if let Some(i) = usize::try_from(i).ok().filter(|&i| i < count) {
+                for (&b, cell) in t.buckets.iter().zip(&t.cells) {
+                    let i = starts.partition_point(|&s| s <= b).checked_sub(1);
+                    if let Some(i) = i.filter(|_| b < end) {
                         row.attempts[i] += cell.requests as u64;
                         row.errors_5xx[i] += cell.errors as u64;
                     }
@@ -443,7 +508,9 @@ impl Sink for Aggregating<'_> {
 pub const MAX_TIMELINE: i64 = 100_000;
 
 pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOptions) -> Report {
-    let asked = aggregate.display_window(options.target_windows);
+    let asked = options
+        .window
+        .unwrap_or_else(|| aggregate.display_window(options.target_windows));
     let span = match (aggregate.first_time, aggregate.last_time) {
         (Some(a), Some(b)) => b.micros.div_euclid(asked) - a.micros.div_euclid(asked) + 1,
         _ => 1,
@@ -460,7 +527,16 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
             .find(|&s| s >= least && s % asked == 0)
             .unwrap_or(least)
     };
-    let timeline = analysis::contiguous(&aggregate.windows, size);
+    let zone = &options.zone;
+    let local = (size % DAY == 0 && !zone.is_utc())
+        .then(|| local_days(&aggregate.windows, aggregate.granularity, size / DAY, zone))
+        .flatten();
+    let days_from = local.is_some().then(|| zone.name().to_string());
+    let timeline = local.unwrap_or_else(|| analysis::contiguous(&aggregate.windows, size));
+    let timeline_end = timeline.last().map_or(0, |&(start, _)| match &days_from {
+        Some(_) => zone.days_after(start, size / DAY).unwrap_or(start + size),
+        None => start + size,
+    });
     let incidents = spikes::incidents(aggregate, &options.spikes);
     let file_name = |index: u32| {
         checks
@@ -478,13 +554,8 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
         .into_iter()
         .map(|(k, _)| k)
         .collect();
-    let upstream_timelines = upstream_timelines(
-        aggregate,
-        &drawn,
-        timeline.first().map_or(0, |w| w.0),
-        size,
-        timeline.len(),
-    );
+    let starts: Vec<i64> = timeline.iter().map(|w| w.0).collect();
+    let upstream_timelines = upstream_timelines(aggregate, &drawn, &starts, timeline_end);
     Report {
         schema: SCHEMA,
         summary: Summary {
@@ -517,6 +588,7 @@ pub fn assemble(aggregate: &Aggregate, checks: &[FileCheck], options: &ReportOpt
             .collect(),
             window_seconds: size as f64 / 1e6,
             window_widened_from: (size != asked).then(|| asked as f64 / 1e6),
+            days_from,
             untimed: aggregate.untimed,
             filtered: aggregate.filtered,
             since: options.analysis.since.map(Utc),
