@@ -189,6 +189,11 @@ pub(crate) struct ReportArgs {
     pub(crate) formats: FormatArgs,
     #[command(flatten)]
     pub(crate) filter: FilterArgs,
+    /// `host`: a section per host (the busiest 20), each with its own
+    /// timeline, incidents and tables, after a table of hosts. Text or
+    /// JSON; reads the inputs twice (files, not `-`).
+    #[arg(long, value_name = "DIMENSION", value_parser = ["host", "vhost"])]
+    pub(crate) by: Option<String>,
     /// Window size: 10s, 1m, 5m, 1h, 1d... (default: chosen from the span).
     #[arg(long, value_name = "SIZE", value_parser = config::duration)]
     pub(crate) window: Option<Duration>,

@@ -200,6 +200,34 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
 /// A temporary file beside `path`, renamed to it when the output is
 /// complete so that a reader never sees half a file. Made before any work,
 /// so an output that cannot be written stops the run at once.
+/// Writes with `render` to the file `target` (committed under its name
+/// only once whole) or to stdout.
+fn write_output(
+    target: Option<(std::fs::File, atomic::Pending)>,
+    path: Option<&Path>,
+    render: impl Fn(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
+    match (target, path) {
+        (Some((file, pending)), Some(path)) => {
+            let mut out = io::BufWriter::new(file);
+            render(&mut out).with_context(|| format!("writing {}", path.display()))?;
+            out.flush()
+                .with_context(|| format!("writing {}", path.display()))?;
+            drop(out);
+            pending
+                .commit()
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        _ => {
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            render(&mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
 fn output_file(path: &Path) -> Result<(std::fs::File, atomic::Pending)> {
     if path.is_dir() {
         bail!("{} is a directory", path.display());
@@ -249,6 +277,17 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
     if args.output == output::Format::Parquet && args.out.is_none() {
         bail!("--output parquet writes a directory of tables: give it with -o DIR");
     }
+    if args.by.is_some() {
+        if !matches!(args.output, output::Format::Text | output::Format::Json) {
+            bail!("--by host writes text or json; for one host in another format, use --host NAME");
+        }
+        if sources
+            .iter()
+            .any(|s| matches!(s, logspike::input::Source::Stdin))
+        {
+            bail!("--by host reads its inputs twice, and standard input only once: save it to a file first");
+        }
+    }
     let target = match args.output {
         output::Format::Parquet => None,
         _ => args.out.as_deref().map(output_file).transpose()?,
@@ -274,6 +313,25 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
     options.set_window(args.window.map(|w| w.as_micros() as i64), args.tz.clone());
     let mut check = ScanOptions::new(format);
     check.progress = output::progress_bar(&sources);
+    if args.by.is_some() {
+        let by = logspike::report::build_by_host(
+            &sources,
+            &mut check,
+            &options,
+            logspike::report::MAX_SECTIONS,
+        );
+        let mut style = output::Style::for_stdout(args.tz.clone());
+        style.color &= args.out.is_none();
+        let render = |out: &mut dyn Write| output::write_by_host(out, &by, args.output, &style);
+        write_output(target, args.out.as_deref(), render)?;
+        let any = by.sections.iter().any(|s| !s.report.incidents.is_empty())
+            || !by.overview.incidents.is_empty();
+        return Ok(if args.fail_on_incident && any {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     let report = logspike::report::build(&sources, &mut check, &options);
     #[cfg(feature = "parquet")]
     if args.output == output::Format::Parquet {
@@ -297,24 +355,7 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
     style.color &= args.out.is_none();
     let render =
         |out: &mut dyn Write| output::write(out, &report, args.output, &args.table, &style);
-    match (target, &args.out) {
-        (Some((file, pending)), Some(path)) => {
-            let mut out = io::BufWriter::new(file);
-            render(&mut out).with_context(|| format!("writing {}", path.display()))?;
-            out.flush()
-                .with_context(|| format!("writing {}", path.display()))?;
-            drop(out);
-            pending
-                .commit()
-                .with_context(|| format!("writing {}", path.display()))?;
-        }
-        _ => {
-            let stdout = io::stdout();
-            let mut out = stdout.lock();
-            render(&mut out)?;
-            out.flush()?;
-        }
-    }
+    write_output(target, args.out.as_deref(), render)?;
     Ok(if args.fail_on_incident && !report.incidents.is_empty() {
         ExitCode::from(1)
     } else {

@@ -1034,3 +1034,168 @@ fn day_windows_start_at_local_midnight_across_daylight_saving() {
         "{text}"
     );
 }
+
+/// `--by host`: a section per host (names in any case are one host), each
+/// with exactly the counts of `--host NAME` and its own incidents; the
+/// busiest 20 have sections, the rest and the requests without a host are
+/// counted.
+#[test]
+fn by_host_gives_each_host_its_own_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(5);
+    let mut lines: Vec<(i64, String)> = Vec::new();
+    let mut want: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut add = |host: &str, t: i64, status: u16, lines: &mut Vec<(i64, String)>| {
+        lines.push((
+            t,
+            format!(
+                "{host}:443 10.0.0.{} - - [{}] \"GET /p{} HTTP/1.1\" {status} 5 \"-\" \"t\"",
+                t % 200,
+                clf(t),
+                t % 7
+            ),
+        ));
+        *want
+            .entry(host.to_ascii_lowercase())
+            .or_default()
+            .entry(status.to_string())
+            .or_default() += 1;
+    };
+    for i in 0..3000 {
+        let t = START + i;
+        // api: a 503 burst from minute 20 to 23.
+        let burst = (1200..1380).contains(&i) && rng.chance(0.6);
+        let status = if burst {
+            503
+        } else if rng.chance(0.002) {
+            500
+        } else {
+            200
+        };
+        add("api.example.com", t, status, &mut lines);
+        if i % 3 != 0 {
+            let host = if i % 2 == 0 {
+                "WWW.example.com"
+            } else {
+                "www.example.com"
+            };
+            add(
+                host,
+                t,
+                if rng.chance(0.002) { 502 } else { 200 },
+                &mut lines,
+            );
+        }
+        if i % 6 == 0 {
+            add("static.example.com", t, 200, &mut lines);
+        }
+    }
+    for h in 1..=22 {
+        for k in 0..10 {
+            add(
+                &format!("h{h:02}.example.com"),
+                START + k * 60 + h,
+                200,
+                &mut lines,
+            );
+        }
+    }
+    lines.sort();
+    let text: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+    let vhosts = write(dir.path(), "vhosts.log", text.as_bytes());
+    let plain: String = (0..40)
+        .map(|i| {
+            format!(
+                "10.0.0.1 - - [{}] \"GET / HTTP/1.1\" 200 5 \"-\" \"t\"\n",
+                clf(START + i)
+            )
+        })
+        .collect();
+    let plain = write(dir.path(), "plain.log", plain.as_bytes());
+
+    let by = report_json(&["--by", "host", "--window", "1m"], &[&vhosts, &plain]);
+    assert_eq!(by["schema"], "logspike.report-by/1");
+    let sections = by["sections"].as_array().unwrap();
+    assert_eq!(sections.len(), 20);
+    let names: Vec<&str> = sections
+        .iter()
+        .map(|s| s["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names[..5],
+        [
+            "api.example.com",
+            "www.example.com",
+            "static.example.com",
+            "h01.example.com",
+            "h02.example.com"
+        ]
+    );
+    assert_eq!(by["more"]["hosts"], 5, "h18 .. h22");
+    assert_eq!(by["more"]["requests"], 50);
+    assert_eq!(by["more"]["without_host"], 40);
+    let overview = &by["overview"]["summary"]["requests"];
+    assert_eq!(overview.as_u64(), Some(lines.len() as u64 + 40));
+
+    for section in sections {
+        let host = section["host"].as_str().unwrap();
+        let r = &section["report"];
+        let status: BTreeMap<String, u64> = r["status"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+            .collect();
+        assert_eq!(&status, &want[host], "{host}");
+        // The same as asking for that host alone, window for window.
+        let alone = report_json(&["--host", host, "--window", "1m"], &[&vhosts, &plain]);
+        assert_eq!(r["windows"], alone["windows"], "{host}");
+        assert_eq!(
+            r["incidents"].as_array().unwrap().len(),
+            alone["incidents"].as_array().unwrap().len(),
+            "{host}"
+        );
+    }
+    let api = &sections[0]["report"]["incidents"];
+    assert!(!api.as_array().unwrap().is_empty(), "the burst on api");
+    assert!(api[0]["status"]["503"].as_u64().unwrap() > 50, "{api}");
+    let start = chrono::DateTime::parse_from_rfc3339(api[0]["start"].as_str().unwrap()).unwrap();
+    assert!(
+        (START + 1200..START + 1380).contains(&start.timestamp()),
+        "{start}"
+    );
+    for s in &sections[1..] {
+        assert_eq!(
+            s["report"]["incidents"],
+            serde_json::json!([]),
+            "{}",
+            s["host"]
+        );
+    }
+
+    let text = crate::util::run(
+        crate::util::logspike()
+            .args(["report", "--by", "host"])
+            .arg(&vhosts)
+            .arg(&plain),
+    )
+    .ok()
+    .stdout;
+    assert!(text.contains("══ host api.example.com ══"), "{text}");
+    assert!(text.contains("5 more hosts: 50 requests, 0 5xx"), "{text}");
+    assert!(text.contains("40 requests without a host"), "{text}");
+
+    for (args, says) in [
+        (&["--by", "host", "--output", "csv"][..], "text or json"),
+        (&["--by", "host", "-"], "twice"),
+    ] {
+        let r = crate::util::run(
+            crate::util::logspike()
+                .arg("report")
+                .args(args)
+                .arg(&vhosts),
+        );
+        assert_eq!(r.code, 2, "{args:?}");
+        assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
+    }
+}

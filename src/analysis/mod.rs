@@ -37,7 +37,7 @@ use std::collections::BTreeMap;
 use sketches_ddsketch::DDSketch;
 
 use crate::parse::{Record, Timestamp};
-pub use filter::{Expr, ExprError, Filter, StatusFilter};
+pub use filter::{host_name, Expr, ExprError, Filter, StatusFilter};
 pub use paths::{PathNormalizer, PathRule};
 pub use series::{Dim, SeriesSet};
 

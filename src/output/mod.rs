@@ -310,9 +310,105 @@ pub fn write_formats<'g>(
     Ok(())
 }
 
+/// Writes a `--by host` report: the run's summary, a table of hosts, then
+/// per host its own timeline, incidents and tables. JSON is one object
+/// (`logspike.report-by/1`); the other formats are one host at a time
+/// (`--host NAME`).
+pub fn write_by_host(
+    out: &mut dyn Write,
+    by: &crate::report::ByHost,
+    format: Format,
+    style: &Style,
+) -> io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, by)?;
+            return writeln!(out);
+        }
+        Format::Text => {}
+        _ => {
+            return Err(io::Error::other(
+                "--by host writes text or json; for one host in another format, use --host NAME",
+            ))
+        }
+    }
+    write_report_header(out, &by.overview, style)?;
+    writeln!(out)?;
+    writeln!(out, "Hosts by requests (each has its section below)")?;
+    writeln!(
+        out,
+        "  {:<40} {:>10} {:>8} {:>7} {:>9}",
+        "host", "requests", "5xx", "rate", "incidents"
+    )?;
+    for section in &by.sections {
+        let s = &section.report.summary;
+        writeln!(
+            out,
+            "  {:<40} {:>10} {:>8} {:>7} {:>9}",
+            crate::text::escape_bytes(section.host.as_bytes()),
+            thousands(s.requests),
+            thousands(s.errors_5xx),
+            pct(s.error_rate),
+            section.report.incidents.len()
+        )?;
+    }
+    let more = &by.more;
+    if more.requests > 0 {
+        writeln!(
+            out,
+            "  {} more hosts: {} requests, {} 5xx (one of them: --host NAME)",
+            thousands(more.hosts as u64),
+            thousands(more.requests),
+            thousands(more.errors_5xx)
+        )?;
+    }
+    if more.without_host > 0 {
+        writeln!(
+            out,
+            "  {} requests without a host (the format logs none, or `-`)",
+            thousands(more.without_host)
+        )?;
+    }
+    for section in &by.sections {
+        let r = &section.report;
+        let s = &r.summary;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            style.bold(&format!(
+                "══ host {} ══",
+                crate::text::escape_bytes(section.host.as_bytes())
+            ))
+        )?;
+        writeln!(
+            out,
+            "{} requests, {} 5xx ({}), {} windows of {}",
+            thousands(s.requests),
+            thousands(s.errors_5xx),
+            pct(s.error_rate),
+            r.windows.len(),
+            window_label(s.window_seconds)
+        )?;
+        write_report_body(out, r, style)?;
+    }
+    Ok(())
+}
+
 /// Writes the terminal report: summary, 5xx timeline, incidents, top
 /// upstreams and paths, status mix. Times are UTC.
 pub fn write_report(
+    out: &mut dyn Write,
+    r: &crate::report::Report,
+    style: &Style,
+) -> io::Result<()> {
+    write_report_header(out, r, style)?;
+    write_report_body(out, r, style)
+}
+
+/// The report's summary: files, span, requests, windows, filters, files
+/// not read whole.
+fn write_report_header(
     out: &mut dyn Write,
     r: &crate::report::Report,
     style: &Style,
@@ -409,7 +505,17 @@ pub fn write_report(
             }
         }
     }
+    Ok(())
+}
 
+/// The report's timeline, incidents and tables, after its summary.
+fn write_report_body(
+    out: &mut dyn Write,
+    r: &crate::report::Report,
+    style: &Style,
+) -> io::Result<()> {
+    let when = |t: &crate::report::Utc| style.when(t);
+    let s = &r.summary;
     writeln!(out)?;
     let max = r.windows.iter().map(|w| w.errors_5xx).max().unwrap_or(0);
     if max == 0 {

@@ -14,6 +14,10 @@ use crate::config::Zone;
 use crate::input::Source;
 use crate::scan::{self, FileCheck, ScanOptions, Sink};
 
+mod by;
+
+pub use by::{build_by_host, ByHost, MoreHosts, Section, MAX_SECTIONS};
+
 mod values;
 
 pub use values::{StatusCode, StatusCounts, Utc};
@@ -21,6 +25,7 @@ pub use values::{StatusCode, StatusCounts, Utc};
 /// The JSON schema version; bump on any incompatible change.
 pub const SCHEMA: &str = "logspike.report/4";
 
+#[derive(Debug, Clone)]
 pub struct ReportOptions {
     pub analysis: analysis::Config,
     pub spikes: SpikeConfig,
@@ -435,6 +440,16 @@ fn rest(table: &Table, shown: usize) -> Rest {
 /// that cannot be read, a damaged stream) are in [`Report::files`]; they
 /// never stop the other files.
 pub fn build(sources: &[Source], scan: &mut ScanOptions, options: &ReportOptions) -> Report {
+    let (total, checks) = gather(sources, scan, options);
+    assemble(&total, &checks, options)
+}
+
+/// Scans every input into one aggregate, with each input's checks.
+fn gather(
+    sources: &[Source],
+    scan: &mut ScanOptions,
+    options: &ReportOptions,
+) -> (Aggregate, Vec<FileCheck>) {
     if let Some(bar) = &scan.progress {
         let total: u64 = sources
             .iter()
@@ -463,7 +478,7 @@ pub fn build(sources: &[Source], scan: &mut ScanOptions, options: &ReportOptions
     if let Some(bar) = &scan.progress {
         bar.finish_and_clear();
     }
-    assemble(&total, &checks, options)
+    (total, checks)
 }
 
 /// The report's sink: each chunk folds its records into an aggregate,

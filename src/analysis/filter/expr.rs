@@ -10,7 +10,7 @@
 //! `path`, `query`, `method`, `protocol`, `upstream`, `client`, `user`,
 //! `agent`, `referer`) take `=`, `!=`, `^=` (starts with), `~` and `!~`
 //! (regular expression, anywhere in the text) and `in (a, b)`; `host`
-//! compares in any case. Number fields (`status`, `upstream_status`,
+//! is compared without its port, and in any case but by a regex. Number fields (`status`, `upstream_status`,
 //! `bytes`, `request_time` in seconds) take `=`, `!=`, `<`, `<=`, `>`,
 //! `>=` and `in`; a status also matches a class (`5xx`). Conditions combine
 //! with `and`, `or`, `not` and parentheses (`and` binds tighter). A value
@@ -261,12 +261,17 @@ fn text_holds(field: TextField, test: &TextTest, record: &Record) -> bool {
             wanted.iter().any(|w| w.eq_ignore_ascii_case(value))
         }
         TextTest::OneOf(wanted) => wanted.iter().any(|w| w == value),
+        TextTest::Prefix(p) if field == TextField::Host => {
+            value.len() >= p.len() && value[..p.len()].eq_ignore_ascii_case(p)
+        }
         TextTest::Prefix(p) => value.starts_with(p),
         TextTest::Matches(re) => re.is_match(value),
     };
     let one = |v: Option<crate::parse::Value>| v.is_some_and(|v| check(&v.decode()));
     match field {
-        TextField::Host => one(record.host()),
+        TextField::Host => record
+            .host()
+            .is_some_and(|v| check(super::host_name(&v.decode()))),
         TextField::Path => one(record.request().path),
         TextField::Query => one(record.request().query),
         TextField::Method => record.request().method.is_some_and(check),
@@ -535,7 +540,12 @@ impl Parser<'_> {
                 let first = &values[0];
                 let test = match op {
                     "=" | "!=" | "in" => TextTest::OneOf(
-                        values.iter().map(|(v, _)| v.clone().into_bytes()).collect(),
+                        (values.iter())
+                            .map(|(v, _)| match field {
+                                TextField::Host => super::host_name(v.as_bytes()).to_vec(),
+                                _ => v.clone().into_bytes(),
+                            })
+                            .collect(),
                     ),
                     "^=" => TextTest::Prefix(first.0.clone().into_bytes()),
                     "~" | "!~" => TextTest::Matches(Regex::new(&first.0).map_err(|e| {
@@ -797,6 +807,17 @@ mod tests {
             vhost,
             "apache-vhost_combined"
         ));
+        // Without the port, on either side.
+        let g = "nginx-vhost_combined";
+        let ported = r#"Shop.Example.com:8443 10.1.2.3 - - [10/Oct/2026:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "-""#;
+        assert!(holds("host = shop.example.com", ported, g));
+        assert!(holds("host = shop.example.com:80", ported, g));
+        assert!(holds("host ~ com$", ported, g));
+        assert!(holds("host ^= shop.EXAMPLE", ported, g));
+        assert!(
+            !holds("host ~ ^shop", ported, g),
+            "a regex says its own case"
+        );
     }
 
     #[test]

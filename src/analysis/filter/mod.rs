@@ -47,6 +47,25 @@ impl StatusFilter {
     }
 }
 
+/// A host as filters and `--by host` compare it: without its port
+/// (`example.com:8080` is `example.com`, `[::1]:80` is `[::1]`), as
+/// nginx's `$host` and Apache's `%v` give it. A bare IPv6 address keeps
+/// its colons.
+pub fn host_name(raw: &[u8]) -> &[u8] {
+    let Some(colon) = raw.iter().rposition(|&b| b == b':') else {
+        return raw;
+    };
+    let port = &raw[colon + 1..];
+    let before = &raw[..colon];
+    let one_colon = !before.contains(&b':');
+    let bracketed = before.first() == Some(&b'[') && before.last() == Some(&b']');
+    if !port.is_empty() && port.iter().all(u8::is_ascii_digit) && (one_colon || bracketed) {
+        before
+    } else {
+        raw
+    }
+}
+
 impl Filter {
     pub fn is_empty(&self) -> bool {
         self.host.is_none()
@@ -98,9 +117,10 @@ impl Filter {
             }
         }
         if let Some(want) = &self.host {
+            let want = host_name(want.as_bytes());
             let ok = record
                 .host()
-                .is_some_and(|h| h.raw.eq_ignore_ascii_case(want.as_bytes()));
+                .is_some_and(|h| host_name(&h.decode()).eq_ignore_ascii_case(want));
             if !ok {
                 return false;
             }
@@ -123,5 +143,29 @@ impl Filter {
             }
         }
         self.expr.as_ref().is_none_or(|e| e.holds(record))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_name;
+
+    #[test]
+    fn a_host_is_compared_without_its_port() {
+        for (raw, name) in [
+            ("example.com", "example.com"),
+            ("example.com:80", "example.com"),
+            ("Example.com:8443", "Example.com"),
+            ("1.2.3.4:80", "1.2.3.4"),
+            ("[::1]:8080", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("::1", "::1"),
+            ("2001:db8::1", "2001:db8::1"),
+            ("example.com:", "example.com:"),
+            ("example.com:http", "example.com:http"),
+            ("", ""),
+        ] {
+            assert_eq!(host_name(raw.as_bytes()), name.as_bytes(), "{raw}");
+        }
     }
 }
