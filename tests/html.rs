@@ -264,6 +264,33 @@ fn html_report_shows_hostile_log_text_and_runs_none_of_it() {
         dom.contains(r#"<li class="incident""#),
         "the burst is an incident"
     );
+
+    // Hovered, walked and zoomed, the hostile page still runs nothing.
+    let page = dir.path().join("explore.html");
+    std::fs::write(
+        &page,
+        EXPLORE
+            .replace("REPORT", "hostile.html")
+            .replace("INDEX", "0")
+            .replace(
+                "document.getElementById('out').textContent = JSON.stringify(out);",
+                "out.title = d.title; out.pwned = !!d.body.dataset.pwned || !!d.querySelector('img'); document.getElementById('out').textContent = JSON.stringify(out);",
+            ),
+    )
+    .unwrap();
+    let (dom, log) = browse(
+        &browser,
+        &page,
+        &[
+            "--dump-dom",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=10000",
+        ],
+    );
+    assert!(dom.contains(r#""title":"logspike report""#), "{dom}\n{log}");
+    assert!(dom.contains(r#""pwned":false"#), "{dom}");
+    assert!(dom.contains(r#""buttonShown":true"#), "{dom}");
+    assert!(!dom.contains(r#""error""#), "{dom}");
 }
 
 #[test]
@@ -293,4 +320,172 @@ fn a_day_of_one_minute_windows_stays_under_two_megabytes() {
     let page = std::fs::read_to_string(&html).unwrap();
     assert_eq!(page.matches(r#"<g class="window""#).count(), 1440);
     assert!(page.len() < 2 << 20, "{} bytes", page.len());
+}
+
+/// A page that loads the report in a frame, then hovers a window, walks the
+/// windows with the keyboard and zooms to the first incident, as a person
+/// would, and writes what the report showed into its own DOM as JSON.
+const EXPLORE: &str = r#"<!doctype html><html><body>
+<iframe id="f" src="REPORT" width="1200" height="2000"></iframe><pre id="out">pending</pre>
+<script>
+var f = document.getElementById('f');
+f.addEventListener('load', function () {
+  var d = f.contentDocument, out = {};
+  try {
+    var chart = d.querySelector('svg.chart'), tip = d.getElementById('tip');
+    var wins = d.querySelectorAll('g.window');
+    out.tipHiddenAtFirst = tip.hidden;
+    wins[INDEX].querySelector('rect.hit').dispatchEvent(
+      new PointerEvent('pointerover', { bubbles: true, clientX: 300, clientY: 100 }));
+    out.hover = tip.hidden ? null : tip.textContent;
+    out.marked = d.querySelectorAll('g.window.on').length;
+    chart.dispatchEvent(new PointerEvent('pointerleave'));
+    out.hiddenAfterLeave = tip.hidden;
+    chart.focus();
+    out.focus = tip.textContent;
+    chart.dispatchEvent(new KeyboardEvent('keydown', { key: 'Home', bubbles: true }));
+    out.home = tip.textContent;
+    chart.dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowRight', bubbles: true }));
+    out.right = tip.textContent;
+    var button = d.querySelector('li.incident button.zoom-to');
+    out.buttonShown = !!button && !button.hidden;
+    out.full = chart.getAttribute('viewBox');
+    button.click();
+    out.zoomed = chart.getAttribute('viewBox');
+    out.first = d.querySelector('li.incident').dataset.from;
+    d.getElementById('zoom-out').click();
+    out.unzoomed = chart.getAttribute('viewBox');
+  } catch (e) { out.error = String(e); }
+  document.getElementById('out').textContent = JSON.stringify(out);
+});
+</script></body></html>"#;
+
+/// The tooltip a window's hover and focus show: its time, requests, 5xx,
+/// rate, codes and percentiles, as in the JSON report.
+fn expected_tip(w: &serde_json::Value) -> Vec<String> {
+    let sep = |n: u64| {
+        let s = n.to_string();
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    let start = chrono::DateTime::parse_from_rfc3339(w["start"].as_str().unwrap()).unwrap();
+    let mut parts = vec![
+        format!("{} UTC", start.format("%Y-%m-%d %H:%M:%S")),
+        format!(
+            "{} requests · {} 5xx",
+            sep(w["requests"].as_u64().unwrap()),
+            sep(w["errors_5xx"].as_u64().unwrap())
+        ),
+    ];
+    for (code, n) in w["status"].as_object().unwrap() {
+        if code.starts_with('5') {
+            parts.push(format!("{code} ×{}", sep(n.as_u64().unwrap())));
+        }
+    }
+    if let Some(p50) = w["request_time"]["p50"].as_f64() {
+        parts.push(format!("request time p50 {p50:.3} s"));
+    }
+    parts
+}
+
+#[test]
+fn html_timeline_answers_hover_keys_and_zoom() {
+    let Some(browser) = chromium() else {
+        eprintln!("skipping the browser test: no chromium on PATH (scripts/test installs it with apt-get)");
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("report.html");
+    let json = dir.path().join("report.json");
+    let samples = root.join("sample-logs").join("nginx");
+    report(&["--output", "html"], &samples, &html);
+    report(&["--output", "json"], &samples, &json);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let windows = json["windows"].as_array().unwrap();
+    // The window with the most 5xx, and the first and second.
+    let busiest = (0..windows.len())
+        .max_by_key(|&i| windows[i]["errors_5xx"].as_u64().unwrap())
+        .unwrap();
+    let page = dir.path().join("explore.html");
+    std::fs::write(
+        &page,
+        EXPLORE
+            .replace("REPORT", "report.html")
+            .replace("INDEX", &busiest.to_string()),
+    )
+    .unwrap();
+    let (dom, log) = browse(
+        &browser,
+        &page,
+        &[
+            "--dump-dom",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=10000",
+        ],
+    );
+    let text = dom
+        .split_once(r#"<pre id="out">"#)
+        .and_then(|(_, rest)| rest.split_once("</pre>"))
+        .map(|(t, _)| {
+            t.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+        })
+        .unwrap_or_else(|| panic!("no result in {dom}\n{log}"));
+    let out: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}\n{log}"));
+    assert!(out["error"].is_null(), "{out}");
+    assert_eq!(out["tipHiddenAtFirst"], true);
+    let hover = out["hover"].as_str().unwrap_or_else(|| panic!("{out}"));
+    for part in expected_tip(&windows[busiest]) {
+        assert!(
+            hover.contains(&part),
+            "`{part}` not in the tooltip `{hover}`"
+        );
+    }
+    assert_eq!(out["marked"], 1, "the hovered window is marked");
+    assert_eq!(out["hiddenAfterLeave"], true);
+    // Focus starts at the window last looked at; Home goes to the first,
+    // → to the second.
+    for (key, i) in [("focus", busiest), ("home", 0), ("right", 1)] {
+        let shown = out[key].as_str().unwrap();
+        for part in expected_tip(&windows[i]) {
+            assert!(shown.contains(&part), "{key}: `{part}` not in `{shown}`");
+        }
+    }
+    assert_eq!(
+        out["buttonShown"], true,
+        "the script shows the zoom buttons"
+    );
+    let width = |vb: &serde_json::Value| {
+        vb.as_str()
+            .unwrap()
+            .split(' ')
+            .nth(2)
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert!(width(&out["zoomed"]) < width(&out["full"]) / 2.0, "{out}");
+    assert_eq!(out["unzoomed"], out["full"]);
+
+    // Scripts off (headless Chromium dumps no DOM then, so the page as
+    // written): every window titled for the browser's own tooltip, the zoom
+    // buttons and the script's tooltip hidden.
+    let dom = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(dom.matches(r#"<g class="window""#).count(), windows.len());
+    for w in windows {
+        let start = chrono::DateTime::parse_from_rfc3339(w["start"].as_str().unwrap()).unwrap();
+        let title = format!("<title>{} UTC · ", start.format("%Y-%m-%d %H:%M:%S"));
+        assert!(dom.contains(&title), "{title}");
+    }
+    assert!(dom.contains(r#"class="zoom-to" hidden"#));
+    assert!(dom.contains(r#"id="tip" class="tip" role="status" aria-live="polite" hidden"#));
 }

@@ -1,8 +1,9 @@
 //! The report as one self-contained HTML file: inline CSS, inline SVG
-//! charts and one small inline script (sortable tables). Nothing is loaded
-//! from the network; a Content-Security-Policy forbids it, and allows only
-//! the page's own script by nonce, so an inline handler smuggled in by a log
-//! line could not run even if escaping failed. Everything that came from a
+//! charts and one small inline script (sortable tables, the timeline's
+//! tooltips and zoom). Nothing is loaded from the network; a
+//! Content-Security-Policy forbids it, and allows only the page's own
+//! script by nonce, so an inline handler smuggled in by a log line could
+//! not run even if escaping failed. Everything that came from a
 //! log is HTML-escaped, and no log text is ever placed in a URL, a style or
 //! a script.
 //!
@@ -103,13 +104,14 @@ fn timeline(r: &Report) -> String {
         .max(0.01);
     let height = top_h + gap + bottom_h + 30.0;
     let mut svg = format!(
-        r#"<svg class="chart" viewBox="0 0 {W} {height}" role="img" aria-label="5xx and requests per window">"#
+        r#"<svg class="chart" viewBox="0 0 {W} {height}" role="img" tabindex="0" aria-label="5xx and requests per window; with a script, hover a window or use the arrow keys for its numbers">"#
     );
     // Incident shading first, under the bars, each with its number and
     // scope.
     for (i, (a, b)) in bands(r) {
         let inc = &r.incidents[i];
         let x = LEFT + a as f64 * step;
+        let zoom = format!(r#" data-from="{a}" data-to="{b}""#);
         let width = (b + 1 - a) as f64 * step;
         // Labels on the right half end at their band, so none runs off.
         let (label_x, anchor) = if x > W / 2.0 {
@@ -119,7 +121,7 @@ fn timeline(r: &Report) -> String {
         };
         let _ = write!(
             svg,
-            r#"<g class="incident-shade"><rect class="incident-band" x="{x:.1}" y="0" width="{width:.1}" height="{}"><title>#{} {scope}: {} .. {}</title></rect><text class="band-label" x="{label_x:.1}" y="{:.1}" text-anchor="{anchor}">#{} {scope}</text></g>"#,
+            r#"<g class="incident-shade"{zoom}><rect class="incident-band" x="{x:.1}" y="0" width="{width:.1}" height="{}"><title>#{} {scope}: {} .. {}</title></rect><text class="band-label" x="{label_x:.1}" y="{:.1}" text-anchor="{anchor}">#{} {scope}</text></g>"#,
             top_h + gap + bottom_h,
             i + 1,
             escape(&when(&inc.start)),
@@ -132,16 +134,16 @@ fn timeline(r: &Report) -> String {
     let mut rate_points = String::new();
     for (i, w) in r.windows.iter().enumerate() {
         let x = LEFT + i as f64 * step;
+        // The whole panel's height answers the pointer, not only the
+        // bars, so a window without 5xx has its numbers too.
+        let tip = escape(&window_tip(w));
         let _ = write!(
             svg,
-            r#"<g class="window" data-start="{}" data-5xx="{}" data-requests="{}"><title>{} · {} requests · {} 5xx ({})</title>"#,
+            r#"<g class="window" data-start="{}" data-5xx="{}" data-requests="{}"><title>{tip}</title><rect class="hit" x="{x:.1}" y="0" width="{step:.2}" height="{}"/>"#,
             w.start,
             w.errors_5xx,
             w.requests,
-            escape(&when(&w.start)),
-            thousands(w.requests),
-            thousands(w.errors_5xx),
-            pct(w.error_rate)
+            top_h + gap + bottom_h,
         );
         let mut y = top_h;
         for (code, &count) in w.status.iter().filter(|(c, _)| c.is_5xx()) {
@@ -179,13 +181,13 @@ fn timeline(r: &Report) -> String {
         r#"<line class="axis" x1="{LEFT}" y1="{top_h}" x2="{}" y2="{top_h}"/><text class="label" x="{}" y="12" text-anchor="end">{}</text><text class="label" x="{}" y="{top_h}" text-anchor="end">0</text><text class="label rate-label" x="{}" y="12">{}</text><text class="label" x="{}" y="{}" text-anchor="end">{}</text><text class="label" x="{LEFT}" y="{}">requests</text>"#,
         W - RIGHT,
         LEFT - 4.0,
-        max_err as u64,
+        thousands(max_err as u64),
         LEFT - 4.0,
         W - RIGHT + 4.0,
         pct(max_rate),
         LEFT - 4.0,
         top_h + gap + 10.0,
-        max_req as u64,
+        thousands(max_req as u64),
         top_h + gap - 4.0,
     );
     if let (Some(first), Some(last)) = (r.windows.first(), r.windows.last()) {
@@ -201,6 +203,37 @@ fn timeline(r: &Report) -> String {
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// A window's numbers for its tooltip: time, requests, 5xx and rate, the
+/// 5xx codes, and the percentiles of request and upstream time.
+fn window_tip(w: &crate::report::WindowRow) -> String {
+    let mut tip = format!(
+        "{} UTC · {} requests · {} 5xx ({})",
+        when(&w.start),
+        thousands(w.requests),
+        thousands(w.errors_5xx),
+        pct(w.error_rate)
+    );
+    let codes: Vec<String> = (w.status.iter())
+        .filter(|(c, _)| c.is_5xx())
+        .map(|(c, n)| format!("{c} ×{}", thousands(*n)))
+        .collect();
+    if !codes.is_empty() {
+        let _ = write!(tip, " · {}", codes.join(", "));
+    }
+    for (name, p) in [
+        ("request time", &w.request_time),
+        ("upstream time", &w.upstream_time),
+    ] {
+        if let (Some(p50), Some(p90), Some(p99)) = (p.p50, p.p90, p.p99) {
+            let _ = write!(
+                tip,
+                " · {name} p50 {p50:.3} s, p90 {p90:.3} s, p99 {p99:.3} s"
+            );
+        }
+    }
+    tip
 }
 
 /// The windows each incident covers: (incident, first, last).
@@ -264,12 +297,13 @@ fn upstream_strips(r: &Report) -> String {
             let bar = (e as f64 / max * (h - 2.0)).max(1.0);
             let _ = write!(
                 out,
-                r#"<rect class="strip-bar" x="{:.1}" y="{:.1}" width="{:.2}" height="{bar:.1}"><title>{}: {e} 5xx of {} attempts</title></rect>"#,
+                r#"<rect class="strip-bar" x="{:.1}" y="{:.1}" width="{:.2}" height="{bar:.1}"><title>{} UTC: {} 5xx of {} attempts</title></rect>"#,
                 LEFT + i as f64 * step,
                 h - bar,
                 (step * 0.85).max(0.5),
                 escape(&when(&r.windows[i].start)),
-                u.attempts[i]
+                thousands(e),
+                thousands(u.attempts[i])
             );
         }
         out.push_str("</svg></div>");
@@ -353,7 +387,7 @@ fn share_table(title: &str, rows: &[Share]) -> String {
             t,
             r#"<tr><td class="key">{}</td><td class="num">{}</td><td class="num"><span class="bar" style="width:{:.0}%"></span>{}</td></tr>"#,
             escape(&s.key),
-            s.count,
+            thousands(s.count),
             (s.share * 100.0).clamp(0.0, 100.0),
             pct(s.share)
         );
@@ -362,7 +396,19 @@ fn share_table(title: &str, rows: &[Share]) -> String {
     t
 }
 
-fn incident(i: usize, inc: &IncidentRow) -> String {
+/// One incident; `band` is its first and last window on the timeline,
+/// for the button that zooms there (shown only by the script).
+fn incident(i: usize, inc: &IncidentRow, band: Option<(usize, usize)>) -> String {
+    let (zoom, button) = match band {
+        Some((a, b)) => (
+            format!(r#" data-from="{a}" data-to="{b}""#),
+            format!(
+                r#"<p><button type="button" class="zoom-to" hidden>Zoom the timeline to #{}</button></p>"#,
+                i + 1
+            ),
+        ),
+        None => (String::new(), String::new()),
+    };
     let codes: Vec<String> = inc
         .status
         .iter()
@@ -371,7 +417,7 @@ fn incident(i: usize, inc: &IncidentRow) -> String {
                 r#"<span class="key" style="--c:{}">{} ×{}</span>"#,
                 code_colour(code),
                 code,
-                n
+                thousands(*n)
             )
         })
         .collect();
@@ -388,7 +434,7 @@ fn incident(i: usize, inc: &IncidentRow) -> String {
         .unwrap_or_default();
     if inc.kind == "traffic_drop" {
         return format!(
-            r#"<li class="incident"><h3>#{} traffic drop, {} – {}</h3><p><b>{}</b> requests where {} were expected</p><p class="why">{}</p></li>"#,
+            r#"<li class="incident"{zoom}><h3>#{} traffic drop, {} – {}</h3><p><b>{}</b> requests where {} were expected</p><p class="why">{}</p>{button}</li>"#,
             i + 1,
             escape(&when(&inc.start)),
             escape(&when(&inc.end)),
@@ -439,13 +485,13 @@ fn incident(i: usize, inc: &IncidentRow) -> String {
         )
     };
     format!(
-        r#"<li class="incident"><h3>#{} {}, {} – {}</h3><p class="why">{}</p><p>{judged}; peak {} at {}</p>{differs}<p class="codes">{}</p><div class="pair">{}{}</div>{}</li>"#,
+        r#"<li class="incident"{zoom}><h3>#{} {}, {} – {}</h3><p class="why">{}</p><p>{judged}; peak {} at {}</p>{differs}<p class="codes">{}</p><div class="pair">{}{}</div>{}{button}</li>"#,
         i + 1,
         escape(&inc.scope.label),
         escape(&when(&inc.start)),
         escape(&when(&inc.end)),
         escape(&inc.diagnosis),
-        inc.peak_5xx,
+        thousands(inc.peak_5xx),
         escape(&when(&inc.peak)),
         codes.join(" "),
         share_table("upstream", &inc.upstreams),
@@ -492,6 +538,12 @@ h1 { font-size: 1.5em; margin: .2em 0; } h2 { font-size: 1.2em; margin-top: 1.6e
 .summary div { border: 1px solid var(--grid); border-radius: 6px; padding: 6px 10px; }
 .summary dt { color: var(--muted); font-size: .85em; } .summary dd { margin: 0; font-weight: 600; }
 svg.chart { width: 100%; height: auto; display: block; }
+svg.chart:focus-visible { outline: 2px solid var(--rate); outline-offset: 2px; }
+svg .hit { fill: transparent; pointer-events: all; } svg g.window.on .hit { fill: rgba(127,127,127,.18); }
+svg.zoomed text { display: none; }
+#timeline { position: relative; }
+.tip { position: absolute; z-index: 2; pointer-events: none; max-width: 360px; padding: 4px 8px; font-size: .85em;
+  background: var(--bg); border: 1px solid var(--grid); border-radius: 4px; box-shadow: 0 2px 6px rgba(0,0,0,.2); }
 svg .axis { stroke: var(--grid); } svg .label { fill: var(--muted); font-size: 11px; }
 svg .rate-label { fill: var(--rate); } svg .req { fill: var(--req); }
 svg .rate { fill: none; stroke: var(--rate); stroke-width: 1.5; }
@@ -534,6 +586,80 @@ document.querySelectorAll('table.sortable th').forEach(function (th) {
   th.addEventListener('click', sort);
   th.addEventListener('keydown', function (e) { if (e.key === 'Enter') sort(); });
 });
+// The timeline: a window's numbers on hover, or on focus with the arrow
+// keys; an incident's button (or its band) zooms the timeline to it.
+(function () {
+  var chart = document.querySelector('svg.chart'), tip = document.getElementById('tip');
+  if (!chart || !tip) return;
+  var box = chart.parentNode, wins = chart.querySelectorAll('g.window'), full = chart.getAttribute('viewBox');
+  var index = new Map(), current = -1;
+  wins.forEach(function (g, i) { index.set(g, i); });
+  function show(i, x, y) {
+    if (!wins.length) return;
+    i = Math.max(0, Math.min(wins.length - 1, i));
+    if (current >= 0) wins[current].classList.remove('on');
+    current = i;
+    var g = wins[i], hit = g.querySelector('rect.hit').getBoundingClientRect(), b = box.getBoundingClientRect();
+    g.classList.add('on');
+    tip.textContent = g.querySelector('title').textContent;
+    tip.hidden = false;
+    if (x === undefined) { x = hit.left + hit.width / 2; y = hit.top + 24; }
+    tip.style.left = Math.max(0, Math.min(x - b.left + 12, b.width - tip.offsetWidth - 4)) + 'px';
+    tip.style.top = (y - b.top + 12) + 'px';
+  }
+  function hide() {
+    tip.hidden = true;
+    if (current >= 0) wins[current].classList.remove('on');
+  }
+  chart.addEventListener('pointerover', function (e) {
+    var g = e.target.closest('g.window');
+    if (g) show(index.get(g), e.clientX, e.clientY);
+  });
+  chart.addEventListener('pointerleave', hide);
+  chart.addEventListener('focus', function () { show(current >= 0 ? current : wins.length - 1); });
+  chart.addEventListener('blur', hide);
+  chart.addEventListener('keydown', function (e) {
+    var at = current >= 0 ? current : wins.length - 1;
+    var to = { ArrowLeft: at - 1, ArrowRight: at + 1, Home: 0, End: wins.length - 1 }[e.key];
+    if (e.key === 'Escape') hide();
+    if (to === undefined) return;
+    e.preventDefault();
+    show(to);
+  });
+  var out = document.getElementById('zoom-out');
+  function zoom(from, to) {
+    var a = wins[from] && wins[from].querySelector('rect.hit'), b = wins[to] && wins[to].querySelector('rect.hit');
+    if (!a || !b) return;
+    var x0 = +a.getAttribute('x'), x1 = +b.getAttribute('x') + +b.getAttribute('width');
+    var pad = Math.max((x1 - x0) / 2, 8), vb = full.split(' ');
+    chart.style.height = chart.getBoundingClientRect().height + 'px';
+    chart.setAttribute('viewBox', [x0 - pad, vb[1], x1 - x0 + 2 * pad, vb[3]].join(' '));
+    chart.setAttribute('preserveAspectRatio', 'none');
+    chart.classList.add('zoomed');
+    out.parentNode.hidden = false;
+    chart.scrollIntoView({ block: 'nearest' });
+  }
+  out.addEventListener('click', function () {
+    chart.setAttribute('viewBox', full);
+    chart.removeAttribute('preserveAspectRatio');
+    chart.classList.remove('zoomed');
+    chart.style.height = '';
+    out.parentNode.hidden = true;
+  });
+  document.querySelectorAll('li.incident[data-from]').forEach(function (li) {
+    var button = li.querySelector('button.zoom-to');
+    button.hidden = false;
+    button.addEventListener('click', function () { zoom(+li.dataset.from, +li.dataset.to); });
+  });
+  // A click on a window inside an incident's band zooms to that incident.
+  var bands = chart.querySelectorAll('g.incident-shade[data-from]');
+  chart.addEventListener('click', function (e) {
+    var g = e.target.closest('g.window'), i = g ? index.get(g) : -1;
+    bands.forEach(function (band) {
+      if (i >= +band.dataset.from && i <= +band.dataset.to) zoom(+band.dataset.from, +band.dataset.to);
+    });
+  });
+})();
 "#;
 
 /// Writes the whole page.
@@ -576,11 +702,13 @@ pub fn write_html(out: &mut dyn Write, r: &Report) -> io::Result<()> {
         "<p class=\"none\">No incidents: no series' 5xx stood out from its baseline, and traffic never dropped.</p>"
             .to_string()
     } else {
+        let bands: std::collections::HashMap<usize, (usize, usize)> =
+            bands(r).into_iter().collect();
         let items: Vec<String> = r
             .incidents
             .iter()
             .enumerate()
-            .map(|(i, inc)| incident(i, inc))
+            .map(|(i, inc)| incident(i, inc, bands.get(&i).copied()))
             .collect();
         format!("<ol class=\"incidents\">{}</ol>", items.join(""))
     };
@@ -624,7 +752,7 @@ pub fn write_html(out: &mut dyn Write, r: &Report) -> io::Result<()> {
 <title>logspike report</title><style>{STYLE}</style></head>
 <body>
 <header><h1>logspike report</h1><dl class="summary">{summary}</dl></header>
-<section id="timeline"><h2>5xx and requests per window</h2>{timeline}<p class="legend">{legend}<span class="key" style="--c:var(--rate)">5xx rate (right axis)</span> <span class="key" style="--c:var(--req)">requests (lower panel)</span> <span class="key" style="--c:var(--band)">incident</span></p></section>
+<section id="timeline"><h2>5xx and requests per window</h2>{timeline}<div id="tip" class="tip" role="status" aria-live="polite" hidden></div><p class="zoom" hidden><button type="button" id="zoom-out">Show the whole timeline</button></p><p class="legend">{legend}<span class="key" style="--c:var(--rate)">5xx rate (right axis)</span> <span class="key" style="--c:var(--req)">requests (lower panel)</span> <span class="key" style="--c:var(--band)">incident</span></p></section>
 <section id="upstream-strips"><h2>5xx per upstream <small class="none">(one scale for all; incidents shaded)</small></h2>{strips}</section>
 <section id="incidents-section"><h2>Incidents</h2>{incidents}</section>
 <section id="latency"><h2>Latency per window</h2>{latency}</section>
