@@ -1199,3 +1199,98 @@ fn by_host_gives_each_host_its_own_report() {
         assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
     }
 }
+
+/// The long-form CSV tables read by DuckDB with no options: its sniffer
+/// finds the header and the types, and a path holding a comma or a quote
+/// stays one value; the sums are the JSON report's.
+#[test]
+fn long_form_csv_reads_into_duckdb_without_help() {
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .output();
+    if !python.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipping the DuckDB CSV test: python3 with duckdb is not installed (scripts/test installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..600 {
+        let path = ["/a,b", "/q\\x22uote", "/plain", "/x y"][i % 4];
+        let status = [200, 503, 200, 404, 502][i % 5];
+        text += &format!(
+            "10.0.0.1 - - [{}] \"GET {path} HTTP/1.1\" {status} 5 \"-\" \"t\"\n",
+            clf(START + i as i64)
+        );
+    }
+    let log = write(dir.path(), "odd.log", text.as_bytes());
+    let json = report_json(&["--window", "1m", "--top", "1000"], &[&log]);
+    for table in ["window_status", "path_status"] {
+        let out = crate::util::run(
+            crate::util::logspike()
+                .args([
+                    "report", "--output", "csv", "--window", "1m", "--top", "1000",
+                ])
+                .args(["--table", table, "-o"])
+                .arg(dir.path().join(format!("{table}.csv")))
+                .arg(&log),
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let script = format!(
+        r#"
+import duckdb, json
+con = duckdb.connect()
+w = con.sql("select * from read_csv('{dir}/window_status.csv')")
+types = dict(zip(w.columns, [str(t) for t in w.types]))
+status = con.sql("select status::varchar, sum(requests)::bigint from read_csv('{dir}/window_status.csv') group by 1").fetchall()
+paths = con.sql("select path, sum(requests)::bigint from read_csv('{dir}/path_status.csv') group by 1").fetchall()
+print(json.dumps({{"types": types, "status": status, "paths": paths}}))
+"#,
+        dir = dir.path().display()
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["types"]["start"], "TIMESTAMP WITH TIME ZONE", "{got}");
+    assert_eq!(got["types"]["requests"], "BIGINT", "{got}");
+    let status: BTreeMap<String, u64> = got["status"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_u64().unwrap()))
+        .collect();
+    let want: BTreeMap<String, u64> = json["status"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    assert_eq!(status, want);
+    let paths: BTreeMap<String, u64> = got["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_u64().unwrap()))
+        .collect();
+    let want: BTreeMap<String, u64> = json["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["path"].as_str().unwrap().to_string(),
+                p["requests"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(paths, want);
+    assert!(paths.contains_key("/a,b"), "{paths:?}");
+    assert!(paths.contains_key("/q\"uote"), "{paths:?}");
+}
