@@ -128,6 +128,36 @@ pub(crate) struct TailArgs {
     /// Run this shell command per alert, with the alert's JSON on its stdin.
     #[arg(long, value_name = "CMD")]
     pub(crate) exec: Option<String>,
+    /// Send alerts to this Alertmanager (API v2; repeatable, for an HA
+    /// pair): `http://127.0.0.1:9093`. Firing alerts are sent again every
+    /// --alertmanager-resend until they resolve.
+    #[arg(long, value_name = "URL")]
+    pub(crate) alertmanager: Vec<String>,
+    /// How often firing alerts are sent to Alertmanager again.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = config::duration)]
+    pub(crate) alertmanager_resend: Duration,
+    /// A label on every Alertmanager alert, `NAME=VALUE` (repeatable):
+    /// `severity=critical`, `team=web`.
+    #[arg(long = "label", value_name = "NAME=VALUE", value_parser = logspike::tail::deliver::label)]
+    pub(crate) labels: Vec<(String, String)>,
+    /// The link Alertmanager shows as the alerts' source.
+    #[arg(long, value_name = "URL")]
+    pub(crate) generator_url: Option<String>,
+    /// POST each alert to this URL (repeatable): the JSON of --output json,
+    /// or the shape --webhook-template names.
+    #[arg(long, value_name = "URL")]
+    pub(crate) webhook: Vec<String>,
+    /// A file holding one header line for the webhooks, such as
+    /// `Authorization: Bearer TOKEN` (kept off the command line).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) webhook_header_file: Option<PathBuf>,
+    /// `json` (the alert as --output json writes it) or `slack` (`{"text":
+    /// ...}`, which Slack, Mattermost and Rocket.Chat take).
+    #[arg(long, value_name = "NAME", default_value = "json", value_parser = logspike::tail::deliver::Template::parse)]
+    pub(crate) webhook_template: logspike::tail::deliver::Template,
+    /// Each Alertmanager or webhook request's time limit.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = config::duration)]
+    pub(crate) http_timeout: Duration,
     /// Kill an --exec command still running after this long.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = config::duration)]
     pub(crate) exec_timeout: Duration,

@@ -100,6 +100,21 @@ fn run_tail(args: TailArgs) -> Result<ExitCode> {
         settle: args.settle.as_secs() as i64,
         json: args.output == "json",
         exec: args.exec.map(|c| (c, args.exec_timeout)),
+        http: tail::deliver::HttpSinks {
+            alertmanagers: args.alertmanager,
+            labels: args.labels,
+            generator_url: args.generator_url,
+            resend: args.alertmanager_resend,
+            webhooks: args.webhook,
+            webhook_header: args
+                .webhook_header_file
+                .as_deref()
+                .map(tail::deliver::header_from_file)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
+            webhook_template: args.webhook_template,
+            timeout: args.http_timeout,
+        },
         metrics: args.metrics,
         poll: args.poll,
         grace: args.rotate_grace,

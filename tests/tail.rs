@@ -613,6 +613,28 @@ fn metrics_answer_a_real_http_client() {
         }
     }
     assert!(body.contains("logspike_upstream_5xx_total{upstream=\"10.0.0.9:80\"} 100"));
+    // Every line's request time is 0.012 s and its upstream's 0.011 s:
+    // all in the 0.025 bucket, none in 0.01.
+    for (name, sum) in [
+        ("logspike_request_duration_seconds", 1.2),
+        ("logspike_upstream_response_seconds", 1.1),
+    ] {
+        let le = |b: &str| format!("{name}_bucket{{upstream=\"10.0.0.9:80\",le=\"{b}\"}} ");
+        assert!(
+            body.contains(&format!("{}0\n", le("0.01"))),
+            "{name}\n{body}"
+        );
+        assert!(body.contains(&format!("{}100\n", le("0.025"))), "{name}");
+        assert!(body.contains(&format!("{}100\n", le("+Inf"))), "{name}");
+        assert!(body.contains(&format!("{name}_count{{upstream=\"10.0.0.9:80\"}} 100\n")));
+        let got: f64 = body
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}_sum{{upstream=\"10.0.0.9:80\"}} ")))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((got - sum).abs() < 1e-9, "{name}: {got}");
+    }
 
     let python = Command::new("python3")
         .args(["-c", "import prometheus_client.parser"])
@@ -646,6 +668,8 @@ assert ctype.startswith("text/plain"), ctype
 assert got == want, (got, want)
 assert values["logspike_upstream_5xx_total{upstream=10.0.0.9:80}"] == 100, values
 assert active == ["logspike_alert_active{key=10.0.0.9:80,rule=503 >= 80 in 30s by upstream}"], active
+assert values["logspike_request_duration_seconds_bucket{le=0.025,upstream=10.0.0.9:80}"] == 100, values
+assert values["logspike_upstream_response_seconds_count{upstream=10.0.0.9:80}"] == 100, values
 print("ok", len(values), "samples")
 "#;
     let out = Command::new("python3")
@@ -1395,4 +1419,340 @@ fn where_keeps_rules_to_the_requests_it_names() {
         .as_str()
         .unwrap()
         .contains(" 10.0.0.1:80 503 "));
+}
+
+/// What a test receiver answers one request with.
+#[derive(Clone, Copy)]
+enum Answer {
+    Status(u16),
+    /// Keep the connection open this long and answer nothing.
+    Hang(Duration),
+}
+
+/// A request a test receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+/// An HTTP receiver on the loopback address: answers the n-th request
+/// with `plan[n]` (200 past the plan) and keeps what it got.
+fn receiver(plan: Vec<Answer>) -> (String, Arc<Mutex<Vec<Received>>>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let keep = got.clone();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let keep = keep.clone();
+            let plan = plan.clone();
+            // A connection of its own each, so that a hung one holds up
+            // nothing but itself.
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut first = String::new();
+                if reader.read_line(&mut first).is_err() {
+                    return;
+                }
+                let mut headers = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = line.trim_end().split_once(':') {
+                        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                    }
+                }
+                let length = headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .map_or(0, |(_, v)| v.parse().unwrap_or(0));
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let n = {
+                    let mut g = keep.lock().unwrap();
+                    g.push(Received {
+                        path: first.split(' ').nth(1).unwrap_or("").to_string(),
+                        headers,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    });
+                    g.len() - 1
+                };
+                match plan.get(n).copied().unwrap_or(Answer::Status(200)) {
+                    Answer::Status(code) => {
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        );
+                    }
+                    Answer::Hang(d) => thread::sleep(d),
+                }
+            });
+        }
+    });
+    (addr, got)
+}
+
+/// Webhooks: the alert's JSON (the same as stdout's) or Slack's shape, the
+/// token header from a file on every request, a failed or hung request
+/// tried again, and the rest of the run never waiting for them.
+#[test]
+fn webhooks_retry_time_out_and_carry_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    fs::write(&token, "Authorization: Bearer s3cr3t\n").unwrap();
+    let (plain, plain_got) = receiver(vec![Answer::Status(500)]);
+    let (slack, slack_got) = receiver(vec![Answer::Hang(Duration::from_secs(5))]);
+    let mut w = Writer::new();
+    let mut text = String::new();
+    for i in 0..300 {
+        text.push_str(&w.line(if i % 5 == 0 { 503 } else { 200 }, "10.0.0.1:80"));
+    }
+    let run = |hook: &str, template: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_logspike"))
+            .args([
+                "tail",
+                "-",
+                "--alert",
+                "503 >= 40 in 1m",
+                "--output",
+                "json",
+            ])
+            .args(["--webhook", hook, "--webhook-template", template])
+            .arg("--webhook-header-file")
+            .arg(&token)
+            .args(["--http-timeout", "1s"])
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        (stdout, stderr)
+    };
+    let (alert, stderr) = run(&format!("{plain}/hooks/a"), "json");
+    let summary = summary_in(&stderr).unwrap();
+    assert_eq!(Counts::parse(&summary), w.written, "every line read");
+    assert_eq!(alert.lines().count(), 1, "{alert}");
+    let got = plain_got.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "a 500, then tried again: {got:?}");
+    for r in &got {
+        assert_eq!(r.path, "/hooks/a");
+        assert!(r
+            .headers
+            .contains(&("authorization".into(), "Bearer s3cr3t".into())));
+        assert!(r
+            .headers
+            .contains(&("content-type".into(), "application/json".into())));
+        let sent: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        let printed: serde_json::Value = serde_json::from_str(&alert).unwrap();
+        assert_eq!(sent, printed, "the webhook gets what stdout shows");
+    }
+
+    let (_, stderr) = run(&format!("{slack}/slack"), "slack");
+    assert!(summary_in(&stderr).is_some(), "{stderr}");
+    let got = slack_got.lock().unwrap().clone();
+    assert_eq!(
+        got.len(),
+        2,
+        "timed out after 1 s, then tried again: {got:?}"
+    );
+    let body: serde_json::Value = serde_json::from_str(&got[1].body).unwrap();
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("FIRING 503 >= 40 in 1m: 60 of 300 requests"),
+        "{text}"
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real Alertmanager on the loopback address, stopped when dropped.
+struct Alertmanager {
+    child: Child,
+    url: String,
+}
+
+impl Alertmanager {
+    fn start(dir: &Path, port: u16) -> Alertmanager {
+        let config = dir.join("alertmanager.yml");
+        fs::write(
+            &config,
+            "route:\n  receiver: none\n  group_wait: 1s\nreceivers:\n  - name: none\n",
+        )
+        .unwrap();
+        let child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.join("am-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let am = Alertmanager { child, url };
+        wait_until("Alertmanager to be ready", || {
+            http_get_within(&format!("{}/-/ready", am.url), Duration::from_secs(1)).is_some()
+        });
+        am
+    }
+
+    /// The alerts it holds as active (firing, not resolved).
+    fn alerts(&self) -> Vec<serde_json::Value> {
+        let Some(response) = http_get_within(
+            &format!("{}/api/v2/alerts", self.url),
+            Duration::from_secs(2),
+        ) else {
+            return Vec::new();
+        };
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        // Chunked or not, the JSON array is the body's bracketed part.
+        let (Some(a), Some(b)) = (body.find('['), body.rfind(']')) else {
+            return Vec::new();
+        };
+        serde_json::from_str::<Vec<serde_json::Value>>(&body[a..=b])
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a["status"]["state"] == "active")
+            .collect()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `--alertmanager` against the real one: a burst appears in its API with
+/// its labels, the recovery resolves it, and an Alertmanager that was down
+/// during a burst gets the alert once it is back, while the tail reads
+/// every line on time.
+#[test]
+fn alertmanager_receives_fires_and_recoveries() {
+    if Command::new("prometheus-alertmanager")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping the Alertmanager test: prometheus-alertmanager is not installed (scripts/test installs it)");
+        return;
+    }
+    let (dir, log) = new_log();
+    let port = free_port();
+    let am = Alertmanager::start(dir.path(), port);
+    let tail = Tail::start(
+        dir.path(),
+        &tail_args(&[
+            "--alert",
+            "503 >= 30 in 3s by upstream",
+            "--settle",
+            "1s",
+            "--alertmanager",
+            &am.url,
+            "--alertmanager-resend",
+            "1s",
+            "--label",
+            "team=web",
+            "--generator-url",
+            "http://logs.example/",
+            "--output",
+            "json",
+        ]),
+    );
+    let mut w = Writer::new();
+    let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+    let burst = |w: &mut Writer, f: &mut File, upstream: &str| {
+        let text: String = (0..50).map(|_| w.line(503, upstream)).collect();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    let trickle = |w: &mut Writer, f: &mut File, seconds: u32| {
+        for _ in 0..seconds * 4 {
+            let text: String = (0..5).map(|_| w.line(200, "10.0.0.1:8080")).collect();
+            f.write_all(text.as_bytes()).unwrap();
+            thread::sleep(Duration::from_millis(250));
+        }
+    };
+    trickle(&mut w, &mut f, 1);
+    burst(&mut w, &mut f, "10.0.0.2:8080");
+    let written = Instant::now();
+    wait_until("the alert in Alertmanager", || !am.alerts().is_empty());
+    eprintln!(
+        "alertmanager: the alert was there {} ms after the burst was written",
+        written.elapsed().as_millis()
+    );
+    let alerts = am.alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let labels = &alerts[0]["labels"];
+    assert_eq!(labels["alertname"], "Logspike5xxBurst");
+    assert_eq!(labels["rule"], "503 >= 30 in 3s by upstream");
+    assert_eq!(labels["upstream"], "10.0.0.2:8080");
+    assert_eq!(labels["scope"], "upstream 10.0.0.2:8080");
+    assert_eq!(labels["team"], "web");
+    assert_eq!(alerts[0]["generatorURL"], "http://logs.example/");
+    let annotations = &alerts[0]["annotations"];
+    assert!(annotations["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("FIRING 503 >= 30 in 3s by upstream [10.0.0.2:8080]"));
+    assert!(annotations["first_line"]
+        .as_str()
+        .unwrap()
+        .starts_with("access.log@"));
+
+    // The burst leaves the window, the settle time passes: resolved.
+    trickle(&mut w, &mut f, 5);
+    wait_until("the recovery in Alertmanager", || am.alerts().is_empty());
+    assert!(tail
+        .stdout()
+        .iter()
+        .any(|(_, l)| l.contains("\"resolved\"")));
+
+    // Alertmanager down during a burst: the alert arrives once it is back.
+    drop(am);
+    burst(&mut w, &mut f, "10.0.0.3:8080");
+    wait_until("the alert on stdout", || {
+        tail.stdout()
+            .iter()
+            .any(|(_, l)| l.contains("10.0.0.3:8080") && l.contains("\"firing\""))
+    });
+    thread::sleep(Duration::from_secs(3));
+    let am = Alertmanager::start(dir.path(), port);
+    wait_until("the alert sent while Alertmanager was down", || {
+        am.alerts()
+            .iter()
+            .any(|a| a["labels"]["upstream"] == "10.0.0.3:8080")
+    });
+    assert_eq!(
+        tail.stop(),
+        w.written,
+        "every line read, Alertmanager or not"
+    );
 }

@@ -170,11 +170,15 @@ impl LineSink for Handler<'_> {
                 *m.requests.entry(status).or_default() += 1;
                 let mut ups: [(&str, u16); MAX_ATTEMPTS] = [("", 0); MAX_ATTEMPTS];
                 let mut n = 0;
-                for a in r.upstreams() {
+                let attempts = r.upstreams().count();
+                for (i, a) in r.upstreams().enumerate() {
                     let Some(addr) = a.addr else { continue };
                     let addr = std::str::from_utf8(addr).unwrap_or("(not UTF-8)");
                     let code = a.status.unwrap_or(0);
                     m.upstream(addr, code);
+                    // The request's time belongs to the attempt that answered.
+                    let last = i + 1 == attempts;
+                    m.latency(addr, r.request_time().filter(|_| last), a.response_time);
                     if n < MAX_ATTEMPTS {
                         ups[n] = (addr, code);
                         n += 1;
@@ -288,6 +292,7 @@ pub(super) fn spike_alert(
             Change::Ended => AlertState::Resolved,
         },
         key: Some(spike.announced.clone()),
+        by: None,
         window_start: rfc3339_micros(spike.start),
         window_end: rfc3339_micros(spike.end),
         count: spike.errors,

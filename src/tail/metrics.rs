@@ -37,9 +37,83 @@ pub struct Metrics {
     /// Newest log second seen.
     pub log_time: Option<i64>,
     pub exec_failures: u64,
+    /// Per `--alertmanager` and `--webhook` destination: sent, failed,
+    /// dropped, abandoned.
+    pub deliveries: Vec<(String, [u64; 4])>,
+    /// Per upstream (under the same cap as `upstreams`): the request time
+    /// of the requests it answered last, and its own response times.
+    latency: HashMap<String, (Histogram, Histogram)>,
+}
+
+/// Prometheus's default bucket bounds, in seconds: fixed, so that
+/// histograms of many tails and many scrapes add up.
+pub const BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Counts per bucket (not cumulative; the `+Inf` one last), sum, count.
+#[derive(Debug, Default, Clone)]
+pub struct Histogram {
+    buckets: [u64; BUCKETS.len() + 1],
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, seconds: f64) {
+        if !seconds.is_finite() || seconds < 0.0 {
+            return;
+        }
+        let i = BUCKETS.partition_point(|&b| b < seconds);
+        self.buckets[i] += 1;
+        self.sum += seconds;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, upstream: &str) {
+        let mut cumulative = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            cumulative += n;
+            let le = BUCKETS.get(i).map_or("+Inf".to_string(), |b| b.to_string());
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{upstream=\"{upstream}\",le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(out, "{name}_sum{{upstream=\"{upstream}\"}} {}", self.sum);
+        let _ = writeln!(
+            out,
+            "{name}_count{{upstream=\"{upstream}\"}} {}",
+            self.count
+        );
+    }
 }
 
 impl Metrics {
+    /// An attempt's response time (`response`) and, for the attempt that
+    /// answered the client, the request's time (`request`).
+    pub fn latency(&mut self, addr: &str, request: Option<f64>, response: Option<f64>) {
+        if request.is_none() && response.is_none() {
+            return;
+        }
+        let key = if self.latency.contains_key(addr) || self.latency.len() < MAX_UPSTREAMS {
+            addr
+        } else {
+            OTHER
+        };
+        if !self.latency.contains_key(key) {
+            self.latency.insert(key.to_string(), Default::default());
+        }
+        if let Some(h) = self.latency.get_mut(key) {
+            if let Some(t) = request {
+                h.0.observe(t);
+            }
+            if let Some(t) = response {
+                h.1.observe(t);
+            }
+        }
+    }
+
     pub fn upstream(&mut self, addr: &str, status: u16) {
         let key = if self.upstreams.contains_key(addr) || self.upstreams.len() < MAX_UPSTREAMS {
             addr
@@ -140,6 +214,25 @@ impl Metrics {
             );
         }
 
+        if !self.deliveries.is_empty() {
+            let _ = writeln!(
+                out,
+                "# HELP logspike_alert_deliveries_total Alert requests to --alertmanager and --webhook destinations: sent, failed (each try), dropped (queue full), abandoned (every try failed).\n\
+                 # TYPE logspike_alert_deliveries_total counter"
+            );
+            for (name, counts) in &self.deliveries {
+                for (result, n) in ["sent", "failed", "dropped", "abandoned"]
+                    .iter()
+                    .zip(counts)
+                {
+                    let _ = writeln!(
+                        out,
+                        "logspike_alert_deliveries_total{{destination=\"{}\",result=\"{result}\"}} {n}",
+                        escape(name)
+                    );
+                }
+            }
+        }
         let _ = writeln!(
             out,
             "# HELP logspike_upstream_responses_total Upstream attempts by upstream and the status it answered.\n\
@@ -169,6 +262,29 @@ impl Metrics {
                 "logspike_upstream_5xx_total{{upstream=\"{}\"}} {n}",
                 escape(addr)
             );
+        }
+
+        let mut latency: Vec<_> = self.latency.iter().collect();
+        latency.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, help, pick) in [
+            (
+                "logspike_request_duration_seconds",
+                "Request time of the requests each upstream answered last (the client's wait).",
+                0,
+            ),
+            (
+                "logspike_upstream_response_seconds",
+                "Each upstream attempt's response time.",
+                1,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+            for (addr, h) in &latency {
+                let h = if pick == 0 { &h.0 } else { &h.1 };
+                if h.count > 0 {
+                    h.render(&mut out, name, &escape(addr));
+                }
+            }
         }
 
         let _ = writeln!(
@@ -395,6 +511,40 @@ fn respond(stream: &mut TcpStream, request: &[u8], metrics: &Mutex<Metrics>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histograms_use_fixed_inclusive_bounds_and_stay_bounded() {
+        let mut h = Histogram::default();
+        for t in [0.0, 0.005, 0.0051, 10.0, 11.0, f64::NAN, -1.0] {
+            h.observe(t);
+        }
+        assert_eq!(h.count, 5, "NaN and negative times are not times");
+        assert_eq!(h.buckets[0], 2, "0 and 0.005 are le=0.005");
+        assert_eq!(h.buckets[1], 1);
+        assert_eq!(h.buckets[BUCKETS.len() - 1], 1, "10 is le=10");
+        assert_eq!(h.buckets[BUCKETS.len()], 1, "11 is +Inf only");
+        let mut out = String::new();
+        h.render(&mut out, "x", "u");
+        assert!(
+            out.contains("x_bucket{upstream=\"u\",le=\"0.01\"} 3\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("x_bucket{upstream=\"u\",le=\"+Inf\"} 5\n"),
+            "{out}"
+        );
+
+        let mut m = Metrics::default();
+        for i in 0..MAX_UPSTREAMS + 50 {
+            m.latency(
+                &format!("10.0.{}.{}:80", i / 250, i % 250),
+                Some(0.1),
+                Some(0.1),
+            );
+        }
+        assert_eq!(m.latency.len(), MAX_UPSTREAMS + 1);
+        assert_eq!(m.latency[OTHER].0.count, 50);
+    }
 
     #[test]
     fn renders_labels_escaped() {

@@ -16,6 +16,7 @@
 //! [`FUTURE_SLACK`] ahead of the wall clock does not move that clock.
 
 pub mod cursor;
+pub mod deliver;
 mod engine;
 pub mod follow;
 pub mod identity;
@@ -63,6 +64,8 @@ pub struct TailOptions {
     pub settle: i64,
     pub json: bool,
     pub exec: Option<(String, Duration)>,
+    /// Alertmanager and webhook destinations.
+    pub http: deliver::HttpSinks,
     pub metrics: Option<String>,
     /// Poll at this interval instead of waiting for inotify.
     pub poll: Option<Duration>,
@@ -313,6 +316,8 @@ pub fn run(
         .exec
         .as_ref()
         .map(|(cmd, timeout)| sink::Exec::new(cmd.clone(), *timeout));
+    let http = (!options.http.alertmanagers.is_empty() || !options.http.webhooks.is_empty())
+        .then(|| deliver::Delivery::start(&options.http));
 
     let mut watcher: Option<notify::RecommendedWatcher> = match options.poll {
         Some(_) => None,
@@ -495,6 +500,7 @@ pub fn run(
                     options.json,
                     out,
                     exec.as_ref(),
+                    http.as_ref(),
                     &mut engine.summary,
                 )?;
                 let mut m = metrics.lock().unwrap_or_else(|p| p.into_inner());
@@ -509,6 +515,20 @@ pub fn run(
         if let Some(x) = &exec {
             let mut m = metrics.lock().unwrap_or_else(|p| p.into_inner());
             m.exec_failures = x.failures.load(Ordering::SeqCst);
+        }
+        if let Some(h) = &http {
+            let mut m = metrics.lock().unwrap_or_else(|p| p.into_inner());
+            m.deliveries = h
+                .counts()
+                .into_iter()
+                .map(|(name, c)| {
+                    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+                    (
+                        name,
+                        [n(&c.sent), n(&c.failed), n(&c.dropped), n(&c.abandoned)],
+                    )
+                })
+                .collect();
         }
 
         if let Some(path) = &options.state {
@@ -560,6 +580,9 @@ pub fn run(
     if let Some(x) = &exec {
         x.shutdown();
     }
+    if let Some(h) = http {
+        h.shutdown(Duration::from_secs(3));
+    }
     Ok(engine.summary)
 }
 
@@ -568,6 +591,7 @@ fn emit(
     json: bool,
     out: &mut dyn Write,
     exec: Option<&sink::Exec>,
+    http: Option<&deliver::Delivery>,
     summary: &mut Summary,
 ) -> Result<(), TailError> {
     for a in alerts {
@@ -582,6 +606,9 @@ fn emit(
             .map_err(TailError::Output)?;
         if let Some(x) = exec {
             x.run(a);
+        }
+        if let Some(h) = http {
+            h.send(a);
         }
     }
     Ok(())

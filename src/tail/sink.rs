@@ -297,6 +297,7 @@ mod tests {
             rule: "503 >= 1 in 1m by path".into(),
             state: AlertState::Firing,
             key: Some(hostile.into()),
+            by: Some("path"),
             window_start: "2026-11-29T00:00:00Z".into(),
             window_end: "2026-11-29T00:01:00Z".into(),
             count: 1,

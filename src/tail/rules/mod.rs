@@ -201,6 +201,9 @@ pub struct Alert {
     pub state: AlertState,
     /// The upstream or path of a rule split by one; null otherwise.
     pub key: Option<String>,
+    /// What `key` is, `upstream` or `path`, for a rule split by one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<&'static str>,
     /// The window, RFC 3339 UTC: from its first second to the end of its last.
     pub window_start: String,
     pub window_end: String,
@@ -490,6 +493,11 @@ fn alert(
         rule: text.to_string(),
         state: status,
         key: (rule.by != Dimension::None).then(|| key.to_string()),
+        by: match rule.by {
+            Dimension::None => None,
+            Dimension::Upstream => Some("upstream"),
+            Dimension::Path => Some("path"),
+        },
         window_start: rfc3339(now - rule.window + 1),
         window_end: rfc3339(now + 1),
         count: state.hits,
