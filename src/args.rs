@@ -35,6 +35,7 @@ pub(crate) enum Command {
     Formats(FormatArgs),
     /// Follows live logs like `tail -F` and raises an alert when a 5xx
     /// burst starts and a recovery when it ends.
+    #[command(args_override_self = true)]
     Tail(TailArgs),
     /// Prints the completion script of a shell: `logspike completions bash
     /// > /etc/bash_completion.d/logspike`, or for zsh into a directory of
@@ -46,7 +47,7 @@ pub(crate) enum Command {
 }
 
 /// Which requests to look at.
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub(crate) struct FilterArgs {
     /// Only requests to this host (the `Host` header or virtual host, any
     /// case).
@@ -89,8 +90,13 @@ pub(crate) struct CompletionsArgs {
     pub(crate) shell: clap_complete::Shell,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub(crate) struct TailArgs {
+    /// Read options from this TOML file (keys: the long option names,
+    /// `paths` for the files); the command line's options win, and SIGHUP
+    /// reads it again. See docs/tail.md.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
     /// Files, globs (quoted, so the shell leaves them: 'logs/*.log') or
     /// directories to follow; `-` for standard input (a pipe, read until it
     /// closes). A path that does not exist yet is waited for. None: the
@@ -177,7 +183,7 @@ pub(crate) struct TailArgs {
     pub(crate) path_rule: Vec<String>,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub(crate) struct FormatArgs {
     /// Use this format for every file (see `logspike formats`); without it,
     /// each file's format is detected.
@@ -337,4 +343,179 @@ pub(crate) struct CheckArgs {
     /// Worker threads for large plain files (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
     pub(crate) threads: Option<usize>,
+}
+
+/// `logspike tail --config FILE`: the file's settings become options put
+/// before those of the command line, so that a flag given there wins (a
+/// repeatable one adds to the file's). A key is a `tail` option's long
+/// name (`alert`, `alertmanager`, `format-for` or `format_for`), `paths`
+/// the files to follow; a value is a string, a number, `true` for a flag,
+/// or an array for a repeatable option.
+pub(crate) fn expand_config(
+    argv: Vec<std::ffi::OsString>,
+) -> Result<Vec<std::ffi::OsString>, String> {
+    use std::ffi::OsString;
+    if argv.get(1).is_none_or(|a| a != "tail") {
+        return Ok(argv);
+    }
+    let mut path: Option<OsString> = None;
+    let mut i = 2;
+    while i < argv.len() {
+        let a = argv[i].to_string_lossy();
+        if a == "--config" {
+            path = argv.get(i + 1).cloned();
+            i += 1;
+        } else if let Some(p) = a.strip_prefix("--config=") {
+            path = Some(p.into());
+        } else if a == "--" {
+            break;
+        }
+        i += 1;
+    }
+    let Some(path) = path else {
+        return Ok(argv);
+    };
+    let shown = std::path::Path::new(&path).display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("--config {shown}: {e}"))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| format!("--config {shown}: {e}"))?;
+    let tail = <Cli as clap::CommandFactory>::command();
+    let tail = tail
+        .find_subcommand("tail")
+        .ok_or("no tail command")?
+        .clone();
+    let mut options = Vec::new();
+    let mut paths = Vec::new();
+    for (key, value) in &table {
+        let name = key.replace('_', "-");
+        let scalar = |v: &toml::Value| -> Result<String, String> {
+            match v {
+                toml::Value::String(s) => Ok(s.clone()),
+                toml::Value::Integer(n) => Ok(n.to_string()),
+                toml::Value::Float(x) => Ok(x.to_string()),
+                _ => Err(format!(
+                    "--config {shown}: `{key}` takes a string or a number (or an array of them)"
+                )),
+            }
+        };
+        let values: Vec<&toml::Value> = match value {
+            toml::Value::Array(items) => items.iter().collect(),
+            v => vec![v],
+        };
+        if name == "paths" {
+            for v in values {
+                paths.push(OsString::from(scalar(v)?));
+            }
+            continue;
+        }
+        let arg = tail
+            .get_arguments()
+            .find(|a| a.get_long() == Some(name.as_str()))
+            .filter(|_| name != "config")
+            .ok_or_else(|| {
+                format!("--config {shown}: `{key}` is not an option of logspike tail (see logspike tail --help)")
+            })?;
+        let flag = !arg.get_action().takes_values();
+        for v in values {
+            match (flag, v) {
+                (true, toml::Value::Boolean(true)) => {
+                    options.push(OsString::from(format!("--{name}")))
+                }
+                (true, toml::Value::Boolean(false)) => {}
+                (true, _) => {
+                    return Err(format!(
+                        "--config {shown}: `{key}` is a flag: true or false"
+                    ))
+                }
+                (false, v) => options.push(OsString::from(format!("--{name}={}", scalar(v)?))),
+            }
+        }
+    }
+    let mut out: Vec<OsString> = argv[..2].to_vec();
+    out.extend(options);
+    out.extend(argv[2..].iter().cloned());
+    // Paths last: after `--` a path may start with a dash.
+    if !paths.is_empty() {
+        if !out.iter().any(|a| a == "--") {
+            out.push("--".into());
+        }
+        out.extend(paths);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(toml: &str, after: &[&str]) -> Result<Vec<String>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, toml).unwrap();
+        let mut argv: Vec<std::ffi::OsString> = vec![
+            "logspike".into(),
+            "tail".into(),
+            "--config".into(),
+            file.clone().into(),
+        ];
+        argv.extend(after.iter().map(Into::into));
+        expand_config(argv).map(|v| {
+            v.into_iter()
+                .map(|a| a.to_string_lossy().replace(&*file.to_string_lossy(), "C"))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn a_config_file_becomes_options_before_the_command_line() {
+        let got = expand(
+            "paths = [\"a.log\", \"-b.log\"]\nalert = [\"503 >= 5 in 10s\", \"spike\"]\nfrom_start = true\nno_server_config = false\nmetrics = \"127.0.0.1:0\"\nexec-timeout = 3\nwhere = \"status >= 500\"\n",
+            &["--output", "text"],
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            [
+                "logspike",
+                "tail",
+                "--alert=503 >= 5 in 10s",
+                "--alert=spike",
+                "--exec-timeout=3",
+                "--from-start",
+                "--metrics=127.0.0.1:0",
+                "--where=status >= 500",
+                "--config",
+                "C",
+                "--output",
+                "text",
+                "--",
+                "a.log",
+                "-b.log",
+            ]
+        );
+        // Parsed by the real command: the command line's --output wins
+        // over a file's.
+        let argv = expand("output = \"json\"\nparse = 1\n", &[]);
+        assert!(argv
+            .unwrap_err()
+            .contains("`parse` is not an option of logspike tail"));
+        let argv = expand("output = \"json\"\n", &["--output", "text"]).unwrap();
+        let Cli {
+            command: Command::Tail(args),
+        } = Cli::try_parse_from(argv).unwrap()
+        else {
+            panic!("not tail")
+        };
+        assert_eq!(args.output, "text");
+        assert!(expand("from_start = \"yes\"\n", &[])
+            .unwrap_err()
+            .contains("is a flag"));
+        assert!(expand("alert = [[1]]\n", &[])
+            .unwrap_err()
+            .contains("takes a string or a number"));
+        assert!(expand("not toml", &[]).unwrap_err().contains("--config"));
+        // Other commands, and tail without --config, are left alone.
+        let plain: Vec<std::ffi::OsString> =
+            vec!["logspike".into(), "report".into(), "--config".into()];
+        assert_eq!(expand_config(plain.clone()).unwrap(), plain);
+    }
 }

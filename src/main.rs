@@ -78,8 +78,61 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_tail(args: TailArgs) -> Result<ExitCode> {
+/// Follows until a signal stops it; SIGHUP reads the command line and its
+/// `--config` again and goes on from where it was (a configuration that
+/// does not read leaves the running one as it is).
+fn run_tail(first: TailArgs, argv: &[std::ffi::OsString]) -> Result<ExitCode> {
+    use logspike::tail::log::{write as say, Level};
+    use logspike::tail::{self, Ended};
+    let mut session = tail::Session::new()?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let mut args = first;
+    let mut resume = None;
+    let mut total = tail::Summary::default();
+    loop {
+        let options = tail_options(&args)?;
+        match tail::run(options, resume.take(), &mut out, &mut session)? {
+            Ended::Stopped(summary) => {
+                total.add(&summary);
+                break;
+            }
+            Ended::Reload(summary, state) => {
+                total.add(&summary);
+                resume = Some(state);
+                let again = args::expand_config(argv.to_vec())
+                    .map_err(anyhow::Error::msg)
+                    .and_then(|argv| Cli::try_parse_from(argv).map_err(anyhow::Error::from));
+                match again {
+                    Ok(Cli {
+                        command: Command::Tail(new),
+                    }) => match tail_options(&new) {
+                        Ok(_) => {
+                            say(Level::Info, "SIGHUP: configuration read again; going on from where it was");
+                            args = new;
+                        }
+                        Err(e) => say(
+                            Level::Error,
+                            &format!("SIGHUP: the new configuration is refused, the running one stays: {e:#}"),
+                        ),
+                    },
+                    Ok(_) => {}
+                    Err(e) => say(
+                        Level::Error,
+                        &format!("SIGHUP: the new configuration is refused, the running one stays: {e}"),
+                    ),
+                }
+            }
+        }
+    }
+    session.finish();
+    say(Level::Info, &format!("stopped; {}", total.line()));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tail_options(args: &TailArgs) -> Result<logspike::tail::TailOptions> {
     use logspike::tail::{self, TailOptions};
+    let args = args.clone();
     let (registry, format) = formats(&args.formats)?;
     let format_for = (args.format_for.iter())
         .map(|spec| registry.format_for(spec))
@@ -122,12 +175,7 @@ fn run_tail(args: TailArgs) -> Result<ExitCode> {
         filter: args.filter.filter(),
         state_every: std::time::Duration::from_secs(1),
     };
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    let summary = tail::run(options, &mut out, stop)?;
-    eprintln!("logspike tail: stopped; {}", summary.line());
-    Ok(ExitCode::SUCCESS)
+    Ok(options)
 }
 
 /// The paths given, or when none, the access logs the server config
@@ -412,6 +460,14 @@ fn main() -> ExitCode {
         eprintln!("logspike: this logspike was built without Parquet support (the `parquet` feature), so without `export`");
         return ExitCode::from(2);
     }
+    let original = argv.clone();
+    let argv = match args::expand_config(argv) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("logspike: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let cli = Cli::parse_from(argv);
     let result = match cli.command {
         Command::Report(args) => run_report(args),
@@ -419,7 +475,7 @@ fn main() -> ExitCode {
         Command::Export(args) => run_export(args),
         Command::Check(args) => run_check(args),
         Command::Formats(args) => run_formats(args),
-        Command::Tail(args) => run_tail(args),
+        Command::Tail(args) => run_tail(args, &original),
         Command::Completions(args) => {
             let mut cli = <Cli as clap::CommandFactory>::command();
             // Made in memory: the generator panics on a failed write (a

@@ -1756,3 +1756,119 @@ fn alertmanager_receives_fires_and_recoveries() {
         "every line read, Alertmanager or not"
     );
 }
+
+/// `--config`: options from a TOML file; SIGHUP reads it again and goes on
+/// from where it was: no line read twice or lost, a firing alert not
+/// raised again, and a file that does not read leaves the running
+/// configuration as it was.
+#[test]
+fn config_file_and_sighup_reload() {
+    let (dir, log) = new_log();
+    let config = dir.path().join("tail.toml");
+    let write_config = |extra: &str| {
+        fs::write(
+            &config,
+            format!(
+                "paths = [\"access.log\"]\nformat = \"nginx-upstream\"\nalert = [\"503 >= 30 in 5s\"]\nsettle = \"3s\"\noutput = \"json\"\nrotate_grace = \"1s\"\n{extra}"
+            ),
+        )
+        .unwrap();
+    };
+    write_config("");
+    let tail = Tail::start(dir.path(), &["--config", "tail.toml"]);
+    assert!(
+        tail.stderr_has("rules: 503 >= 30 in 5s"),
+        "{}",
+        tail.stderr_text()
+    );
+    let hup = |tail: &Tail| {
+        let status = Command::new("kill")
+            .args(["-HUP", &tail.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let mut w = Writer::new();
+    let burst: String = (0..50).map(|_| w.line(503, "10.0.0.2:8080")).collect();
+    append_text(&log, &burst);
+    wait_until("the alert", || !alerts(&tail).is_empty());
+
+    write_config("where = \"status != 404\"\n");
+    hup(&tail);
+    wait_until("the reload", || tail.stderr_has("configuration read again"));
+    let more: String = (0..20).map(|_| w.line(503, "10.0.0.2:8080")).collect();
+    append_text(&log, &more);
+
+    fs::write(&config, "alert = [\"503 >=\"]\n").unwrap();
+    hup(&tail);
+    wait_until("the refusal", || tail.stderr_has("refused"));
+    w.append(&log, 60);
+    thread::sleep(Duration::from_millis(500));
+
+    let firing: Vec<_> = alerts(&tail)
+        .into_iter()
+        .filter(|(_, a)| a["state"] == "firing")
+        .collect();
+    assert_eq!(firing.len(), 1, "raised once across reloads: {firing:?}");
+    assert!(
+        tail.stderr_has("`503 >=`") || tail.stderr_has("503 >="),
+        "{}",
+        tail.stderr_text()
+    );
+    // The reloaded `where` left the 404s out: counted as such.
+    let (counts, summary) = tail.stop_with_summary();
+    let mut kept = w.written.clone();
+    let left_out = kept.0.remove(&404).unwrap();
+    assert_eq!(counts, kept, "every line once across reloads");
+    assert!(
+        summary.contains(&format!(", {left_out} filtered out")),
+        "{summary}"
+    );
+}
+
+/// The systemd unit in contrib/ passes `systemd-analyze verify` (with this
+/// build's binary in ExecStart), where systemd is installed.
+#[test]
+fn the_service_unit_verifies() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping the unit file check: no systemd-analyze");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = fs::read_to_string(root.join("contrib/logspike-tail.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/logspike tail --config /etc/logspike/tail.toml")
+    );
+    assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logspike-tail.service");
+    fs::write(
+        &path,
+        unit.replace("/usr/local/bin/logspike", env!("CARGO_BIN_EXE_logspike")),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "{stderr}");
+
+    // The example configuration is one the binary reads.
+    let out = Command::new(env!("CARGO_BIN_EXE_logspike"))
+        .args(["tail", "--config"])
+        .arg(root.join("contrib/tail.toml"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

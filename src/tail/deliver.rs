@@ -15,6 +15,7 @@
 //! Alertmanager that was down gets the current state once it is back: an
 //! alert that fired meanwhile is not lost.
 
+use crate::tail::log::say;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -44,7 +45,7 @@ pub struct Counts {
 }
 
 /// Where alerts go over HTTP.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct HttpSinks {
     pub alertmanagers: Vec<String>,
     /// Extra labels for Alertmanager, `(name, value)`.
@@ -196,8 +197,7 @@ impl Delivery {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                     if d.counts.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
-                        eprintln!(
-                            "logspike tail: {}: the alert queue is full; alerts are dropped (counted in the metrics)",
+                        say!(Warning, "{}: the alert queue is full; alerts are dropped (counted in the metrics)",
                             d.name
                         );
                     }
@@ -231,8 +231,9 @@ impl Delivery {
             if thread.is_finished() {
                 let _ = thread.join();
             } else {
-                eprintln!(
-                    "logspike tail: {}: stopped before every alert was delivered",
+                say!(
+                    Error,
+                    "{}: stopped before every alert was delivered",
                     d.name
                 );
             }
@@ -431,10 +432,7 @@ impl Alertmanager {
                     .fetch_add(1, Ordering::Relaxed)
                     .is_multiple_of(20)
                 {
-                    eprintln!(
-                        "logspike tail: alertmanager {}: {e}; trying again",
-                        self.endpoint
-                    );
+                    say!(Warning, "alertmanager {}: {e}; trying again", self.endpoint);
                 }
                 false
             }
@@ -477,8 +475,9 @@ impl Webhook {
                         self.counts.failed.fetch_add(1, Ordering::Relaxed);
                         if attempt == WEBHOOK_TRIES {
                             self.counts.abandoned.fetch_add(1, Ordering::Relaxed);
-                            eprintln!(
-                                "logspike tail: webhook {}: {e}; gave up on an alert after {WEBHOOK_TRIES} tries",
+                            say!(
+                                Error,
+                                "webhook {}: {e}; gave up on an alert after {WEBHOOK_TRIES} tries",
                                 self.url
                             );
                         } else {

@@ -7,6 +7,7 @@
 //! descriptors, which a thread per connection did not.
 
 use super::TailError;
+use crate::tail::log::say;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -403,7 +404,7 @@ fn serve_loop(listener: TcpListener, metrics: Arc<Mutex<Metrics>>) {
                 Ok((stream, _)) => {
                     busy = true;
                     if starved {
-                        eprintln!("logspike tail: metrics: accepting connections again");
+                        say!(Info, "metrics: accepting connections again");
                         starved = false;
                     }
                     if stream.set_nonblocking(true).is_err() {
@@ -425,7 +426,7 @@ fn serve_loop(listener: TcpListener, metrics: Arc<Mutex<Metrics>>) {
                     // passing fault: let the open connections finish and
                     // try again shortly.
                     if !starved {
-                        eprintln!("logspike tail: metrics: cannot accept ({e}); retrying");
+                        say!(Warning, "metrics: cannot accept ({e}); retrying");
                         starved = true;
                     }
                     // Connections idle for a second are the likeliest

@@ -20,6 +20,7 @@ pub mod deliver;
 mod engine;
 pub mod follow;
 pub mod identity;
+pub mod log;
 pub mod metrics;
 mod rotation;
 pub mod rules;
@@ -27,6 +28,7 @@ pub mod sink;
 pub mod state;
 mod stdin;
 
+use crate::tail::log::say;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -94,6 +96,20 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Adds another run's counts (a run before a SIGHUP reload).
+    pub fn add(&mut self, other: &Summary) {
+        self.lines += other.lines;
+        self.parsed += other.parsed;
+        self.rejected += other.rejected;
+        self.late += other.late;
+        self.filtered += other.filtered;
+        for (s, n) in &other.statuses {
+            *self.statuses.entry(*s).or_default() += n;
+        }
+        self.fired += other.fired;
+        self.resolved += other.resolved;
+    }
+
     /// One line, stable enough for scripts: `N lines: P parsed, R rejected,
     /// L late; status 200=..., 503=...; A alerts, B recoveries`, with
     /// `F filtered out` after the rejected count when a filter left any
@@ -232,10 +248,7 @@ fn watch_dirs(watcher: &mut notify::RecommendedWatcher, dirs: &[PathBuf], state:
             Ok(()) => state.watching.push((d.clone(), id)),
             Err(e) => {
                 if !state.failed.contains(d) {
-                    eprintln!(
-                        "logspike tail: cannot watch {}: {e}; polling it",
-                        d.display()
-                    );
+                    say!(Warning, "cannot watch {}: {e}; polling it", d.display());
                     state.failed.push(d.clone());
                 }
             }
@@ -275,49 +288,133 @@ pub enum TailError {
     Output(std::io::Error),
 }
 
-/// Follows until SIGINT or SIGTERM (or `stop` is set), writing alerts to
-/// `out`; returns what was read. Notes for the user go to stderr.
-pub fn run(
-    options: TailOptions,
-    out: &mut dyn Write,
-    stop: Arc<AtomicBool>,
-) -> Result<Summary, TailError> {
-    let saved = match &options.state {
-        Some(p) => state::load(p)?,
-        None => state::State::default(),
-    };
-    let (tx, rx) = mpsc::channel::<Wake>();
-    {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals =
-            signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(TailError::Signals)?;
-        let tx = tx.clone();
-        let stop = stop.clone();
-        std::thread::Builder::new()
-            .name("signals".into())
-            .spawn(move || {
-                if signals.forever().next().is_some() {
-                    stop.store(true, Ordering::SeqCst);
-                    let _ = tx.send(Wake::Stop);
-                }
-            })
-            .map_err(|source| TailError::Thread {
-                what: "signal",
-                source,
-            })?;
+/// What outlives one [`run`] when SIGHUP reloads the configuration: the
+/// signal handling, the metrics and their server (counters go on), and
+/// the Alertmanager and webhook destinations (which remember the alerts
+/// firing, to send them again).
+pub struct Session {
+    /// Set by SIGINT and SIGTERM (and SIGHUP, with `reload`).
+    pub stop: Arc<AtomicBool>,
+    /// Set by SIGHUP: [`run`] returns [`Ended::Reload`].
+    pub reload: Arc<AtomicBool>,
+    metrics: Arc<Mutex<Metrics>>,
+    /// The address the metrics server listens on.
+    served: Option<String>,
+    http: Option<(deliver::HttpSinks, deliver::Delivery)>,
+    /// The running loop's wake-up channel, for the signal thread.
+    wake: Arc<Mutex<Option<mpsc::Sender<Wake>>>>,
+}
+
+impl Session {
+    /// Handles SIGINT, SIGTERM and SIGHUP from now on.
+    pub fn new() -> Result<Session, TailError> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let stop = Arc::new(AtomicBool::new(false));
+        let reload = Arc::new(AtomicBool::new(false));
+        let wake: Arc<Mutex<Option<mpsc::Sender<Wake>>>> = Arc::default();
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+            .map_err(TailError::Signals)?;
+        {
+            let (stop, reload, wake) = (stop.clone(), reload.clone(), wake.clone());
+            std::thread::Builder::new()
+                .name("signals".into())
+                .spawn(move || {
+                    for signal in signals.forever() {
+                        if signal == SIGHUP {
+                            reload.store(true, Ordering::SeqCst);
+                        }
+                        stop.store(true, Ordering::SeqCst);
+                        if let Some(tx) = wake.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                            let _ = tx.send(Wake::Stop);
+                        }
+                    }
+                })
+                .map_err(|source| TailError::Thread {
+                    what: "signal",
+                    source,
+                })?;
+        }
+        Ok(Session {
+            stop,
+            reload,
+            metrics: Arc::default(),
+            served: None,
+            http: None,
+            wake,
+        })
     }
 
-    let metrics = Arc::new(Mutex::new(Metrics::default()));
-    if let Some(addr) = &options.metrics {
-        let bound = metrics::serve(addr, metrics.clone())?;
-        eprintln!("logspike tail: metrics at http://{bound}/metrics");
+    /// Starts the metrics server and the HTTP destinations `options` asks
+    /// for, keeping those that run already.
+    fn prepare(&mut self, options: &TailOptions) -> Result<(), TailError> {
+        if let Some(addr) = &options.metrics {
+            match &self.served {
+                None => {
+                    let bound = metrics::serve(addr, self.metrics.clone())?;
+                    say!(Info, "metrics at http://{bound}/metrics");
+                    self.served = Some(addr.clone());
+                }
+                Some(running) if running != addr => say!(
+                    Warning,
+                    "metrics stay at {running}: a new --metrics address takes a restart"
+                ),
+                Some(_) => {}
+            }
+        }
+        let wanted = &options.http;
+        let none = wanted.alertmanagers.is_empty() && wanted.webhooks.is_empty();
+        if self.http.as_ref().is_some_and(|(had, _)| had != wanted) || none {
+            if let Some((_, old)) = self.http.take() {
+                old.shutdown(Duration::from_secs(3));
+            }
+        }
+        if self.http.is_none() && !none {
+            self.http = Some((wanted.clone(), deliver::Delivery::start(wanted)));
+        }
+        Ok(())
     }
+
+    /// Gives the HTTP destinations up to 3 s to send what they hold.
+    pub fn finish(mut self) {
+        if let Some((_, http)) = self.http.take() {
+            http.shutdown(Duration::from_secs(3));
+        }
+    }
+}
+
+/// How [`run`] ended.
+pub enum Ended {
+    /// SIGINT, SIGTERM, or standard input closed.
+    Stopped(Summary),
+    /// SIGHUP: what was read, and the state to go on from (positions,
+    /// alerts firing, the spike finder's past).
+    Reload(Summary, state::State),
+}
+
+/// Follows until SIGINT or SIGTERM (or `stop` is set), writing alerts to
+/// `out`; returns what was read. A SIGHUP ends it with the state to go on
+/// from (`resume`). Notes for the user go to stderr.
+pub fn run(
+    options: TailOptions,
+    resume: Option<state::State>,
+    out: &mut dyn Write,
+    session: &mut Session,
+) -> Result<Ended, TailError> {
+    let saved = match (resume, &options.state) {
+        (Some(state), _) => state,
+        (None, Some(p)) => state::load(p)?,
+        (None, None) => state::State::default(),
+    };
+    let (tx, rx) = mpsc::channel::<Wake>();
+    *session.wake.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx.clone());
+    let stop = session.stop.clone();
+    session.prepare(&options)?;
+    let metrics = session.metrics.clone();
     let exec = options
         .exec
         .as_ref()
         .map(|(cmd, timeout)| sink::Exec::new(cmd.clone(), *timeout));
-    let http = (!options.http.alertmanagers.is_empty() || !options.http.webhooks.is_empty())
-        .then(|| deliver::Delivery::start(&options.http));
+    let http = session.http.as_ref().map(|(_, d)| d);
 
     let mut watcher: Option<notify::RecommendedWatcher> = match options.poll {
         Some(_) => None,
@@ -328,7 +425,7 @@ pub fn run(
             }) {
                 Ok(w) => Some(w),
                 Err(e) => {
-                    eprintln!("logspike tail: no file system events ({e}); polling instead");
+                    say!(Warning, "no file system events ({e}); polling instead");
                     None
                 }
             }
@@ -460,12 +557,13 @@ pub fn run(
             read
         };
         for note in engine.notes.drain(..) {
-            eprintln!("logspike tail: {note}");
+            say!(Warning, "{note}");
         }
         if !announced {
             announced = true;
-            eprintln!(
-                "logspike tail: following {} file(s){} ({}); rules: {}",
+            say!(
+                Info,
+                "following {} file(s){} ({}); rules: {}",
                 follower.watched.len(),
                 if stdin.is_some() {
                     " and standard input"
@@ -500,7 +598,7 @@ pub fn run(
                     options.json,
                     out,
                     exec.as_ref(),
-                    http.as_ref(),
+                    http,
                     &mut engine.summary,
                 )?;
                 let mut m = metrics.lock().unwrap_or_else(|p| p.into_inner());
@@ -516,7 +614,7 @@ pub fn run(
             let mut m = metrics.lock().unwrap_or_else(|p| p.into_inner());
             m.exec_failures = x.failures.load(Ordering::SeqCst);
         }
-        if let Some(h) = &http {
+        if let Some(h) = http {
             let mut m = metrics.lock().unwrap_or_else(|p| p.into_inner());
             m.deliveries = h
                 .counts()
@@ -536,7 +634,7 @@ pub fn run(
                 let state = current_state(&follower, &mut engine);
                 if state != saved_state || stopping {
                     if let Err(e) = state::save(path, &state) {
-                        eprintln!("logspike tail: writing state file {}: {e}", path.display());
+                        say!(Error, "writing state file {}: {e}", path.display());
                     } else {
                         saved_state = state;
                     }
@@ -555,7 +653,7 @@ pub fn run(
             // Nothing but a pipe to follow, and it closed.
             if let Some(path) = &options.state {
                 if let Err(e) = state::save(path, &current_state(&follower, &mut engine)) {
-                    eprintln!("logspike tail: writing state file {}: {e}", path.display());
+                    say!(Error, "writing state file {}: {e}", path.display());
                 }
             }
             break;
@@ -580,10 +678,12 @@ pub fn run(
     if let Some(x) = &exec {
         x.shutdown();
     }
-    if let Some(h) = http {
-        h.shutdown(Duration::from_secs(3));
+    if session.reload.swap(false, Ordering::SeqCst) && stdin.is_none() {
+        session.stop.store(false, Ordering::SeqCst);
+        let state = current_state(&follower, &mut engine);
+        return Ok(Ended::Reload(engine.summary, state));
     }
-    Ok(engine.summary)
+    Ok(Ended::Stopped(engine.summary))
 }
 
 fn emit(

@@ -10,6 +10,7 @@
 //! wrote 6 GB into it); its stderr is passed on to logspike's, escaped,
 //! at most 20 lines of 300 bytes per run.
 
+use crate::tail::log::say;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -146,8 +147,9 @@ impl Exec {
     pub fn run(&self, alert: &Alert) {
         if self.running.load(Ordering::SeqCst) >= MAX_RUNNING {
             self.failures.fetch_add(1, Ordering::SeqCst);
-            eprintln!(
-                "logspike tail: --exec: {MAX_RUNNING} commands still running; not running it for {} {}",
+            say!(
+                Warning,
+                "--exec: {MAX_RUNNING} commands still running; not running it for {} {}",
                 alert.rule,
                 alert.key.as_deref().unwrap_or("")
             );
@@ -175,14 +177,14 @@ impl Exec {
             .spawn(move || {
                 if let Err(e) = run_one(&command, &payload, &env, timeout, &quit) {
                     failures.fetch_add(1, Ordering::SeqCst);
-                    eprintln!("logspike tail: --exec `{command}`: {e}");
+                    say!(Warning, "--exec `{command}`: {e}");
                 }
                 running.fetch_sub(1, Ordering::SeqCst);
             });
         if let Err(e) = spawned {
             self.running.fetch_sub(1, Ordering::SeqCst);
             self.failures.fetch_add(1, Ordering::SeqCst);
-            eprintln!("logspike tail: --exec: cannot start a thread: {e}");
+            say!(Warning, "--exec: cannot start a thread: {e}");
         }
     }
 }
@@ -257,14 +259,17 @@ fn pass_on(stderr: std::process::ChildStderr) {
         if shown < LINES {
             let text = line.strip_suffix(b"\n").unwrap_or(&line);
             let cut = &text[..text.len().min(BYTES)];
-            eprintln!("logspike tail: --exec: {}", escape_bytes(cut));
+            say!(Warning, "--exec: {}", escape_bytes(cut));
             shown += 1;
         } else {
             left_out += 1;
         }
     }
     if left_out > 0 {
-        eprintln!("logspike tail: --exec: {left_out} more lines of its stderr not shown");
+        say!(
+            Warning,
+            "--exec: {left_out} more lines of its stderr not shown"
+        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! Standard input (`-`) followed as a stream: read on a thread of its
 //! own, handed over in chunks of complete lines.
 
+use crate::tail::log::say;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
@@ -122,7 +123,7 @@ pub(super) fn read_stdin(tx: mpsc::Sender<Wake>) {
             }
         });
     if let Err(e) = spawned {
-        eprintln!("logspike tail: cannot read standard input: {e}");
+        say!(Error, "cannot read standard input: {e}");
     }
 }
 
@@ -138,7 +139,7 @@ pub(super) fn take(wake: Wake, stdin: &mut Option<StdinSource>, stop: &AtomicBoo
         }
         Wake::StdinEnd(error) => {
             if let Some(e) = error {
-                eprintln!("logspike tail: reading standard input: {e}");
+                say!(Error, "reading standard input: {e}");
             }
             if let Some(s) = stdin.as_mut() {
                 s.ended = true;
