@@ -1653,8 +1653,8 @@ impl Drop for Alertmanager {
 
 /// `--alertmanager` against the real one: a burst appears in its API with
 /// its labels, the recovery resolves it, and an Alertmanager that was down
-/// during a burst gets the alert once it is back, while the tail reads
-/// every line on time.
+/// for 10 s during a burst gets the alert once it is back, while the tail
+/// reads every line (and raises the alert on stdout) meanwhile.
 #[test]
 fn alertmanager_receives_fires_and_recoveries() {
     if Command::new("prometheus-alertmanager")
@@ -1743,13 +1743,35 @@ fn alertmanager_receives_fires_and_recoveries() {
             .iter()
             .any(|(_, l)| l.contains("10.0.0.3:8080") && l.contains("\"firing\""))
     });
-    thread::sleep(Duration::from_secs(3));
+    // Down for 10 s while the burst goes on (so the alert is still firing
+    // when it is back), and the tail reads on.
+    for _ in 0..40 {
+        let text: String = (0..12).map(|_| w.line(503, "10.0.0.3:8080")).collect();
+        f.write_all(text.as_bytes()).unwrap();
+        thread::sleep(Duration::from_millis(250));
+    }
     let am = Alertmanager::start(dir.path(), port);
-    wait_until("the alert sent while Alertmanager was down", || {
-        am.alerts()
-            .iter()
-            .any(|a| a["labels"]["upstream"] == "10.0.0.3:8080")
-    });
+    let back = Instant::now();
+    while !am
+        .alerts()
+        .iter()
+        .any(|a| a["labels"]["upstream"] == "10.0.0.3:8080")
+    {
+        assert!(
+            back.elapsed() < PATIENCE,
+            "the alert sent while Alertmanager was down never came: {:?}\n{}",
+            am.alerts(),
+            tail.stderr_text()
+        );
+        // The burst goes on until it is there: still firing.
+        let text: String = (0..12).map(|_| w.line(503, "10.0.0.3:8080")).collect();
+        f.write_all(text.as_bytes()).unwrap();
+        thread::sleep(Duration::from_millis(250));
+    }
+    eprintln!(
+        "alertmanager: back for {} ms when the alert raised while it was down arrived",
+        back.elapsed().as_millis()
+    );
     assert_eq!(
         tail.stop(),
         w.written,
