@@ -1033,6 +1033,36 @@ fn day_windows_start_at_local_midnight_across_daylight_saving() {
         text.contains("windows of 1d, from midnight Europe/Berlin"),
         "{text}"
     );
+
+    // Windows chosen from the span (weeks, over 300 days of an hourly log,
+    // more hours than a partial keeps) start at Berlin's Monday midnights.
+    let hourly: String = (0..300 * 24)
+        .map(|h| {
+            format!(
+                "10.0.0.1 - - [{}] \"GET /a HTTP/1.1\" 200 5 \"-\" \"t\"\n",
+                clf(START - 300 * 86_400 + h * 3600)
+            )
+        })
+        .collect();
+    let log = write(dir.path(), "hourly.log", hourly.as_bytes());
+    let json = report_json(&["--tz", "Europe/Berlin"], &[&log]);
+    assert_eq!(
+        json["summary"]["days_from"], "Europe/Berlin",
+        "{}",
+        json["summary"]
+    );
+    assert_eq!(json["summary"]["window_seconds"], 604_800.0);
+    for w in json["windows"].as_array().unwrap() {
+        let start = chrono::DateTime::parse_from_rfc3339(w["start"].as_str().unwrap()).unwrap();
+        let local = berlin_local(start.timestamp());
+        let day = chrono::NaiveDate::parse_from_str(&local[..10], "%Y-%m-%d").unwrap();
+        assert_eq!(&local[11..], "00:00:00", "{start}");
+        assert_eq!(
+            chrono::Datelike::weekday(&day),
+            chrono::Weekday::Mon,
+            "{start}"
+        );
+    }
 }
 
 /// `--by host`: a section per host (names in any case are one host), each

@@ -128,6 +128,9 @@ pub struct Config {
     pub filter: Filter,
     /// Most distinct keys per table and partial.
     pub max_keys: usize,
+    /// Windows are never coarsened past this: a report whose days start
+    /// at another zone's midnight keeps windows that fit in its days.
+    pub coarsest: Option<i64>,
 }
 
 impl Default for Config {
@@ -139,6 +142,7 @@ impl Default for Config {
             paths: PathNormalizer::default(),
             filter: Filter::default(),
             max_keys: 100_000,
+            coarsest: None,
         }
     }
 }
@@ -441,6 +445,7 @@ pub struct Aggregate {
     /// Window granularity in microseconds.
     pub granularity: i64,
     fixed: bool,
+    coarsest: Option<i64>,
     /// By window start (UTC microseconds).
     pub windows: BTreeMap<i64, Window>,
     pub requests: u64,
@@ -490,6 +495,7 @@ impl Aggregate {
         Aggregate {
             granularity: config.window.unwrap_or(LADDER[0]),
             fixed: config.window.is_some(),
+            coarsest: config.coarsest,
             windows: BTreeMap::new(),
             requests: 0,
             bytes: 0,
@@ -752,7 +758,8 @@ impl Aggregate {
     /// window size was fixed by the user).
     fn bound_windows(&mut self) {
         while !self.fixed && self.windows.len() > MAX_WINDOWS {
-            match LADDER.iter().find(|&&g| g > self.granularity) {
+            let allowed = |g: i64| self.coarsest.is_none_or(|c| g <= c);
+            match LADDER.iter().find(|&&g| g > self.granularity && allowed(g)) {
                 Some(&next) => self.coarsen(next),
                 None => break,
             }

@@ -47,16 +47,25 @@ impl ReportOptions {
     /// since a UTC day cannot be cut at another zone's midnight.
     pub fn set_window(&mut self, size: Option<i64>, zone: Zone) {
         self.window = size;
+        let now = chrono::Utc::now().timestamp_micros();
+        let offsets = |unit: i64| {
+            [now, now - 182 * DAY]
+                .iter()
+                .all(|&t| i64::from(zone.offset_at(t)) % unit == 0)
+        };
         self.analysis.window = match size {
             Some(s) if s % DAY == 0 && !zone.is_utc() => {
-                let now = chrono::Utc::now().timestamp_micros();
-                let whole_hours = [now, now - 182 * DAY]
-                    .iter()
-                    .all(|&t| zone.offset_at(t) % 3600 == 0);
-                Some(if whole_hours { 3600 } else { 900 } * 1_000_000)
+                Some(if offsets(3600) { 3600 } else { 900 } * 1_000_000)
             }
             other => other,
         };
+        // Windows chosen from the span may become days: they must not be
+        // coarsened past an hour, which fits in that zone's days. A zone of
+        // half-hour offsets would need ten minutes, too many windows over
+        // a long log (a year of them took 90 MB more): past 35 days its
+        // days stay UTC's, and the report says so.
+        self.analysis.coarsest =
+            (size.is_none() && !zone.is_utc() && offsets(3600)).then_some(3600 * 1_000_000);
         self.zone = zone;
     }
 }
