@@ -122,6 +122,9 @@ pub fn label(text: &str) -> Result<(String, String), String> {
 
 struct Destination {
     name: String,
+    /// Alertmanager (told the firing alerts again after a restart), or a
+    /// webhook (told each alert once).
+    keeps_state: bool,
     tx: Option<SyncSender<Alert>>,
     counts: Arc<Counts>,
     thread: Option<JoinHandle<()>>,
@@ -159,6 +162,7 @@ impl Delivery {
                 .spawn(move || am.run(rx))
                 .ok();
             destinations.push(Destination {
+                keeps_state: true,
                 name: format!("alertmanager {url}"),
                 tx: Some(tx),
                 counts,
@@ -180,6 +184,7 @@ impl Delivery {
                 .spawn(move || hook.run(rx))
                 .ok();
             destinations.push(Destination {
+                keeps_state: false,
                 name: format!("webhook {url}"),
                 tx: Some(tx),
                 counts,
@@ -191,7 +196,21 @@ impl Delivery {
 
     /// Hands `alert` to every destination, never waiting.
     pub fn send(&self, alert: &Alert) {
-        for d in &self.destinations {
+        self.hand(alert, false);
+    }
+
+    /// Tells the destinations that keep state (Alertmanager) of an alert
+    /// firing since before this process started; webhooks heard it then.
+    pub fn remind(&self, alert: &Alert) {
+        self.hand(alert, true);
+    }
+
+    fn hand(&self, alert: &Alert, reminder: bool) {
+        for d in self
+            .destinations
+            .iter()
+            .filter(|d| d.keeps_state || !reminder)
+        {
             let Some(tx) = &d.tx else { continue };
             match tx.try_send(alert.clone()) {
                 Ok(()) => {}

@@ -345,8 +345,9 @@ impl Session {
     }
 
     /// Starts the metrics server and the HTTP destinations `options` asks
-    /// for, keeping those that run already.
-    fn prepare(&mut self, options: &TailOptions) -> Result<(), TailError> {
+    /// for, keeping those that run already; true when the destinations
+    /// are new (and do not know the alerts firing yet).
+    fn prepare(&mut self, options: &TailOptions) -> Result<bool, TailError> {
         if let Some(addr) = &options.metrics {
             match &self.served {
                 None => {
@@ -370,8 +371,9 @@ impl Session {
         }
         if self.http.is_none() && !none {
             self.http = Some((wanted.clone(), deliver::Delivery::start(wanted)));
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Gives the HTTP destinations up to 3 s to send what they hold.
@@ -408,7 +410,7 @@ pub fn run(
     let (tx, rx) = mpsc::channel::<Wake>();
     *session.wake.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx.clone());
     let stop = session.stop.clone();
-    session.prepare(&options)?;
+    let fresh_destinations = session.prepare(&options)?;
     let metrics = session.metrics.clone();
     let exec = options
         .exec
@@ -527,8 +529,15 @@ pub fn run(
     let mut last_expand = Instant::now();
     let mut last_save = Instant::now();
     let mut saved_state = current_state(&follower, &mut engine);
-    // Alerts firing when the last run stopped are firing still.
+    // Alerts firing when the last run stopped are firing still; new
+    // destinations are told (Alertmanager would otherwise let them lapse
+    // and resolve them while they still fire).
     metrics.lock().unwrap_or_else(|p| p.into_inner()).active = engine.active();
+    if let (true, Some(h), Some(now)) = (fresh_destinations, http, engine.clock.now()) {
+        for a in engine.rules.firing(now) {
+            h.remind(&a);
+        }
+    }
     let mut announced = false;
     loop {
         let stopping = stop.load(Ordering::SeqCst);

@@ -433,6 +433,20 @@ impl Rules {
     }
 
     /// Keys firing now: (rule text, key), sorted.
+    /// The alerts firing now, as they would be raised (for destinations
+    /// that must be told again after a restart, such as Alertmanager).
+    pub fn firing(&self, now: i64) -> Vec<Alert> {
+        let mut out = Vec::new();
+        for t in &self.trackers {
+            for (key, state) in &t.keys {
+                if state.firing.is_some() {
+                    out.push(alert(&t.text, &t.rule, key, state, AlertState::Firing, now));
+                }
+            }
+        }
+        out
+    }
+
     pub fn active(&self) -> Vec<(String, String)> {
         let mut v: Vec<(String, String)> = self
             .trackers
