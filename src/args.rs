@@ -321,6 +321,11 @@ pub(crate) struct ExportArgs {
     /// Extra path normalization for `path_normalized`, `REGEX=REPLACEMENT`.
     #[arg(long, value_name = "RULE")]
     pub(crate) path_rule: Vec<String>,
+    /// Write sums per window of this size (`1m`, `5m`, `1h`) instead of one
+    /// row per request: `requests/` and `attempts/` tables whose SUM over
+    /// any rows is exact, latency as fixed buckets (docs/parquet.md).
+    #[arg(long, value_name = "SIZE", value_parser = config::duration, conflicts_with = "rejects")]
+    pub(crate) rollup: Option<Duration>,
 }
 
 #[derive(Args)]

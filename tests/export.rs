@@ -372,12 +372,7 @@ print(json.dumps({{"rows": rows, "per_minute": per_minute, "attempts": attempts,
     let duck: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
 
     assert_eq!(duck["rows"], json["summary"]["requests"]);
-    let from_duck: BTreeMap<String, u64> = duck["per_minute"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_u64().unwrap()))
-        .collect();
+    let from_duck: BTreeMap<String, u64> = crate::util::pairs(&duck["per_minute"]);
     let from_report: BTreeMap<String, u64> = json["windows"]
         .as_array()
         .unwrap()
@@ -479,12 +474,7 @@ fn spark_reads_the_export() {
             )
         })
         .collect();
-    let from_spark: BTreeMap<String, u64> = spark["errors_by_upstream"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
-        .collect();
+    let from_spark: BTreeMap<String, u64> = crate::util::counts(&spark["errors_by_upstream"]);
     assert_eq!(from_spark, from_report);
 }
 
@@ -750,4 +740,225 @@ fn a_full_disk_leaves_no_temporary_file_and_says_so_once() {
         .filter(|f| f.to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// `export --rollup 1m` of a log split across three "hosts", each exported
+/// on its own: DuckDB summing the three equals `report --output json` on
+/// the whole log: requests, bytes and 5xx per minute, every upstream's
+/// attempts by status, and each busy window's p99 inside the bucket the
+/// summed buckets name.
+#[test]
+fn rollups_of_three_hosts_sum_to_the_report() {
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .output();
+    if !python.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipping the rollup test: python3 with duckdb is not installed (scripts/test installs it)");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut whole = String::new();
+    for name in ["access.log.1", "access.log"] {
+        whole += &std::fs::read_to_string(root.join("sample-logs/nginx").join(name)).unwrap();
+    }
+    let mut parts = [String::new(), String::new(), String::new()];
+    for (i, line) in whole.lines().enumerate() {
+        parts[i % 3].push_str(line);
+        parts[i % 3].push('\n');
+    }
+    let whole_path = dir.path().join("whole.log");
+    std::fs::write(&whole_path, &whole).unwrap();
+    let mut globs = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let log = dir.path().join(format!("host{i}.log"));
+        std::fs::write(&log, part).unwrap();
+        let out = dir.path().join(format!("host{i}"));
+        export(
+            &["--rollup", "1m", "--format", "nginx-upstream"],
+            &out,
+            &[&log],
+        );
+        globs.push(format!("'{}/{{table}}/**/*.parquet'", out.display()));
+    }
+    let json: serde_json::Value = serde_json::from_slice(
+        &Command::cargo_bin("logspike")
+            .unwrap()
+            .args([
+                "report", "--output", "json", "--window", "1m", "--top", "1000",
+            ])
+            .args(["--format", "nginx-upstream"])
+            .arg(&whole_path)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let script = format!(
+        r#"
+import duckdb, json
+globs = [{globs}]
+src = lambda t: "read_parquet([" + ", ".join("'" + g.replace("{{table}}", t) + "'" for g in globs) + "], hive_partitioning=true)"
+con = duckdb.connect()
+total = con.sql(f"select sum(requests)::bigint, sum(bytes)::bigint from {{src('requests')}}").fetchall()[0]
+per_minute = con.sql(f"select strftime(window_start at time zone 'UTC', '%Y-%m-%dT%H:%M:%SZ'), sum(requests)::bigint from {{src('requests')}} where status between 500 and 599 group by 1").fetchall()
+attempts = con.sql(f"select upstream, upstream_status, sum(attempts)::bigint from {{src('attempts')}} group by all").fetchall()
+cols = [c for c in con.sql(f"select * from {{src('requests')}} limit 0").columns if c.startswith('request_time_le_')]
+buckets = con.sql(f"select strftime(window_start at time zone 'UTC', '%Y-%m-%dT%H:%M:%SZ'), " + ", ".join(f"sum({{c}})::bigint" for c in cols) + f" from {{src('requests')}} group by 1").fetchall()
+print(json.dumps({{"total": total, "per_minute": per_minute, "attempts": attempts, "cols": cols, "buckets": buckets}}))
+"#,
+        globs = globs.join(", ")
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["total"][0], json["summary"]["requests"]);
+    assert_eq!(got["total"][1], json["summary"]["bytes"]);
+    let per_minute: BTreeMap<String, u64> = crate::util::pairs(&got["per_minute"]);
+    let want: BTreeMap<String, u64> = json["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["errors_5xx"].as_u64().unwrap() > 0)
+        .map(|w| {
+            (
+                w["start"].as_str().unwrap().to_string(),
+                w["errors_5xx"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(per_minute, want);
+    let mut attempts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for r in got["attempts"].as_array().unwrap() {
+        let status = r[1].as_u64().map_or("-".to_string(), |s| s.to_string());
+        attempts.insert(
+            (r[0].as_str().unwrap().to_string(), status),
+            r[2].as_u64().unwrap(),
+        );
+    }
+    let mut want = BTreeMap::new();
+    for u in json["upstreams"].as_array().unwrap() {
+        for (status, n) in u["status"].as_object().unwrap() {
+            want.insert(
+                (u["upstream"].as_str().unwrap().to_string(), status.clone()),
+                n.as_u64().unwrap(),
+            );
+        }
+    }
+    assert_eq!(attempts, want);
+    // Each busy window's p99 lies in the bucket the summed counts name
+    // (with the report's 1% sketch error).
+    let bounds: Vec<f64> = got["cols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let b = c.as_str().unwrap().trim_start_matches("request_time_le_");
+            if b == "inf" {
+                f64::INFINITY
+            } else {
+                b.replace('_', ".").parse().unwrap()
+            }
+        })
+        .collect();
+    let windows: BTreeMap<&str, &serde_json::Value> = json["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["start"].as_str().unwrap(), w))
+        .collect();
+    let mut checked = 0;
+    for row in got["buckets"].as_array().unwrap() {
+        let w = windows[row[0].as_str().unwrap()];
+        let counts: Vec<u64> = row.as_array().unwrap()[1..]
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        let n: u64 = counts.iter().sum();
+        let Some(p99) = w["request_time"]["p99"].as_f64() else {
+            continue;
+        };
+        if n < 50 {
+            continue;
+        }
+        // The sketch's rank: the value at 0-based q * (n - 1).
+        let rank = (0.99 * (n - 1) as f64).floor() as u64 + 1;
+        let mut seen = 0;
+        let i = counts
+            .iter()
+            .position(|c| {
+                seen += c;
+                seen >= rank
+            })
+            .unwrap();
+        let lo = if i == 0 { 0.0 } else { bounds[i - 1] };
+        assert!(
+            p99 >= lo * 0.99 && p99 <= bounds[i] * 1.01,
+            "{}: p99 {p99} outside ({lo}, {}]",
+            row[0],
+            bounds[i]
+        );
+        checked += 1;
+    }
+    assert!(checked > 10, "{checked} windows checked");
+}
+
+/// Past 100,000 rows in memory, the windows that ended are written out
+/// while reading: a long log of distinct paths still sums exactly, window
+/// by window, read back with the parquet crate.
+#[test]
+fn rollups_flush_finished_windows_and_still_sum_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = 1_795_000_000i64;
+    let mut text = String::new();
+    let mut want: BTreeMap<i64, u64> = BTreeMap::new();
+    for i in 0..150_000i64 {
+        // 2,500 requests a minute, each its own path: one row each.
+        let t = start + i * 60 / 2_500;
+        let stamp = chrono::DateTime::from_timestamp(t, 0)
+            .unwrap()
+            .format("%d/%b/%Y:%H:%M:%S +0000");
+        text += &format!("10.0.0.1 - - [{stamp}] \"GET /p{i} HTTP/1.1\" 200 5 \"-\" \"t\"\n");
+        *want.entry(t / 60 * 60 * 1_000_000).or_default() += 1;
+    }
+    let log = dir.path().join("long.log");
+    std::fs::write(&log, text).unwrap();
+    let out = dir.path().join("rollup");
+    let said = export(
+        &[
+            "--rollup",
+            "1m",
+            "--format",
+            "nginx-combined",
+            "--partition",
+            "none",
+        ],
+        &out,
+        &[&log],
+    );
+    assert!(said.contains("wrote 150000 requests"), "{said}");
+    let files = parquet_files(&out.join("requests"));
+    assert!(files.len() > 1, "written in more than one go: {files:?}");
+    let mut got: BTreeMap<i64, u64> = BTreeMap::new();
+    for file in files {
+        for batch in read(&file) {
+            let col = |n: &str| batch.column(batch.schema().index_of(n).unwrap()).clone();
+            let starts = col("window_start");
+            let starts = starts.as_primitive::<TimestampMicrosecondType>();
+            let requests = col("requests");
+            let requests = requests.as_primitive::<UInt64Type>();
+            for i in 0..batch.num_rows() {
+                *got.entry(starts.value(i)).or_default() += requests.value(i);
+            }
+        }
+    }
+    assert_eq!(got, want);
 }

@@ -97,3 +97,21 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     enc.write_all(bytes).unwrap();
     enc.finish().unwrap()
 }
+
+/// A JSON object of counts (`{"200": 5, "503": 2}`) as a map.
+pub fn counts(v: &serde_json::Value) -> std::collections::BTreeMap<String, u64> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .iter()
+        .map(|(k, n)| (k.clone(), n.as_u64().unwrap()))
+        .collect()
+}
+
+/// Rows of `[key, count]` (a query's result) as a map.
+pub fn pairs(v: &serde_json::Value) -> std::collections::BTreeMap<String, u64> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_u64().unwrap()))
+        .collect()
+}

@@ -9,6 +9,7 @@
 //! never sees a half-written file.
 
 pub mod manifest;
+pub mod rollup;
 
 use std::collections::BTreeMap;
 use std::fs::File;
