@@ -602,12 +602,7 @@ fn long_form_csv_adds_up_to_the_json() {
         rows > json["windows"].as_array().unwrap().len(),
         "one row per window and status"
     );
-    let want: BTreeMap<String, u64> = json["status"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
-        .collect();
+    let want: BTreeMap<String, u64> = crate::util::counts(&json["status"]);
     assert_eq!(by_status, want);
     let upstreams = csv("upstream_status");
     assert!(upstreams.starts_with("upstream,status,requests\n"));
@@ -830,12 +825,7 @@ fn where_keeps_what_each_operator_says() {
             Some(reqs.len() as u64 - kept),
             "{expr}"
         );
-        let got: BTreeMap<String, u64> = json["status"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
-            .collect();
+        let got: BTreeMap<String, u64> = crate::util::counts(&json["status"]);
         assert_eq!(got, want, "{expr}");
         assert!(
             s["filter"].as_str().is_some(),
@@ -1170,12 +1160,7 @@ fn by_host_gives_each_host_its_own_report() {
     for section in sections {
         let host = section["host"].as_str().unwrap();
         let r = &section["report"];
-        let status: BTreeMap<String, u64> = r["status"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
-            .collect();
+        let status: BTreeMap<String, u64> = crate::util::counts(&r["status"]);
         assert_eq!(&status, &want[host], "{host}");
         // The same as asking for that host alone, window for window.
         let alone = report_json(&["--host", host, "--window", "1m"], &[&vhosts, &plain]);
@@ -1290,25 +1275,10 @@ print(json.dumps({{"types": types, "status": status, "paths": paths}}))
     let got: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(got["types"]["start"], "TIMESTAMP WITH TIME ZONE", "{got}");
     assert_eq!(got["types"]["requests"], "BIGINT", "{got}");
-    let status: BTreeMap<String, u64> = got["status"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_u64().unwrap()))
-        .collect();
-    let want: BTreeMap<String, u64> = json["status"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
-        .collect();
+    let status: BTreeMap<String, u64> = crate::util::pairs(&got["status"]);
+    let want: BTreeMap<String, u64> = crate::util::counts(&json["status"]);
     assert_eq!(status, want);
-    let paths: BTreeMap<String, u64> = got["paths"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_u64().unwrap()))
-        .collect();
+    let paths: BTreeMap<String, u64> = crate::util::pairs(&got["paths"]);
     let want: BTreeMap<String, u64> = json["paths"]
         .as_array()
         .unwrap()

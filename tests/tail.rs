@@ -55,6 +55,30 @@ fn summary_in(stderr: &str) -> Option<String> {
 }
 
 /// A temporary directory with an empty `access.log` in it.
+/// `logspike tail ARGS -` in `dir` with `text` on its standard input, until
+/// the pipe closes: its stdout and stderr (it must exit 0).
+fn tail_stdin(dir: &Path, args: &[&str], text: &str) -> (String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logspike"))
+        .args(["tail", "-"])
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+}
+
 fn new_log() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
@@ -1359,33 +1383,11 @@ fn where_keeps_rules_to_the_requests_it_names() {
     assert_eq!(only_b.0[&503], 30);
     let run = |filter: &[&str]| {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_logspike"))
-            .args([
-                "tail",
-                "-",
-                "--alert",
-                "503 >= 40 in 1m",
-                "--output",
-                "json",
-            ])
-            .args(filter)
-            .current_dir(dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(out.status.success(), "{filter:?}: {stderr}");
+        let mut args = vec!["--alert", "503 >= 40 in 1m", "--output", "json"];
+        args.extend_from_slice(filter);
+        let (stdout, stderr) = tail_stdin(dir.path(), &args, &text);
         let summary = summary_in(&stderr).unwrap_or_else(|| panic!("{stderr}"));
-        let alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        let alerts: Vec<serde_json::Value> = stdout
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
@@ -1514,40 +1516,23 @@ fn webhooks_retry_time_out_and_carry_the_token() {
         text.push_str(&w.line(if i % 5 == 0 { 503 } else { 200 }, "10.0.0.1:80"));
     }
     let run = |hook: &str, template: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_logspike"))
-            .args([
-                "tail",
-                "-",
-                "--alert",
-                "503 >= 40 in 1m",
-                "--output",
-                "json",
-            ])
-            .args(["--webhook", hook, "--webhook-template", template])
-            .arg("--webhook-header-file")
-            .arg(&token)
-            .args(["--http-timeout", "1s"])
-            .current_dir(dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        (stdout, stderr)
+        let token = token.to_str().unwrap();
+        let args = [
+            "--alert",
+            "503 >= 40 in 1m",
+            "--output",
+            "json",
+            "--webhook",
+            hook,
+            "--webhook-template",
+            template,
+            "--webhook-header-file",
+            token,
+            "--http-timeout",
+            "1s",
+        ];
+        let (stdout, stderr) = tail_stdin(dir.path(), &args, &text);
+        (stdout.trim().to_string(), stderr)
     };
     let (alert, stderr) = run(&format!("{plain}/hooks/a"), "json");
     let summary = summary_in(&stderr).unwrap();
