@@ -122,6 +122,13 @@ fi
 read -r EXPORT c EXPORT_RSS < <(measure sh -c "rm -rf '$DIR/export' && '$LS' export --parquet '$DIR/export' '$LOG'")
 row "logspike export (Parquet, all columns, zstd)" "$MB" "$EXPORT" "$c" "$EXPORT_RSS"
 EXPORT_MB=$(du -sm "$DIR/export" | cut -f1)
+# Rollups of the same log: per-minute sums (docs/parquet.md), and their
+# size per million requests.
+read -r ROLLUP c m < <(measure sh -c "rm -rf '$DIR/rollup' && '$LS' export --rollup 1m --parquet '$DIR/rollup' '$LOG'")
+row "logspike export --rollup 1m" "$MB" "$ROLLUP" "$c" "$m"
+REQUESTS=$(wc -l < "$LOG")
+ROLLUP_KB=$(du -sk "$DIR/rollup" | cut -f1)
+echo "rollup size: $(awk -v k="$ROLLUP_KB" -v n="$REQUESTS" 'BEGIN { printf "%.2f MB per million requests (%d KB for %d)", k / 1024 / (n / 1e6), k, n }')"
 if python3 -c 'import duckdb' 2>/dev/null; then
   cat > "$DIR/export_query.py" <<PY
 import duckdb
