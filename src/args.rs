@@ -137,7 +137,7 @@ pub(crate) struct TailArgs {
     /// Send alerts to this Alertmanager (API v2; repeatable, for an HA
     /// pair): `http://127.0.0.1:9093`. Firing alerts are sent again every
     /// --alertmanager-resend until they resolve.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = logspike::tail::deliver::url)]
     pub(crate) alertmanager: Vec<String>,
     /// How often firing alerts are sent to Alertmanager again.
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = config::duration)]
@@ -151,7 +151,7 @@ pub(crate) struct TailArgs {
     pub(crate) generator_url: Option<String>,
     /// POST each alert to this URL (repeatable): the JSON of --output json,
     /// or the shape --webhook-template names.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = logspike::tail::deliver::url)]
     pub(crate) webhook: Vec<String>,
     /// A file holding one header line for the webhooks, such as
     /// `Authorization: Bearer TOKEN` (kept off the command line).

@@ -104,6 +104,21 @@ pub fn header_from_file(path: &std::path::Path) -> Result<(String, String), Stri
     }
 }
 
+/// An `http://` or `https://` URL with a host, checked before the tail
+/// starts (a typo would otherwise only show as failed deliveries).
+pub fn url(text: &str) -> Result<String, String> {
+    let bad = |why: &str| format!("`{text}` is not a URL to send alerts to: {why}");
+    let uri: ureq::http::Uri = text.parse().map_err(|e| bad(&format!("{e}")))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(bad("it must start with http:// or https://")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(bad("it names no host"));
+    }
+    Ok(text.to_string())
+}
+
 /// `NAME=VALUE`, a label name as Prometheus allows.
 pub fn label(text: &str) -> Result<(String, String), String> {
     let (name, value) = text
@@ -533,6 +548,12 @@ mod tests {
         std::fs::write(&file, "A: b\nC: d").unwrap();
         assert!(header_from_file(&file).is_err());
         assert_eq!(Template::parse("slack"), Ok(Template::Slack));
+        assert!(url("http://127.0.0.1:9093").is_ok());
+        assert!(url("https://hooks.example.com/services/T0/B0/x").is_ok());
+        assert!(url("127.0.0.1:9093").unwrap_err().contains("http://"));
+        assert!(url("ftp://x/").is_err());
+        assert!(url("http://").is_err());
+        assert!(url("http://a b/").is_err());
         assert!(Template::parse("teams").is_err());
     }
 }
