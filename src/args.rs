@@ -300,9 +300,15 @@ pub(crate) struct ExportArgs {
     pub(crate) formats: FormatArgs,
     #[command(flatten)]
     pub(crate) filter: FilterArgs,
-    /// `date` (date=YYYY-MM-DD/), `hour` (adds hour=HH/) or `none`.
-    #[arg(long, value_name = "BY", default_value = "date", value_parser = logspike::export::Partition::parse)]
-    pub(crate) partition: logspike::export::Partition,
+    /// `date` (date=YYYY-MM-DD/), `hour` (adds hour=HH/) or `none`;
+    /// `server` first (`server`, `server,hour`) adds server=NAME/ above
+    /// them, for a fleet exporting into one place (NAME: --server-name or
+    /// this machine's host name).
+    #[arg(long, value_name = "BY", default_value = "date", value_parser = logspike::export::parse_partitioning)]
+    pub(crate) partition: (logspike::export::Partition, bool),
+    /// The name in server=NAME/ (default: this machine's host name).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) server_name: Option<String>,
     /// `zstd`, `snappy` or `none`.
     #[arg(long, value_name = "CODEC", default_value = "zstd", value_parser = logspike::output::parquet::Codec::parse)]
     pub(crate) compression: logspike::output::parquet::Codec,

@@ -63,7 +63,11 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
     }
     let options = ExportOptions {
         dir: args.parquet.clone(),
-        partition: args.partition,
+        partition: args.partition.0,
+        host: args
+            .partition
+            .1
+            .then(|| export::server_dir(args.server_name.as_deref())),
         compression: args.compression,
         row_group_rows: args.row_group_size.max(1),
         mode,

@@ -962,3 +962,66 @@ fn rollups_flush_finished_windows_and_still_sum_exactly() {
     }
     assert_eq!(got, want);
 }
+
+/// `--partition server`: two servers export into one directory (the second
+/// with `--append`); DuckDB reads `server` from the directories and the
+/// virtual hosts from the rows, neither hiding the other.
+#[test]
+fn two_servers_export_into_one_place() {
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .output();
+    if !python.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipping the server partition test: python3 with duckdb is not installed");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let log = root.join("sample-logs/apache/other_vhosts_access.log");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fleet");
+    let copy = dir.path().join("copy.log");
+    std::fs::copy(&log, &copy).unwrap();
+    export(
+        &["--partition", "server", "--server-name", "web1"],
+        &out,
+        &[&log],
+    );
+    export(
+        &[
+            "--partition",
+            "server",
+            "--server-name",
+            "web/2",
+            "--append",
+        ],
+        &out,
+        &[&copy],
+    );
+    let script = format!(
+        r#"
+import duckdb, json
+rows = duckdb.sql("select server, host, count(*) from read_parquet('{}/**/*.parquet', hive_partitioning=true, union_by_name=true) group by all order by all").fetchall()
+print(json.dumps(rows))
+"#,
+        out.display()
+    );
+    let got = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(
+        rows,
+        serde_json::json!([
+            ["web1", "api.example.org", 141],
+            ["web1", "www.example.org", 159],
+            ["web_2", "api.example.org", 141],
+            ["web_2", "www.example.org", 159],
+        ])
+    );
+}

@@ -43,6 +43,45 @@ pub enum Partition {
     Hour,
 }
 
+/// `--partition server[,date|hour|none]`: the time partitioning, and
+/// whether a `server=NAME/` level goes above it (for a fleet whose servers
+/// export into one place). Not `host=`: the tables have a `host` column
+/// (the virtual host), and engines reading Hive partitions let the
+/// directory's value replace the column's without a word (DuckDB did).
+pub fn parse_partitioning(text: &str) -> Result<(Partition, bool), String> {
+    match text.split_once(',') {
+        Some(("server", time)) => Ok((Partition::parse(time)?, true)),
+        None if text == "server" => Ok((Partition::Date, true)),
+        _ => Partition::parse(text).map(|p| (p, false)),
+    }
+}
+
+/// The `server=NAME` directory for this machine's exports: `name`, or the
+/// machine's host name; characters a path or a Hive value cannot hold
+/// become `_`.
+pub fn server_dir(name: Option<&str>) -> PathBuf {
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "unknown".to_string()),
+    };
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    PathBuf::from(format!("server={safe}"))
+}
+
 impl Partition {
     /// `date`, `hour` or `none`.
     pub fn parse(name: &str) -> Result<Partition, String> {
@@ -51,7 +90,7 @@ impl Partition {
             "hour" => Ok(Partition::Hour),
             "none" => Ok(Partition::None),
             _ => Err(format!(
-                "`{name}` is not a partitioning: date, hour or none"
+                "`{name}` is not a partitioning: date, hour or none, after server, if given (server,hour)"
             )),
         }
     }
@@ -71,6 +110,8 @@ pub enum Mode {
 pub struct ExportOptions {
     pub dir: PathBuf,
     pub partition: Partition,
+    /// A `server=NAME` level above the time partitions (see [`server_dir`]).
+    pub host: Option<PathBuf>,
     pub compression: Codec,
     pub row_group_rows: usize,
     pub mode: Mode,
@@ -512,6 +553,7 @@ impl Writers<'_> {
             let dir = self
                 .options
                 .dir
+                .join(self.options.host.clone().unwrap_or_default())
                 .join(partition_dir(self.options.partition, key.0));
             std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
             let file_name = format!("part-{}-{:05}.parquet", self.run, self.seq);

@@ -363,6 +363,7 @@ impl Out<'_> {
             .options
             .dir
             .join(table)
+            .join(self.options.host.clone().unwrap_or_default())
             .join(partition_dir(self.options.partition, part));
         let name = format!("part-{}-{:05}.parquet", self.run, self.seq);
         self.seq += 1;
