@@ -77,34 +77,7 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
     };
     if let Some(size) = args.rollup {
         let summary = export::rollup::export_rollup(&sources, &options, size.as_micros() as i64)?;
-        let mut out = io::stdout().lock();
-        for f in &summary.files {
-            let error = f.error.as_ref().map(|e| format!("; {e}"));
-            writeln!(
-                out,
-                "{}: {} lines, {} rejected{}",
-                f.name,
-                f.lines,
-                f.rejected,
-                error.unwrap_or_default()
-            )?;
-        }
-        if summary.untimed > 0 {
-            writeln!(
-                out,
-                "{} requests without a time are in no window",
-                summary.untimed
-            )?;
-        }
-        writeln!(
-            out,
-            "wrote {} requests as {} request rows and {} attempt rows to {} Parquet files under {}",
-            summary.requests,
-            summary.request_rows,
-            summary.attempt_rows,
-            summary.written.len(),
-            args.parquet.display()
-        )?;
+        summary.write(&mut io::stdout().lock(), &args.parquet)?;
         return Ok(ExitCode::SUCCESS);
     }
     let summary = export::export(

@@ -325,11 +325,7 @@ fn a_writer_stopped_half_way_leaves_no_file_under_a_final_name() {
 /// attempts per upstream and status.
 #[test]
 fn duckdb_queries_agree_with_the_report() {
-    let python = std::process::Command::new("python3")
-        .args(["-c", "import duckdb"])
-        .output();
-    if !python.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipping the DuckDB test: python3 with duckdb is not installed (scripts/test installs it)");
+    if !crate::util::python_has("duckdb", "the DuckDB test") {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -749,11 +745,7 @@ fn a_full_disk_leaves_no_temporary_file_and_says_so_once() {
 /// summed buckets name.
 #[test]
 fn rollups_of_three_hosts_sum_to_the_report() {
-    let python = std::process::Command::new("python3")
-        .args(["-c", "import duckdb"])
-        .output();
-    if !python.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipping the rollup test: python3 with duckdb is not installed (scripts/test installs it)");
+    if !crate::util::python_has("duckdb", "the rollup test") {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -968,11 +960,7 @@ fn rollups_flush_finished_windows_and_still_sum_exactly() {
 /// virtual hosts from the rows, neither hiding the other.
 #[test]
 fn two_servers_export_into_one_place() {
-    let python = std::process::Command::new("python3")
-        .args(["-c", "import duckdb"])
-        .output();
-    if !python.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipping the server partition test: python3 with duckdb is not installed");
+    if !crate::util::python_has("duckdb", "the server partition test") {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

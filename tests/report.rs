@@ -1220,11 +1220,7 @@ fn by_host_gives_each_host_its_own_report() {
 /// stays one value; the sums are the JSON report's.
 #[test]
 fn long_form_csv_reads_into_duckdb_without_help() {
-    let python = std::process::Command::new("python3")
-        .args(["-c", "import duckdb"])
-        .output();
-    if !python.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipping the DuckDB CSV test: python3 with duckdb is not installed (scripts/test installs it)");
+    if !crate::util::python_has("duckdb", "the DuckDB CSV test") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

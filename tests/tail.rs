@@ -1577,6 +1577,19 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Whether Debian's prometheus-alertmanager is here; when not, says the
+/// test skips.
+fn alertmanager_installed() -> bool {
+    let ok = Command::new("prometheus-alertmanager")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !ok {
+        eprintln!("skipping the Alertmanager test: prometheus-alertmanager is not installed (scripts/test installs it)");
+    }
+    ok
+}
+
 /// The real Alertmanager on the loopback address, stopped when dropped.
 struct Alertmanager {
     child: Child,
@@ -1642,12 +1655,7 @@ impl Drop for Alertmanager {
 /// reads every line (and raises the alert on stdout) meanwhile.
 #[test]
 fn alertmanager_receives_fires_and_recoveries() {
-    if Command::new("prometheus-alertmanager")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipping the Alertmanager test: prometheus-alertmanager is not installed (scripts/test installs it)");
+    if !alertmanager_installed() {
         return;
     }
     let (dir, log) = new_log();
@@ -1889,12 +1897,7 @@ fn the_service_unit_verifies() {
 /// memory gone), and raised on stdout no second time.
 #[test]
 fn alertmanager_is_told_the_firing_alerts_after_a_restart() {
-    if Command::new("prometheus-alertmanager")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipping the Alertmanager test: prometheus-alertmanager is not installed (scripts/test installs it)");
+    if !alertmanager_installed() {
         return;
     }
     let (dir, log) = new_log();

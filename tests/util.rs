@@ -115,3 +115,18 @@ pub fn pairs(v: &serde_json::Value) -> std::collections::BTreeMap<String, u64> {
         .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_u64().unwrap()))
         .collect()
 }
+
+/// Whether python3 can import `module`; when not, says that `test` skips
+/// (scripts/test installs what the tests need where it can).
+pub fn python_has(module: &str, test: &str) -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "skipping {test}: python3 with {module} is not installed (scripts/test installs it)"
+        );
+    }
+    ok
+}

@@ -253,6 +253,39 @@ pub struct RollupSummary {
     pub written: Vec<PathBuf>,
 }
 
+impl RollupSummary {
+    /// Per input: lines, rejected and any error; then what was written.
+    pub fn write(&self, out: &mut dyn std::io::Write, dir: &Path) -> std::io::Result<()> {
+        for f in &self.files {
+            let error = f.error.as_ref().map(|e| format!("; {e}"));
+            writeln!(
+                out,
+                "{}: {} lines, {} rejected{}",
+                f.name,
+                f.lines,
+                f.rejected,
+                error.unwrap_or_default()
+            )?;
+        }
+        if self.untimed > 0 {
+            writeln!(
+                out,
+                "{} requests without a time are in no window",
+                self.untimed
+            )?;
+        }
+        writeln!(
+            out,
+            "wrote {} requests as {} request rows and {} attempt rows to {} Parquet files under {}",
+            self.requests,
+            self.request_rows,
+            self.attempt_rows,
+            self.written.len(),
+            dir.display()
+        )
+    }
+}
+
 /// Reads every source into sums per window of `size` microseconds and
 /// writes `requests/` and `attempts/` under the export directory,
 /// partitioned as the options say; a file appears under its name only
