@@ -289,9 +289,20 @@ pub(crate) struct ReportArgs {
 #[cfg(feature = "parquet")]
 #[derive(Args)]
 pub(crate) struct ExportArgs {
-    /// Write Parquet files under this directory.
-    #[arg(long, value_name = "DIR")]
+    /// Write Parquet files under this directory, or under an object
+    /// storage prefix: `s3://BUCKET/PREFIX/` (credentials, region and
+    /// `AWS_ENDPOINT_URL` from the environment or the AWS profile),
+    /// `gs://`, `az://`.
+    #[arg(long, value_name = "DIR|URL")]
     pub(crate) parquet: PathBuf,
+    /// How long one request to object storage is retried (with backoff)
+    /// before the export fails.
+    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = config::duration)]
+    pub(crate) upload_timeout: Duration,
+    /// Object storage: files larger than this many MiB go up in parts of
+    /// this size, four at a time.
+    #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(5..=5000))]
+    pub(crate) upload_part_mib: u32,
     /// Files, directories (rotated sets oldest first) or `-`; none: the
     /// access logs the installed server's config names.
     #[arg(value_name = "PATHS")]

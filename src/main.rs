@@ -43,9 +43,40 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
         (_, true) => Mode::Append,
         _ => Mode::Create,
     };
-    export::prepare(&args.parquet, mode)?;
+    // Object storage: the export is written to a staging directory, then
+    // uploaded (see export::remote).
+    let remote = if export::remote::is_url(&args.parquet) {
+        let url = args.parquet.to_string_lossy();
+        let upload = export::remote::UploadOptions {
+            timeout: args.upload_timeout,
+            part_bytes: args.upload_part_mib as usize * (1 << 20),
+        };
+        Some(export::remote::Remote::open(&url, upload)?)
+    } else {
+        None
+    };
+    let staging = match &remote {
+        Some(remote) => {
+            let dir = tempfile::Builder::new()
+                .prefix("logspike-export-")
+                .tempdir()
+                .context("creating the staging directory for the upload (TMPDIR)")?;
+            remote.prepare(mode, dir.path())?;
+            Some(dir)
+        }
+        None => None,
+    };
+    let dir = staging
+        .as_ref()
+        .map_or_else(|| args.parquet.clone(), |d| d.path().to_path_buf());
+    export::prepare(&dir, if remote.is_some() { Mode::Append } else { mode })?;
     if mode == Mode::Append {
-        for note in export::manifest::before_append(&args.parquet, &sources)? {
+        let kind = match args.rollup {
+            Some(_) => export::manifest::Kind::Rollup,
+            None => export::manifest::Kind::Rows,
+        };
+        let shown = args.parquet.to_string_lossy();
+        for note in export::manifest::before_append(&dir, &shown, &sources, kind)? {
             eprintln!("logspike: {note}");
         }
     }
@@ -62,7 +93,7 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
         }
     }
     let options = ExportOptions {
-        dir: args.parquet.clone(),
+        dir: dir.clone(),
         partition: args.partition.0,
         host: args
             .partition
@@ -77,7 +108,16 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
     };
     if let Some(size) = args.rollup {
         let summary = export::rollup::export_rollup(&sources, &options, size.as_micros() as i64)?;
+        let uploaded = upload(
+            remote.as_ref(),
+            &dir,
+            &summary.written,
+            summary.manifest.as_deref(),
+        )?;
         summary.write(&mut io::stdout().lock(), &args.parquet)?;
+        if let Some(u) = uploaded {
+            println!("{u}");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let summary = export::export(
@@ -88,8 +128,31 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
     if let Some(mut w) = rejects {
         w.flush().context("writing the rejects file")?;
     }
+    let uploaded = upload(
+        remote.as_ref(),
+        &dir,
+        &summary.written,
+        summary.manifest.as_deref(),
+    )?;
     summary.write(&mut io::stdout().lock(), &args.parquet)?;
+    if let Some(u) = uploaded {
+        println!("{u}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Uploads a staged export's files to object storage, the manifest last.
+#[cfg(feature = "parquet")]
+fn upload(
+    remote: Option<&logspike::export::remote::Remote>,
+    staging: &std::path::Path,
+    written: &[std::path::PathBuf],
+    manifest: Option<&std::path::Path>,
+) -> Result<Option<logspike::export::remote::Uploaded>> {
+    Ok(match remote {
+        Some(remote) => Some(remote.upload(staging, written, manifest)?),
+        None => None,
+    })
 }
 
 /// Follows until a signal stops it; SIGHUP reads the command line and its

@@ -408,8 +408,9 @@ print(json.dumps({{"rows": rows, "per_minute": per_minute, "attempts": attempts,
 
 /// Spark (local mode, the machine's Java) reads the same directory: the
 /// timestamp is a Spark timestamp, `date` a partition column, and the 5xx
-/// attempts per upstream equal the report's. Skips, saying why, where Java
-/// or pyspark is missing.
+/// attempts per upstream equal the report's; Spark SQL over the rollups of
+/// the same logs gives the same requests, 5xx and attempts. Skips, saying
+/// why, where Java or pyspark is missing.
 #[test]
 fn spark_reads_the_export() {
     let has = |cmd: &str, args: &[&str]| {
@@ -431,6 +432,8 @@ fn spark_reads_the_export() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("pq");
     export(&[], &out, &[&samples]);
+    let rollup = dir.path().join("rollup");
+    export(&["--rollup", "1m"], &rollup, &[&samples]);
     let report = Command::cargo_bin("logspike")
         .unwrap()
         .args(["report", "--output", "json", "--top", "1000"])
@@ -441,6 +444,7 @@ fn spark_reads_the_export() {
     let result = std::process::Command::new("python3")
         .arg(root.join("tests/spark/read_export.py"))
         .arg(&out)
+        .arg(&rollup)
         .output()
         .unwrap();
     assert!(
@@ -472,6 +476,14 @@ fn spark_reads_the_export() {
         .collect();
     let from_spark: BTreeMap<String, u64> = crate::util::counts(&spark["errors_by_upstream"]);
     assert_eq!(from_spark, from_report);
+    // The rollups, summed by Spark SQL, give the same.
+    assert_eq!(spark["rollup_has_date"], true);
+    assert_eq!(spark["rollup_requests"], json["summary"]["requests"]);
+    assert_eq!(spark["rollup_errors_5xx"], json["summary"]["errors_5xx"]);
+    assert_eq!(
+        crate::util::counts(&spark["rollup_errors_by_upstream"]),
+        from_report
+    );
 }
 
 #[test]

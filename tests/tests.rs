@@ -10,6 +10,7 @@ mod formats;
 mod html;
 mod props;
 mod report;
+mod s3;
 mod scenarios;
 mod snapshots;
 mod tail;

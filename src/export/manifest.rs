@@ -19,7 +19,7 @@ use super::{io_err, ExportError};
 use crate::input::{Fingerprint, Source};
 use crate::output::atomic;
 
-const DIR: &str = "_logspike";
+pub(crate) const DIR: &str = "_logspike";
 const VERSION: u32 = 1;
 
 /// One input as a manifest knows it.
@@ -71,10 +71,23 @@ impl Input {
     }
 }
 
+/// What a run wrote: one row per request, or rollups. An input exported
+/// as one may still be exported as the other into the same place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    #[default]
+    Rows,
+    Rollup,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     pub version: u32,
     pub run: String,
+    /// Manifests written before rollups existed have none: rows.
+    #[serde(default)]
+    pub kind: Kind,
     /// When the run finished, RFC 3339 UTC.
     pub finished: String,
     pub rows: u64,
@@ -109,8 +122,15 @@ fn run_of(name: &str) -> Option<&str> {
 
 /// Before `--append`: removes what killed runs left (part files of runs
 /// without a manifest, temporary files) and refuses inputs a finished run
-/// exported already. Returns what it did, to say.
-pub fn before_append(dir: &Path, sources: &[Source]) -> Result<Vec<String>, ExportError> {
+/// of the same kind exported already. Returns what it did, to say.
+/// `shown` is the directory as the user named it (a URL when `dir` stages
+/// an upload), for the messages.
+pub fn before_append(
+    dir: &Path,
+    shown: &str,
+    sources: &[Source],
+    kind: Kind,
+) -> Result<Vec<String>, ExportError> {
     let finished = manifests(dir);
     let mut notes = Vec::new();
     // Remnants of interrupted runs.
@@ -143,7 +163,7 @@ pub fn before_append(dir: &Path, sources: &[Source]) -> Result<Vec<String>, Expo
     if removed > 0 {
         notes.push(format!(
             "removed {removed} files an interrupted export left in {} (no run manifest names them)",
-            dir.display()
+            shown
         ));
     }
     // Inputs exported already.
@@ -151,7 +171,7 @@ pub fn before_append(dir: &Path, sources: &[Source]) -> Result<Vec<String>, Expo
         let Some(now) = Input::of(source) else {
             continue;
         };
-        for (path, m) in &finished {
+        for (path, m) in finished.iter().filter(|(_, m)| m.kind == kind) {
             if let Some(then) = m.inputs.iter().find(|i| i.same_file(&now)) {
                 let grown = if now.size > then.size {
                     format!(
@@ -167,7 +187,9 @@ pub fn before_append(dir: &Path, sources: &[Source]) -> Result<Vec<String>, Expo
                     m.run,
                     m.finished,
                     m.rows,
-                    path.display()
+                    Path::new(shown)
+                        .join(path.strip_prefix(dir).unwrap_or(path))
+                        .display()
                 )));
             }
         }
@@ -179,6 +201,7 @@ pub fn before_append(dir: &Path, sources: &[Source]) -> Result<Vec<String>, Expo
 /// when complete, so a manifest always describes a whole run.
 pub fn write(
     dir: &Path,
+    kind: Kind,
     run: &str,
     rows: u64,
     written: &[PathBuf],
@@ -189,6 +212,7 @@ pub fn write(
     let manifest = Manifest {
         version: VERSION,
         run: run.to_string(),
+        kind,
         finished: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         rows,
         files: written

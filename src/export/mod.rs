@@ -9,6 +9,7 @@
 //! never sees a half-written file.
 
 pub mod manifest;
+pub mod remote;
 pub mod rollup;
 
 use std::collections::BTreeMap;
@@ -133,6 +134,9 @@ pub enum ExportError {
     // showed three times ("No space left on device" thrice).
     #[error("{path}: {error}")]
     Io { path: String, error: io::Error },
+    /// Object storage: the bucket and key, and what went wrong.
+    #[error("{url}: {error}")]
+    Remote { url: String, error: String },
     #[error("writing Parquet {path}: {}", parquet_text(error))]
     Parquet {
         path: String,
@@ -743,6 +747,7 @@ pub fn export(
     let inputs = sources.iter().filter_map(manifest::Input::of).collect();
     summary.manifest = Some(manifest::write(
         &options.dir,
+        manifest::Kind::Rows,
         &run,
         summary.rows,
         &summary.written,

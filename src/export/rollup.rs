@@ -251,6 +251,8 @@ pub struct RollupSummary {
     pub request_rows: u64,
     pub attempt_rows: u64,
     pub written: Vec<PathBuf>,
+    /// The run's manifest (see [`super::manifest`]).
+    pub manifest: Option<PathBuf>,
 }
 
 impl RollupSummary {
@@ -329,13 +331,14 @@ pub fn export_rollup(
         .iter()
         .filter_map(super::manifest::Input::of)
         .collect();
-    super::manifest::write(
+    out.summary.manifest = Some(super::manifest::write(
         &options.dir,
+        super::manifest::Kind::Rollup,
         &out.run,
         out.summary.request_rows + out.summary.attempt_rows,
         &out.summary.written,
         inputs,
-    )?;
+    )?);
     Ok(out.summary)
 }
 
