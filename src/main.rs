@@ -410,7 +410,57 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
             bail!("--since must be before --until");
         }
     }
-    let sources = sources(&paths_or_server_logs(&args.paths, &format, false)?)?;
+    // Directories `export --rollup` wrote are read as rollups, not logs;
+    // rollups in object storage are copied to a temporary directory first.
+    #[cfg(feature = "parquet")]
+    let mut downloads: Option<tempfile::TempDir> = None;
+    #[cfg(feature = "parquet")]
+    let rollups: Vec<(std::path::PathBuf, String)> = {
+        use logspike::export::remote;
+        let mut out = Vec::new();
+        for (i, path) in args.paths.iter().enumerate() {
+            if remote::is_url(path) {
+                let url = path.to_string_lossy().into_owned();
+                let upload = remote::UploadOptions {
+                    timeout: std::time::Duration::from_secs(180),
+                    part_bytes: 16 << 20,
+                };
+                let downloads = match &mut downloads {
+                    Some(d) => d,
+                    None => downloads.insert(
+                        tempfile::Builder::new()
+                            .prefix("logspike-rollups-")
+                            .tempdir()
+                            .context("creating a directory for the rollups to read (TMPDIR)")?,
+                    ),
+                };
+                let dir = downloads.path().join(i.to_string());
+                remote::Remote::open(&url, upload)?.download(&dir)?;
+                if !logspike::report::rollups::is_rollup(&dir) {
+                    bail!("{url} holds no rollups (requests/ and attempts/ of export --rollup); logs are read from files");
+                }
+                out.push((dir, url));
+            } else if logspike::report::rollups::is_rollup(path) {
+                out.push((path.clone(), path.display().to_string()));
+            }
+        }
+        out
+    };
+    #[cfg(not(feature = "parquet"))]
+    let rollups: Vec<(std::path::PathBuf, String)> = Vec::new();
+    if !rollups.is_empty() {
+        if rollups.len() != args.paths.len() {
+            bail!("give either logs or rollup directories (export --rollup), not both");
+        }
+        if !args.filter.filter().is_empty() || args.by.is_some() {
+            bail!("rollups are sums: filters and --by apply to logs only (a rollup's rows can be filtered in SQL, docs/parquet.md)");
+        }
+    }
+    let sources = if rollups.is_empty() {
+        sources(&paths_or_server_logs(&args.paths, &format, false)?)?
+    } else {
+        Vec::new()
+    };
     if args.output == output::Format::Parquet && !cfg!(feature = "parquet") {
         bail!("this logspike was built without Parquet support (the `parquet` feature)");
     }
@@ -472,6 +522,13 @@ fn run_report(args: ReportArgs) -> Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
+    #[cfg(feature = "parquet")]
+    let report = if rollups.is_empty() {
+        logspike::report::build(&sources, &mut check, &options)
+    } else {
+        logspike::report::rollups::build(&rollups, &options).map_err(anyhow::Error::msg)?
+    };
+    #[cfg(not(feature = "parquet"))]
     let report = logspike::report::build(&sources, &mut check, &options);
     #[cfg(feature = "parquet")]
     if args.output == output::Format::Parquet {

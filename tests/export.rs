@@ -1025,3 +1025,122 @@ print(json.dumps(rows))
         ])
     );
 }
+
+/// Which rollup bucket holds `v` seconds; `None` past the last bound.
+fn bucket(v: f64) -> usize {
+    logspike::export::rollup::BOUNDS.partition_point(|&b| b < v)
+}
+
+/// `report` on the rollups of the sample logs, exported as three "hosts",
+/// equals `report` on the logs: every count of the summary, each window,
+/// status, upstream, path, host and method; each window's percentiles in
+/// the bucket the logs' value is in (allowing the sketch's 1% where a
+/// value sits on a bound); and its incidents are the logs' incidents, to
+/// the rollup's minute.
+#[test]
+fn the_report_of_rollups_equals_the_report_of_the_logs() {
+    let samples = crate::util::samples();
+    let dir = tempfile::tempdir().unwrap();
+    let groups: [&[&str]; 3] = [
+        &["nginx"],
+        &["apache", "formats"],
+        &["iis", "ingress-nginx"],
+    ];
+    let mut outs = Vec::new();
+    for (i, group) in groups.iter().enumerate() {
+        let out = dir.path().join(format!("host{i}"));
+        let inputs: Vec<PathBuf> = group.iter().map(|g| samples.join(g)).collect();
+        let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+        export(&["--rollup", "1m"], &out, &inputs);
+        outs.push(out);
+    }
+    let args = ["--window", "5m", "--top", "1000"];
+    let logs = crate::util::report_json(&args, &[&samples]);
+    let outs: Vec<&Path> = outs.iter().map(PathBuf::as_path).collect();
+    let rolled = crate::util::report_json(&args, &outs);
+
+    for key in ["requests", "errors_5xx", "bytes", "window_seconds", "start"] {
+        assert_eq!(rolled["summary"][key], logs["summary"][key], "{key}");
+    }
+    assert_eq!(rolled["status"], logs["status"]);
+    for table in ["hosts", "methods"] {
+        assert_eq!(rolled[table], logs[table], "{table}");
+    }
+    let by = |v: &serde_json::Value, field: &str| -> BTreeMap<String, serde_json::Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r[field].as_str().unwrap().to_string(), r.clone()))
+            .collect()
+    };
+    assert_eq!(by(&rolled["paths"], "path"), by(&logs["paths"], "path"));
+    let (ru, lu) = (
+        by(&rolled["upstreams"], "upstream"),
+        by(&logs["upstreams"], "upstream"),
+    );
+    assert_eq!(ru.keys().collect::<Vec<_>>(), lu.keys().collect::<Vec<_>>());
+    for (k, l) in &lu {
+        for field in ["attempts", "errors_5xx", "status"] {
+            assert_eq!(ru[k][field], l[field], "{k} {field}");
+        }
+    }
+
+    let (rw, lw) = (
+        rolled["windows"].as_array().unwrap(),
+        logs["windows"].as_array().unwrap(),
+    );
+    assert_eq!(rw.len(), lw.len());
+    let mut checked = 0;
+    for (r, l) in rw.iter().zip(lw) {
+        for field in ["start", "requests", "status", "errors_5xx", "bytes"] {
+            assert_eq!(r[field], l[field], "{} {field}", l["start"]);
+        }
+        for times in ["request_time", "upstream_time"] {
+            for q in ["p50", "p90", "p99"] {
+                let (Some(want), Some(got)) = (l[times][q].as_f64(), r[times][q].as_f64()) else {
+                    assert_eq!(l[times][q], r[times][q], "{} {times} {q}", l["start"]);
+                    continue;
+                };
+                let ok = [want * 0.99, want, want * 1.01]
+                    .iter()
+                    .any(|&w| bucket(w) == bucket(got * 0.99) || bucket(w) == bucket(got * 1.01));
+                assert!(ok, "{} {times} {q}: logs {want}, rollups {got}", l["start"]);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "{checked} percentiles compared");
+
+    // Incidents: each found in the rollups is one of the logs', same
+    // scope, starting within the rollup's minute. The logs' report finds
+    // one more (a site-wide burst of 500s at 08:10, 37 errors): at the
+    // rollup's minute resolution the finder's first guess of the site's
+    // dispersion is made from ten blocks (from fewer, at a second, it is
+    // taken as 1), and that burst, not yet set aside, raises it enough to
+    // hide itself. Known, and said in docs/parquet.md.
+    let scope = |i: &serde_json::Value| i["scope"]["label"].as_str().unwrap().to_string();
+    let start = |i: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(i["start"].as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    let (ri, li) = (
+        rolled["incidents"].as_array().unwrap(),
+        logs["incidents"].as_array().unwrap(),
+    );
+    for r in ri {
+        assert!(
+            li.iter()
+                .any(|l| scope(l) == scope(r) && (start(l) - start(r)).abs() < 60),
+            "{} at {} is not one of the logs' incidents",
+            scope(r),
+            r["start"]
+        );
+    }
+    assert!(
+        ri.len() + 1 >= li.len(),
+        "{} of {} incidents",
+        ri.len(),
+        li.len()
+    );
+}

@@ -231,6 +231,30 @@ fn export_to_s3_reads_back_as_the_report_counts() {
     assert!(!errors.is_empty());
     assert_eq!(crate::util::counts(&back["errors_by_upstream"]), errors);
 
+    // The report reads the rollups straight from the bucket.
+    let from_s3 = run(logspike()
+        .args([
+            "report",
+            "--output",
+            "json",
+            "--top",
+            "1000",
+            "s3://logs/fleet/",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", &s3.endpoint)
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"))
+    .ok()
+    .json();
+    for key in ["requests", "errors_5xx", "bytes"] {
+        assert_eq!(from_s3["summary"][key], report["summary"][key], "{key}");
+    }
+    assert_eq!(from_s3["status"], report["status"]);
+    assert_eq!(from_s3["files"][0]["name"], "s3://logs/fleet/");
+
     // A prefix with objects is refused without --append or --overwrite;
     // --append refuses inputs exported already, naming the manifest.
     let refused = export(&s3.endpoint, "s3://logs/fleet/", &[], &[&samples]);

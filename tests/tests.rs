@@ -10,6 +10,7 @@ mod formats;
 mod html;
 mod props;
 mod report;
+#[cfg(feature = "parquet")]
 mod s3;
 mod scenarios;
 mod snapshots;

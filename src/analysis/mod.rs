@@ -29,6 +29,7 @@ pub mod explain;
 mod filter;
 pub mod networks;
 pub mod paths;
+pub mod rolled;
 pub mod series;
 pub mod spikes;
 
@@ -298,8 +299,14 @@ impl Table {
     /// full and the count went to [`Table::other`].
     #[inline]
     fn add(&mut self, key: &str, status: u16) -> Option<u32> {
+        self.add_n(key, status, 1)
+    }
+
+    /// [`Table::add`] for `n` requests at once.
+    #[inline]
+    fn add_n(&mut self, key: &str, status: u16, n: u64) -> Option<u32> {
         if let Some(&id) = self.index.get(key) {
-            self.stats[id as usize].add(status, 1);
+            self.stats[id as usize].add(status, n);
             Some(id)
         } else if self.keys.len() < self.max_keys {
             let id = self.keys.len() as u32;
@@ -307,11 +314,11 @@ impl Table {
             self.index.insert(key.clone(), id);
             self.keys.push(key);
             let mut s = Statuses::default();
-            s.add(status, 1);
+            s.add(status, n);
             self.stats.push(s);
             Some(id)
         } else {
-            self.other.add(status, 1);
+            self.other.add(status, n);
             None
         }
     }
@@ -576,10 +583,17 @@ impl Aggregate {
         let method_id = request
             .method
             .map(|method| self.methods.add(&text(method), status));
-        let host_id = record
-            .host()
-            .and_then(|h| self.hosts.add(&h.to_string_lossy(), status));
         let mut key_buf = std::mem::take(&mut self.key_buf);
+        // A host as `--host` and `--by host` name it: without its port, in
+        // lower case (nginx's `$host`), so that `Example.com:443` and
+        // `example.com` are one row and one series.
+        let host_id = record.host().and_then(|h| {
+            let raw = h.decode();
+            key_buf.clear();
+            key_buf.push_str(&text(host_name(&raw)));
+            key_buf.make_ascii_lowercase();
+            self.hosts.add(&key_buf, status)
+        });
         let client_id = record
             .remote_addr()
             .map(|a| self.clients.intern(networks::Network::of(a.raw)));

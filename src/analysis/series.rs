@@ -153,13 +153,13 @@ impl Fault {
         self.slowest = self.slowest.max(other.slowest);
     }
 
-    fn note(&mut self, detail: Detail) {
-        self.bare = self.bare.saturating_add(detail.bare as u32);
-        self.no_connect = self.no_connect.saturating_add(detail.no_connect as u32);
-        self.retried = self.retried.saturating_add(detail.retried as u32);
+    fn note(&mut self, detail: Detail, n: u32) {
+        self.bare = self.bare.saturating_add(detail.bare as u32 * n);
+        self.no_connect = self.no_connect.saturating_add(detail.no_connect as u32 * n);
+        self.retried = self.retried.saturating_add(detail.retried as u32 * n);
         if let Some(t) = detail.time {
-            self.timed = self.timed.saturating_add(1);
-            self.time_sum += t as f32;
+            self.timed = self.timed.saturating_add(n);
+            self.time_sum += t as f32 * n as f32;
             self.slowest = self.slowest.max(t as f32);
         }
     }
@@ -290,10 +290,28 @@ impl Series {
         client: u16,
         detail: Detail,
     ) {
+        self.add_many(id, place, status, client, detail, 1);
+    }
+
+    /// [`Series::add_detailed`] for `n` alike requests (or attempts) at
+    /// once: a rollup's row.
+    #[inline]
+    pub fn add_many(
+        &mut self,
+        id: Option<u32>,
+        place: Place,
+        status: u16,
+        client: u16,
+        detail: Detail,
+        n: u32,
+    ) {
         let Some(id) = id else {
-            self.untracked += 1;
+            self.untracked += u64::from(n);
             return;
         };
+        if n == 0 {
+            return;
+        }
         let bucket = place.time.div_euclid(self.granularity) * self.granularity;
         if bucket != self.current {
             self.flush();
@@ -308,11 +326,11 @@ impl Series {
             self.touched.push(id);
         }
         let is_error = (500..=599).contains(&status);
-        cell.requests = cell.requests.saturating_add(1);
-        cell.errors = cell.errors.saturating_add(is_error as u32);
+        cell.requests = cell.requests.saturating_add(n);
+        cell.errors = cell.errors.saturating_add(is_error as u32 * n);
         cell.client_errors = cell
             .client_errors
-            .saturating_add((500..=599).contains(&client) as u32);
+            .saturating_add((500..=599).contains(&client) as u32 * n);
         if is_error {
             if i >= self.fault_slot.len() {
                 self.fault_slot.resize(i + 1, u32::MAX);
@@ -327,12 +345,15 @@ impl Series {
             }
             f.last = f.last.max(place.time);
             f.first = f.first.min(place);
-            f.note(detail);
+            f.note(detail, n);
             match CODES.iter().position(|&c| c == status) {
-                Some(c) => f.codes[c] = f.codes[c].saturating_add(1),
+                Some(c) => f.codes[c] = f.codes[c].saturating_add(n),
                 None => {
-                    f.others = f.others.saturating_add(1);
-                    self.rare.entry((id, bucket)).or_default().add(status, 1);
+                    f.others = f.others.saturating_add(n);
+                    self.rare
+                        .entry((id, bucket))
+                        .or_default()
+                        .add(status, u64::from(n));
                 }
             }
         }

@@ -179,6 +179,34 @@ impl Remote {
             .collect())
     }
 
+    /// Copies every object under the prefix into `dir`, under its
+    /// relative name (to read rollups back); returns how many.
+    pub fn download(&self, dir: &Path) -> Result<usize, ExportError> {
+        let keys = self.list()?;
+        for key in &keys {
+            let relative = key
+                .prefix_match(&self.root)
+                .map(|parts| parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>())
+                .unwrap_or_default();
+            // A part that would climb out of `dir` is no name of ours.
+            if relative.is_empty() || relative.iter().any(|p| p == ".." || p == ".") {
+                continue;
+            }
+            let path = relative
+                .iter()
+                .fold(dir.to_path_buf(), |p, part| p.join(part));
+            let bytes = self
+                .runtime
+                .block_on(async { self.store.get(key).await?.bytes().await })
+                .map_err(|e| self.error(Some(key), e))?;
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(super::io_err(parent))?;
+            }
+            std::fs::write(&path, &bytes).map_err(super::io_err(&path))?;
+        }
+        Ok(keys.len())
+    }
+
     /// Does for the prefix what [`super::prepare`] does for a directory:
     /// refuses one with objects (`Create`), empties it (`Overwrite`), or
     /// (`Append`) brings its run manifests into `staging`, so that inputs

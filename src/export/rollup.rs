@@ -28,24 +28,10 @@ use crate::output::atomic;
 use crate::parse::Record;
 use crate::scan::{self, FileCheck, ScanOptions, Sink};
 
-/// Upper bounds of the time buckets, in seconds; a last bucket holds the
-/// rest. Finer than OpenTelemetry's defaults below a second, where web
-/// latencies are.
-pub const BOUNDS: [f64; 15] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-];
+pub use crate::analysis::rolled::{bucket_names, BOUNDS};
 
 /// The schema version, in each file's metadata (`logspike.rollup`).
 pub const SCHEMA: &str = "logspike.rollup/1";
-
-/// `request_time_le_0_005`, ..., `request_time_le_inf`.
-fn bucket_names(prefix: &str) -> Vec<String> {
-    BOUNDS
-        .iter()
-        .map(|b| format!("{prefix}_le_{}", b.to_string().replace('.', "_")))
-        .chain(std::iter::once(format!("{prefix}_le_inf")))
-        .collect()
-}
 
 /// Counts per bucket (a cell's counts fit in 32 bits: one key's
 /// requests in one window), and the sum of the times.
@@ -85,6 +71,9 @@ type RequestKey = (
 struct RequestCell {
     requests: u64,
     bytes: u64,
+    /// Requests whose format logs a size: none, and `bytes` is unknown
+    /// (null), not zero.
+    sized: u64,
     attempts: u64,
     time: Buckets,
 }
@@ -114,6 +103,7 @@ impl Sums {
             let c = self.requests.entry(k).or_default();
             c.requests += v.requests;
             c.bytes += v.bytes;
+            c.sized += v.sized;
             c.attempts += v.attempts;
             c.time.add(&v.time);
         }
@@ -222,6 +212,7 @@ impl<'o> Sink for Rolling<'_, 'o> {
         let cell = part.sums.requests.entry(key).or_default();
         cell.requests += 1;
         cell.bytes += record.bytes().unwrap_or(0);
+        cell.sized += u64::from(record.layout().has_bytes());
         cell.attempts += attempts;
         if let Some(t) = record.request_time() {
             cell.time.observe(t);
@@ -480,7 +471,7 @@ fn request_batch(rows: &[(RequestKey, RequestCell)], size: u64) -> RecordBatch {
         Field::new("status", DataType::UInt16, true),
         Field::new("upstream", DataType::Utf8, true),
         Field::new("requests", DataType::UInt64, false),
-        Field::new("bytes", DataType::UInt64, false),
+        Field::new("bytes", DataType::UInt64, true),
         Field::new("upstream_attempts", DataType::UInt64, false),
     ];
     let mut status = UInt16Builder::new();
@@ -506,7 +497,9 @@ fn request_batch(rows: &[(RequestKey, RequestCell)], size: u64) -> RecordBatch {
         Arc::new(status.finish()),
         strings(rows.iter().map(|(k, _)| k.5.as_deref())),
         u64s(&|c| c.requests),
-        u64s(&|c| c.bytes),
+        Arc::new(arrow_array::UInt64Array::from_iter(
+            rows.iter().map(|(_, c)| (c.sized > 0).then_some(c.bytes)),
+        )),
         u64s(&|c| c.attempts),
     ];
     let cells: Vec<&Buckets> = rows.iter().map(|(_, c)| &c.time).collect();

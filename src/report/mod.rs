@@ -15,6 +15,8 @@ use crate::input::Source;
 use crate::scan::{self, FileCheck, ScanOptions, Sink};
 
 mod by;
+#[cfg(feature = "parquet")]
+pub mod rollups;
 
 pub use by::{build_by_host, ByHost, MoreHosts, Section, MAX_SECTIONS};
 
