@@ -343,6 +343,10 @@ pub(crate) struct ExportArgs {
     /// any rows is exact, latency as fixed buckets (docs/parquet.md).
     #[arg(long, value_name = "SIZE", value_parser = config::duration, conflicts_with = "rejects")]
     pub(crate) rollup: Option<Duration>,
+    /// With --rollup: the per-request rows too, from the same reading
+    /// (rows under date=..., rollups under requests/ and attempts/).
+    #[arg(long, requires = "rollup")]
+    pub(crate) rows: bool,
 }
 
 #[derive(Args)]

@@ -71,12 +71,13 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
         .map_or_else(|| args.parquet.clone(), |d| d.path().to_path_buf());
     export::prepare(&dir, if remote.is_some() { Mode::Append } else { mode })?;
     if mode == Mode::Append {
-        let kind = match args.rollup {
-            Some(_) => export::manifest::Kind::Rollup,
-            None => export::manifest::Kind::Rows,
+        let kinds = match (args.rollup, args.rows) {
+            (Some(_), true) => &[export::manifest::Kind::Rows, export::manifest::Kind::Rollup][..],
+            (Some(_), false) => &[export::manifest::Kind::Rollup],
+            (None, _) => &[export::manifest::Kind::Rows],
         };
         let shown = args.parquet.to_string_lossy();
-        for note in export::manifest::before_append(&dir, &shown, &sources, kind)? {
+        for note in export::manifest::before_append(&dir, &shown, &sources, kinds)? {
             eprintln!("logspike: {note}");
         }
     }
@@ -106,37 +107,46 @@ fn run_export(args: ExportArgs) -> Result<ExitCode> {
         format,
         filter: args.filter.filter(),
     };
-    if let Some(size) = args.rollup {
-        let summary = export::rollup::export_rollup(&sources, &options, size.as_micros() as i64)?;
-        let uploaded = upload(
-            remote.as_ref(),
-            &dir,
-            &summary.written,
-            summary.manifest.as_deref(),
-        )?;
+    let size = args.rollup.map(|s| s.as_micros() as i64);
+    if let (Some(size), false) = (size, args.rows) {
+        let summary = export::rollup::export_rollup(&sources, &options, size)?;
+        let manifests: Vec<_> = summary.manifest.iter().cloned().collect();
+        let uploaded = upload(remote.as_ref(), &dir, &summary.written, &manifests)?;
         summary.write(&mut io::stdout().lock(), &args.parquet)?;
         if let Some(u) = uploaded {
             println!("{u}");
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // Rows, and with `--rollup ... --rows` the rollups from the same scan.
+    let rollup = size.map(|size| export::rollup::Rollup::new(&options, size));
     let summary = export::export(
         &sources,
         &options,
         rejects.as_mut().map(|w| w as &mut (dyn Write + Send)),
+        rollup.as_ref(),
     )?;
     if let Some(mut w) = rejects {
         w.flush().context("writing the rejects file")?;
     }
-    let uploaded = upload(
-        remote.as_ref(),
-        &dir,
-        &summary.written,
-        summary.manifest.as_deref(),
-    )?;
-    summary.write(&mut io::stdout().lock(), &args.parquet)?;
+    let rolled = match rollup {
+        Some(r) => Some(r.finish(summary.files.clone(), &sources)?),
+        None => None,
+    };
+    let mut written = summary.written.clone();
+    let mut manifests: Vec<_> = summary.manifest.iter().cloned().collect();
+    if let Some(r) = &rolled {
+        written.extend(r.written.iter().cloned());
+        manifests.extend(r.manifest.iter().cloned());
+    }
+    let uploaded = upload(remote.as_ref(), &dir, &written, &manifests)?;
+    let mut out = io::stdout().lock();
+    summary.write(&mut out, &args.parquet)?;
+    if let Some(r) = &rolled {
+        r.write_total(&mut out, &args.parquet)?;
+    }
     if let Some(u) = uploaded {
-        println!("{u}");
+        writeln!(out, "{u}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -147,10 +157,10 @@ fn upload(
     remote: Option<&logspike::export::remote::Remote>,
     staging: &std::path::Path,
     written: &[std::path::PathBuf],
-    manifest: Option<&std::path::Path>,
+    manifests: &[std::path::PathBuf],
 ) -> Result<Option<logspike::export::remote::Uploaded>> {
     Ok(match remote {
-        Some(remote) => Some(remote.upload(staging, written, manifest)?),
+        Some(remote) => Some(remote.upload(staging, written, manifests)?),
         None => None,
     })
 }

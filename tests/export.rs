@@ -1144,3 +1144,49 @@ fn the_report_of_rollups_equals_the_report_of_the_logs() {
         li.len()
     );
 }
+
+/// `--rollup 1m --rows`: one reading writes the per-request rows (under
+/// date=...) and the rollups (requests/, attempts/) beside them, each with
+/// its manifest; the rows are every request and the report of the
+/// rollups counts them all; a second run with --append is refused for
+/// both kinds.
+#[test]
+fn rows_and_rollups_from_one_reading() {
+    let samples = crate::util::samples().join("nginx");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("both");
+    let printed = export(&["--rollup", "1m", "--rows"], &out, &[&samples]);
+    let logs = crate::util::report_json(&[], &[&samples]);
+    let requests = logs["summary"]["requests"].as_u64().unwrap();
+    assert!(
+        printed.contains(&format!("wrote {requests} rows"))
+            && printed.contains(&format!("wrote {requests} requests as")),
+        "{printed}"
+    );
+    let rows: usize = parquet_files(&out.join("date=2026-11-28"))
+        .iter()
+        .flat_map(|f| read(f))
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows as u64, requests);
+    let manifests = std::fs::read_dir(out.join("_logspike")).unwrap().count();
+    assert_eq!(manifests, 2);
+    let rolled = crate::util::report_json(&[], &[&out]);
+    assert_eq!(rolled["summary"]["requests"], requests);
+    assert_eq!(rolled["status"], logs["status"]);
+    for args in [&["--rollup", "1m"][..], &[], &["--rollup", "1m", "--rows"]] {
+        let mut a = args.to_vec();
+        a.push("--append");
+        let again = run(logspike()
+            .args(["export", "--parquet"])
+            .arg(&out)
+            .args(&a)
+            .arg(&samples));
+        assert_eq!(again.code, 2, "{args:?}: {}", again.text());
+        assert!(
+            again.stderr.contains("exported already"),
+            "{}",
+            again.stderr
+        );
+    }
+}

@@ -122,14 +122,14 @@ fn run_of(name: &str) -> Option<&str> {
 
 /// Before `--append`: removes what killed runs left (part files of runs
 /// without a manifest, temporary files) and refuses inputs a finished run
-/// of the same kind exported already. Returns what it did, to say.
+/// of one of `kinds` exported already. Returns what it did, to say.
 /// `shown` is the directory as the user named it (a URL when `dir` stages
 /// an upload), for the messages.
 pub fn before_append(
     dir: &Path,
     shown: &str,
     sources: &[Source],
-    kind: Kind,
+    kinds: &[Kind],
 ) -> Result<Vec<String>, ExportError> {
     let finished = manifests(dir);
     let mut notes = Vec::new();
@@ -171,7 +171,7 @@ pub fn before_append(
         let Some(now) = Input::of(source) else {
             continue;
         };
-        for (path, m) in finished.iter().filter(|(_, m)| m.kind == kind) {
+        for (path, m) in finished.iter().filter(|(_, m)| kinds.contains(&m.kind)) {
             if let Some(then) = m.inputs.iter().find(|i| i.same_file(&now)) {
                 let grown = if now.size > then.size {
                     format!(

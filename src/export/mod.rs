@@ -702,10 +702,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Exports every source. Per-file problems are in the summary's files and
 /// do not stop the others; only the output can fail the run.
+/// With `rollup`, the same scan feeds it too (see [`rollup::Rollup`]),
+/// which the caller then finishes.
 pub fn export(
     sources: &[Source],
     options: &ExportOptions,
     rejects: Option<&mut (dyn Write + Send)>,
+    rollup: Option<&rollup::Rollup>,
 ) -> Result<ExportSummary, ExportError> {
     let props = WriterProperties::builder()
         .set_compression(options.compression.compression())
@@ -735,7 +738,10 @@ pub fn export(
             layout: Mutex::new((0, Arc::new(Vec::new()))),
             out: Mutex::new((&mut writers, 0)),
         };
-        let check = scan::scan(source, &mut scan_options, &sink)?;
+        let check = match rollup {
+            Some(r) => scan::scan(source, &mut scan_options, &scan::Both(&sink, &r.sink()))?,
+            None => scan::scan(source, &mut scan_options, &sink)?,
+        };
         let rows = lock(&sink.out).1;
         summary.rows += rows;
         summary.file_rows.push(rows);

@@ -253,17 +253,17 @@ impl Remote {
     }
 
     /// Uploads `files` (paths under `staging`) and then the run's
-    /// `manifest` to the same relative names under the prefix. On a
+    /// `manifests` to the same relative names under the prefix. On a
     /// failure, what this run uploaded is removed where the store allows.
     pub fn upload(
         &self,
         staging: &Path,
         files: &[PathBuf],
-        manifest: Option<&Path>,
+        manifests: &[PathBuf],
     ) -> Result<Uploaded, ExportError> {
         let mut done = Vec::new();
         let mut uploaded = Uploaded::default();
-        for path in files.iter().map(PathBuf::as_path).chain(manifest) {
+        for path in files.iter().chain(manifests) {
             match self.upload_one(staging, path) {
                 Ok((key, bytes)) => {
                     done.push(key);

@@ -134,11 +134,11 @@ struct Out<'o> {
     summary: RollupSummary,
 }
 
-struct Rolling<'a, 'o> {
+pub(super) struct Rolling<'a, 'o> {
     out: &'a Mutex<Out<'o>>,
 }
 
-struct Part<'o> {
+pub(super) struct Part<'o> {
     options: &'o ExportOptions,
     size: i64,
     sums: Sums,
@@ -260,6 +260,12 @@ impl RollupSummary {
                 error.unwrap_or_default()
             )?;
         }
+        self.write_total(out, dir)
+    }
+
+    /// What was written, without the inputs (which the rows' summary
+    /// lists when both were written).
+    pub fn write_total(&self, out: &mut dyn std::io::Write, dir: &Path) -> std::io::Result<()> {
         if self.untimed > 0 {
             writeln!(
                 out,
@@ -279,58 +285,86 @@ impl RollupSummary {
     }
 }
 
-/// Reads every source into sums per window of `size` microseconds and
-/// writes `requests/` and `attempts/` under the export directory,
-/// partitioned as the options say; a file appears under its name only
-/// once whole.
+/// A rollup being written: the sink a scan feeds (alone, or beside the
+/// per-request rows), and what writes its last windows and manifest.
+pub struct Rollup<'o> {
+    out: Mutex<Out<'o>>,
+}
+
+impl<'o> Rollup<'o> {
+    /// Sums per window of `size` microseconds, written as `requests/` and
+    /// `attempts/` under the export directory, partitioned as the options
+    /// say; a file appears under its name only once whole.
+    pub fn new(options: &'o ExportOptions, size: i64) -> Rollup<'o> {
+        let props = WriterProperties::builder()
+            .set_compression(options.compression.compression())
+            .set_dictionary_enabled(true)
+            .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+                "logspike.rollup".to_string(),
+                format!("{SCHEMA}; window_seconds={}", size / 1_000_000),
+            )]))
+            .set_created_by("logspike".to_string())
+            .build();
+        Rollup {
+            out: Mutex::new(Out {
+                options,
+                size,
+                sums: Sums::default(),
+                props,
+                run: run_id(),
+                seq: 0,
+                summary: RollupSummary::default(),
+            }),
+        }
+    }
+
+    /// The sink for one scan.
+    pub(super) fn sink(&self) -> Rolling<'_, 'o> {
+        Rolling { out: &self.out }
+    }
+
+    /// Writes what is still held, then the run's manifest (last, as for
+    /// rows: the run is whole, and `--append` keeps its files). `files`
+    /// are the scans' checks of `sources`.
+    pub fn finish(
+        self,
+        files: Vec<FileCheck>,
+        sources: &[Source],
+    ) -> Result<RollupSummary, ExportError> {
+        let mut out = self.out.into_inner().unwrap_or_else(|e| e.into_inner());
+        out.flush(None)?;
+        out.summary.files = files;
+        out.summary.untimed = out.sums.untimed;
+        let inputs = sources
+            .iter()
+            .filter_map(super::manifest::Input::of)
+            .collect();
+        out.summary.manifest = Some(super::manifest::write(
+            &out.options.dir,
+            super::manifest::Kind::Rollup,
+            &out.run,
+            out.summary.request_rows + out.summary.attempt_rows,
+            &out.summary.written,
+            inputs,
+        )?);
+        Ok(out.summary)
+    }
+}
+
+/// Reads every source into a [`Rollup`] of windows of `size`
+/// microseconds, and nothing else.
 pub fn export_rollup(
     sources: &[Source],
     options: &ExportOptions,
     size: i64,
 ) -> Result<RollupSummary, ExportError> {
-    let props = WriterProperties::builder()
-        .set_compression(options.compression.compression())
-        .set_dictionary_enabled(true)
-        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
-            "logspike.rollup".to_string(),
-            format!("{SCHEMA}; window_seconds={}", size / 1_000_000),
-        )]))
-        .set_created_by("logspike".to_string())
-        .build();
-    let out = Mutex::new(Out {
-        options,
-        size,
-        sums: Sums::default(),
-        props,
-        run: run_id(),
-        seq: 0,
-        summary: RollupSummary::default(),
-    });
+    let rollup = Rollup::new(options, size);
     let mut scan_options = ScanOptions::new(options.format.clone());
     let mut files = Vec::new();
     for source in sources {
-        let check = scan::scan(source, &mut scan_options, &Rolling { out: &out })?;
-        files.push(check);
+        files.push(scan::scan(source, &mut scan_options, &rollup.sink())?);
     }
-    let mut out = out.into_inner().unwrap_or_else(|e| e.into_inner());
-    out.flush(None)?;
-    out.summary.files = files;
-    out.summary.untimed = out.sums.untimed;
-    // Last, as for rows: the run is whole, and `--append` keeps its files
-    // (it removes those of runs without a manifest).
-    let inputs = sources
-        .iter()
-        .filter_map(super::manifest::Input::of)
-        .collect();
-    out.summary.manifest = Some(super::manifest::write(
-        &options.dir,
-        super::manifest::Kind::Rollup,
-        &out.run,
-        out.summary.request_rows + out.summary.attempt_rows,
-        &out.summary.written,
-        inputs,
-    )?);
-    Ok(out.summary)
+    rollup.finish(files, sources)
 }
 
 impl Out<'_> {

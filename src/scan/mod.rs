@@ -62,6 +62,39 @@ pub trait Sink: Sync {
     }
 }
 
+/// Two sinks fed by one scan (the rows and the rollups of one export):
+/// each record goes to both, each part merges into both, the first error
+/// stops the scan. It restarts only if both can.
+pub struct Both<'s, A, B>(pub &'s A, pub &'s B);
+
+impl<A: Sink, B: Sink<Error = A::Error>> Sink for Both<'_, A, B> {
+    type Part = (A::Part, B::Part);
+    type Error = A::Error;
+
+    fn begin(&self, grammars: &[Arc<Grammar>]) {
+        self.0.begin(grammars);
+        self.1.begin(grammars);
+    }
+
+    fn part(&self) -> Self::Part {
+        (self.0.part(), self.1.part())
+    }
+
+    fn record(&self, part: &mut Self::Part, record: &Record<'_>, line: u64) {
+        self.0.record(&mut part.0, record, line);
+        self.1.record(&mut part.1, record, line);
+    }
+
+    fn merge(&self, part: Self::Part) -> Result<(), Self::Error> {
+        self.0.merge(part.0)?;
+        self.1.merge(part.1)
+    }
+
+    fn restart(&self) -> bool {
+        self.0.restart() && self.1.restart()
+    }
+}
+
 /// The sink of a job that only counts.
 pub struct Count;
 
