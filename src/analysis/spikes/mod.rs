@@ -14,8 +14,9 @@
 //!   as normal. A series with little traffic leans on the site's rate (200
 //!   requests' worth of it). Real errors clump more than a binomial draw:
 //!   the series' dispersion (variance over blocks of about five expected
-//!   errors over the Poisson variance, its top quarter left out, at least
-//!   1) scales the evidence down.
+//!   errors over the Poisson variance, its top quarter left out, at
+//!   least 1) scales the evidence down. It is measured with the runs of
+//!   the round before set aside; the first round takes it as 1.
 //! - **Stretches.** From each bucket with 5xx, the running sum of
 //!   `k - min_lift * n * p0` marks where errors outrun the baseline; a
 //!   stretch ends at its highest point once the sum has fallen a few errors
@@ -422,7 +423,12 @@ fn judge<'t>(
     let (bn, bk) = base(&skip);
     let start = robust_rate(&track, bk as f64 / bn.max(1) as f64, &skip);
     let mut p0 = rate(bn as f64, start * bn as f64);
-    let mut phi = dispersion(&track, p0, &skip);
+    // The first scan takes the counts as Poisson: a dispersion measured
+    // before any run is set aside is inflated by the runs themselves (a
+    // log dense with incidents hid the smaller ones), and at a coarse
+    // resolution (a rollup's minute) enough blocks exist to measure it.
+    // Every later scan measures it with the runs found set aside.
+    let mut phi = 1.0;
     let mut runs = if k == 0 {
         Vec::new()
     } else {
