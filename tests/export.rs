@@ -462,18 +462,7 @@ fn spark_reads_the_export() {
     assert_eq!(spark["timestamp_is_timestamp"], true);
     assert_eq!(spark["has_date"], true);
     assert_eq!(spark["rows"], json["summary"]["requests"]);
-    let from_report: BTreeMap<String, u64> = json["upstreams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|u| u["errors_5xx"].as_u64() != Some(0))
-        .map(|u| {
-            (
-                u["upstream"].as_str().unwrap().to_string(),
-                u["errors_5xx"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let from_report = crate::util::upstream_errors(&json);
     let from_spark: BTreeMap<String, u64> = crate::util::counts(&spark["errors_by_upstream"]);
     assert_eq!(from_spark, from_report);
     // The rollups, summed by Spark SQL, give the same.

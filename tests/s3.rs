@@ -2,7 +2,6 @@
 //! stopped here), read back through boto3 and DuckDB (tests/s3/s3.py).
 //! Skips, saying why, where moto, boto3 or DuckDB is missing.
 
-use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,15 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{logspike, root, run, samples, Run};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::util::{free_port, logspike, root, run, samples, Run};
 
 fn wait_for(port: u16, what: &str) {
     let start = Instant::now();
@@ -216,18 +207,7 @@ fn export_to_s3_reads_back_as_the_report_counts() {
     // `-` (no status) is a null in the rows, which the query leaves out.
     statuses.remove("-");
     assert_eq!(crate::util::counts(&back["status"]), statuses);
-    let errors: BTreeMap<String, u64> = report["upstreams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|u| u["errors_5xx"].as_u64() != Some(0))
-        .map(|u| {
-            (
-                u["upstream"].as_str().unwrap().to_string(),
-                u["errors_5xx"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let errors = crate::util::upstream_errors(&report);
     assert!(!errors.is_empty());
     assert_eq!(crate::util::counts(&back["errors_by_upstream"]), errors);
 

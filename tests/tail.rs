@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::util::free_port;
+
 /// Generous: a loaded CI machine may be slow to start a process.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -1567,14 +1569,6 @@ fn webhooks_retry_time_out_and_carry_the_token() {
         text.starts_with("FIRING 503 >= 40 in 1m: 60 of 300 requests"),
         "{text}"
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Whether Debian's prometheus-alertmanager is here; when not, says the

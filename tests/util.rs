@@ -130,3 +130,28 @@ pub fn python_has(module: &str, test: &str) -> bool {
     }
     ok
 }
+
+/// The 5xx answers per upstream in a JSON report, where there were any.
+pub fn upstream_errors(report: &Value) -> std::collections::BTreeMap<String, u64> {
+    report["upstreams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["errors_5xx"].as_u64() != Some(0))
+        .map(|u| {
+            (
+                u["upstream"].as_str().unwrap().to_string(),
+                u["errors_5xx"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A loopback port nothing listens on (free when asked).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

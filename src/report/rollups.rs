@@ -144,7 +144,26 @@ fn times(buckets: &[&arrow_array::UInt64Array], i: usize) -> [u64; BUCKETS] {
     out
 }
 
-/// One rollup directory's files, opened, with its window size.
+/// Reads every batch of every file, handing each to `each`; errors name
+/// the file.
+fn each_batch(
+    files: Vec<(PathBuf, ParquetRecordBatchReaderBuilder<File>)>,
+    mut each: impl FnMut(&Columns) -> Result<(), String>,
+) -> Result<(), String> {
+    for (path, reader) in files {
+        let failed = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        for batch in reader.build().map_err(|e| failed(&e))? {
+            let batch = batch.map_err(|e| failed(&e))?;
+            each(&Columns {
+                batch: &batch,
+                path: &path,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// One rollup directory's files, opened.
 struct Tables {
     requests: Vec<(PathBuf, ParquetRecordBatchReaderBuilder<File>)>,
     attempts: Vec<(PathBuf, ParquetRecordBatchReaderBuilder<File>)>,
@@ -209,84 +228,66 @@ pub fn build(dirs: &[(PathBuf, String)], options: &ReportOptions) -> Result<Repo
     for (index, ((_, name), t)) in dirs.iter().zip(tables).enumerate() {
         let file = index as u32;
         let before = aggregate.requests + aggregate.filtered;
-        for (path, reader) in t.requests {
-            let reader = reader
-                .build()
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            for batch in reader {
-                let batch = batch.map_err(|e| format!("{}: {e}", path.display()))?;
-                let c = Columns {
-                    batch: &batch,
-                    path: &path,
+        each_batch(t.requests, |c| {
+            let (start, host, method, route) = (
+                c.start()?,
+                c.text("host")?,
+                c.text("method")?,
+                c.text("path_normalized")?,
+            );
+            let (status, requests, bytes, attempts) = (
+                c.u16("status")?,
+                c.u64("requests")?,
+                c.u64("bytes")?,
+                c.u64("upstream_attempts")?,
+            );
+            let buckets = c.buckets("request_time")?;
+            for i in 0..c.batch.num_rows() {
+                let row = RolledRequests {
+                    start: start.value(i),
+                    size,
+                    host: text_at(host, i),
+                    method: text_at(method, i),
+                    path: route.value(i),
+                    status: if status.is_null(i) {
+                        0
+                    } else {
+                        status.value(i)
+                    },
+                    requests: requests.value(i),
+                    bytes: (!bytes.is_null(i)).then(|| bytes.value(i)),
+                    attempts: attempts.value(i),
+                    times: times(&buckets, i),
                 };
-                let (start, host, method, route) = (
-                    c.start()?,
-                    c.text("host")?,
-                    c.text("method")?,
-                    c.text("path_normalized")?,
-                );
-                let (status, requests, bytes, attempts) = (
-                    c.u16("status")?,
-                    c.u64("requests")?,
-                    c.u64("bytes")?,
-                    c.u64("upstream_attempts")?,
-                );
-                let buckets = c.buckets("request_time")?;
-                for i in 0..batch.num_rows() {
-                    let row = RolledRequests {
-                        start: start.value(i),
-                        size,
-                        host: text_at(host, i),
-                        method: text_at(method, i),
-                        path: route.value(i),
-                        status: if status.is_null(i) {
-                            0
-                        } else {
-                            status.value(i)
-                        },
-                        requests: requests.value(i),
-                        bytes: (!bytes.is_null(i)).then(|| bytes.value(i)),
-                        attempts: attempts.value(i),
-                        times: times(&buckets, i),
-                    };
-                    aggregate.add_rolled_requests(&row, file, logs_upstreams, config);
-                }
+                aggregate.add_rolled_requests(&row, file, logs_upstreams, config);
             }
-        }
-        for (path, reader) in t.attempts {
-            let reader = reader
-                .build()
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            for batch in reader {
-                let batch = batch.map_err(|e| format!("{}: {e}", path.display()))?;
-                let c = Columns {
-                    batch: &batch,
-                    path: &path,
+            Ok(())
+        })?;
+        each_batch(t.attempts, |c| {
+            let (start, upstream, status, attempts) = (
+                c.start()?,
+                c.text("upstream")?,
+                c.u16("upstream_status")?,
+                c.u64("attempts")?,
+            );
+            let buckets = c.buckets("upstream_time")?;
+            for i in 0..c.batch.num_rows() {
+                let row = RolledAttempts {
+                    start: start.value(i),
+                    size,
+                    upstream: upstream.value(i),
+                    status: if status.is_null(i) {
+                        0
+                    } else {
+                        status.value(i)
+                    },
+                    attempts: attempts.value(i),
+                    times: times(&buckets, i),
                 };
-                let (start, upstream, status, attempts) = (
-                    c.start()?,
-                    c.text("upstream")?,
-                    c.u16("upstream_status")?,
-                    c.u64("attempts")?,
-                );
-                let buckets = c.buckets("upstream_time")?;
-                for i in 0..batch.num_rows() {
-                    let row = RolledAttempts {
-                        start: start.value(i),
-                        size,
-                        upstream: upstream.value(i),
-                        status: if status.is_null(i) {
-                            0
-                        } else {
-                            status.value(i)
-                        },
-                        attempts: attempts.value(i),
-                        times: times(&buckets, i),
-                    };
-                    aggregate.add_rolled_attempts(&row, file, config);
-                }
+                aggregate.add_rolled_attempts(&row, file, config);
             }
-        }
+            Ok(())
+        })?;
         let requests = aggregate.requests + aggregate.filtered - before;
         checks.push(FileCheck {
             name: name.clone(),
