@@ -33,8 +33,9 @@ fn path_normalizer(rules: &[String]) -> Result<PathNormalizer> {
 }
 
 #[cfg(feature = "parquet")]
-fn run_export(args: ExportArgs) -> Result<ExitCode> {
+fn run_export(mut args: ExportArgs) -> Result<ExitCode> {
     use logspike::export::{self, ExportOptions, Mode};
+    args.parquet = export::remote::local_path(&args.parquet);
     let (_, format) = formats(&args.formats)?;
     let paths = path_normalizer(&args.path_rule)?;
     let sources = sources(&paths_or_server_logs(&args.paths, &format, false)?)?;

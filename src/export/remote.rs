@@ -46,6 +46,17 @@ pub fn is_url(target: &Path) -> bool {
     })
 }
 
+/// `file:///a/b` as the path `/a/b` (the directory form, which needs no
+/// store); anything else as it is.
+pub fn local_path(target: &Path) -> PathBuf {
+    target
+        .to_str()
+        .filter(|t| t.starts_with("file://"))
+        .and_then(|t| url::Url::parse(t).ok())
+        .and_then(|u| u.to_file_path().ok())
+        .unwrap_or_else(|| target.to_path_buf())
+}
+
 /// A bucket and prefix the export writes to.
 pub struct Remote {
     store: Arc<dyn ObjectStore>,
@@ -431,6 +442,15 @@ fn ini_section(text: &str, section: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_urls_are_paths() {
+        assert_eq!(
+            local_path(Path::new("file:///tmp/a%20b/")),
+            Path::new("/tmp/a b/")
+        );
+        assert_eq!(local_path(Path::new("out/x")), Path::new("out/x"));
+    }
 
     #[test]
     fn urls_and_directories() {
