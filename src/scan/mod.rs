@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
@@ -288,27 +288,11 @@ pub fn scan_mapped<S: Sink>(
         &data[start..end]
     };
     let chunks = framing::chunks(data, options.chunk_bytes);
-    // Each chunk's first line number, from a newline count (as fast as
-    // `wc -l`), so that records and rejections carry absolute numbers.
-    let line_counts: Vec<u64> = chunks
-        .par_iter()
-        .map(|r| {
-            let chunk = &data[r.clone()];
-            let lines = memchr::memchr_iter(b'\n', chunk).count() as u64
-                + u64::from(chunk.last().is_some_and(|&b| b != b'\n'));
-            // Keep resident memory flat: the parse pass maps pages again.
-            release(r.clone());
-            lines
-        })
-        .collect();
-    let firsts: Vec<u64> = line_counts
-        .iter()
-        .scan(0, |seen, n| {
-            let first = *seen;
-            *seen += n;
-            Some(first)
-        })
-        .collect();
+    // Each chunk's newlines, counted by the worker that claims it just
+    // before parsing it (as fast as `wc -l`, and while its pages are
+    // fresh), so that records and rejections carry absolute numbers: a
+    // chunk's first line is the sum of the counts before it.
+    let lines = Lines::new(chunks.len());
     let progress = options.progress.clone();
     sink.begin(&grammars);
     let engine = Engine::new(&grammars, options, sink);
@@ -321,11 +305,18 @@ pub fn scan_mapped<S: Sink>(
         let Some(range) = chunks.get(index) else {
             break;
         };
+        let chunk = &data[range.clone()];
+        lines.counted(
+            index,
+            memchr::memchr_iter(b'\n', chunk).count() as u64
+                + u64::from(chunk.last().is_some_and(|&b| b != b'\n')),
+        );
+        let first = lines.first(index);
         let replay = fields_lines
             .iter()
             .take_while(|&&s| s < range.start)
             .map(|&s| line_at(s));
-        let part = engine.chunk(replay, &data[range.clone()], firsts[index] + 1, &[]);
+        let part = engine.chunk(replay, chunk, first + 1, &[]);
         release(range.clone());
         if let Some(bar) = &progress {
             bar.inc(range.len() as u64);
@@ -333,6 +324,61 @@ pub fn scan_mapped<S: Sink>(
         engine.offer(index, part);
     });
     engine.finish(result, options)
+}
+
+/// A chunk whose newlines are not counted yet.
+const NOT_YET: u64 = u64::MAX;
+
+/// The chunks' line counts, as their workers give them, and each chunk's
+/// first line once every count before it is in. A chunk's worker counts
+/// it before anything else, and chunks are claimed in order, so a wait
+/// for the counts before one is short and never circular. A cursor sums
+/// them once, whatever the number of chunks.
+struct Lines {
+    counts: Vec<AtomicU64>,
+    firsts: Vec<AtomicU64>,
+    /// The first chunk whose count the cursor has not added, and the
+    /// lines before it.
+    cursor: Mutex<(usize, u64)>,
+}
+
+impl Lines {
+    fn new(chunks: usize) -> Lines {
+        let unknown = || (0..chunks).map(|_| AtomicU64::new(NOT_YET)).collect();
+        Lines {
+            counts: unknown(),
+            firsts: unknown(),
+            cursor: Mutex::new((0, 0)),
+        }
+    }
+
+    fn counted(&self, index: usize, lines: u64) {
+        self.counts[index].store(lines, Ordering::Release);
+    }
+
+    /// The lines before chunk `index`, once known.
+    fn first(&self, index: usize) -> u64 {
+        loop {
+            {
+                let mut cursor = self.cursor.lock().unwrap_or_else(|e| e.into_inner());
+                let (upto, lines) = &mut *cursor;
+                while *upto <= index {
+                    self.firsts[*upto].store(*lines, Ordering::Release);
+                    let n = self.counts[*upto].load(Ordering::Acquire);
+                    if n == NOT_YET {
+                        break;
+                    }
+                    *lines += n;
+                    *upto += 1;
+                }
+            }
+            let first = self.firsts[index].load(Ordering::Acquire);
+            if first != NOT_YET {
+                return first;
+            }
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// More workers than this many per core only add switching: `--threads
