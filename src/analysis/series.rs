@@ -431,7 +431,12 @@ impl Series {
     fn seal(&mut self) {
         self.flush();
         self.current = i64::MIN;
-        self.compact();
+        // Nothing came in since the last compaction (a running total
+        // between merges): `cold` is sorted and summed already, and
+        // sorting it again on every merge made merging quadratic.
+        if self.cold.len() != self.compacted {
+            self.compact();
+        }
     }
 
     /// Re-buckets to a coarser granularity (a multiple of the current one).
