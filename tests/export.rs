@@ -1159,6 +1159,18 @@ fn rows_and_rollups_from_one_reading() {
     let rolled = crate::util::report_json(&[], &[&out]);
     assert_eq!(rolled["summary"]["requests"], requests);
     assert_eq!(rolled["status"], logs["status"]);
+    let text = run(logspike().arg("report").arg(&out)).ok().stdout;
+    assert!(text.starts_with("1 rollup directory; 2026-11-28"), "{text}");
+    // Rollups are sums: a filter cannot be applied to them, and says so.
+    let filtered = run(logspike().args(["report", "--host", "x"]).arg(&out));
+    assert_eq!(filtered.code, 2);
+    assert!(
+        filtered
+            .stderr
+            .contains("filters and --by apply to logs only"),
+        "{}",
+        filtered.stderr
+    );
     for args in [&["--rollup", "1m"][..], &[], &["--rollup", "1m", "--rows"]] {
         let mut a = args.to_vec();
         a.push("--append");

@@ -14,6 +14,12 @@
 use super::{capped, series, window_start, Aggregate, Config, Place, LADDER};
 use crate::parse::Timestamp;
 
+/// The rollup tables' schema version, in each file's key-value metadata
+/// under [`METADATA_KEY`] (with the window size); also the "format" a
+/// report read from rollups gives its inputs.
+pub const SCHEMA: &str = "logspike.rollup/1";
+pub const METADATA_KEY: &str = "logspike.rollup";
+
 /// Upper bounds of the time buckets, in seconds; a last bucket holds the
 /// rest. Finer than OpenTelemetry's defaults below a second, where web
 /// latencies are.

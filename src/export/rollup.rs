@@ -28,10 +28,7 @@ use crate::output::atomic;
 use crate::parse::Record;
 use crate::scan::{self, FileCheck, ScanOptions, Sink};
 
-pub use crate::analysis::rolled::{bucket_names, BOUNDS};
-
-/// The schema version, in each file's metadata (`logspike.rollup`).
-pub const SCHEMA: &str = "logspike.rollup/1";
+pub use crate::analysis::rolled::{bucket_names, BOUNDS, METADATA_KEY, SCHEMA};
 
 /// Counts per bucket (a cell's counts fit in 32 bits: one key's
 /// requests in one window), and the sum of the times.
@@ -318,7 +315,7 @@ impl<'o> Rollup<'o> {
             .set_compression(options.compression.compression())
             .set_dictionary_enabled(true)
             .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
-                "logspike.rollup".to_string(),
+                METADATA_KEY.to_string(),
                 format!("{SCHEMA}; window_seconds={}", size / 1_000_000),
             )]))
             .set_created_by("logspike".to_string())

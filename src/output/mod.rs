@@ -419,13 +419,27 @@ fn write_report_header(
         (Some(a), Some(b)) => format!("{} .. {} {}", when(a), when(b), style.zone()),
         _ => "no timestamps".to_string(),
     };
-    writeln!(
-        out,
-        "{} files, {} lines, {:.2}% parsed; {span}",
-        s.files,
-        thousands(s.lines),
-        s.coverage
-    )?;
+    let rollups = !r.files.is_empty()
+        && r.files
+            .iter()
+            .all(|f| f.format == crate::analysis::rolled::SCHEMA);
+    if rollups {
+        // Rollups hold requests, not lines: nothing was parsed or rejected.
+        let noun = if s.files == 1 {
+            "directory"
+        } else {
+            "directories"
+        };
+        writeln!(out, "{} rollup {noun}; {span}", s.files)?;
+    } else {
+        writeln!(
+            out,
+            "{} files, {} lines, {:.2}% parsed; {span}",
+            s.files,
+            thousands(s.lines),
+            s.coverage
+        )?;
+    }
     let days_from = match &s.days_from {
         Some(zone) => format!(", from midnight {zone}"),
         None if s.window_seconds % 86_400.0 == 0.0 && !style.zone.is_utc() => format!(

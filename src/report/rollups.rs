@@ -14,13 +14,11 @@ use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{assemble, Report, ReportOptions};
-use crate::analysis::rolled::{bucket_names, RolledAttempts, RolledRequests, BUCKETS};
+use crate::analysis::rolled::{
+    bucket_names, RolledAttempts, RolledRequests, BUCKETS, METADATA_KEY as KEY, SCHEMA,
+};
 use crate::analysis::Aggregate;
 use crate::scan::FileCheck;
-
-/// The metadata key and schema every rollup file carries.
-const KEY: &str = "logspike.rollup";
-const SCHEMA: &str = "logspike.rollup/1";
 
 /// Whether `path` is a directory `export --rollup` wrote: `requests/`,
 /// and `attempts/` or the run manifests (logs without upstream fields
