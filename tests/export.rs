@@ -356,16 +356,7 @@ print(json.dumps({{"rows": rows, "per_minute": per_minute, "attempts": attempts,
 "#,
         dir = out.display()
     );
-    let result = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    let duck: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+    let duck: serde_json::Value = crate::util::python_json(&script);
 
     assert_eq!(duck["rows"], json["summary"]["requests"]);
     let from_duck: BTreeMap<String, u64> = crate::util::pairs(&duck["per_minute"]);
@@ -802,16 +793,7 @@ print(json.dumps({{"total": total, "per_minute": per_minute, "attempts": attempt
 "#,
         globs = globs.join(", ")
     );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got: serde_json::Value = crate::util::python_json(&script);
     assert_eq!(got["total"][0], json["summary"]["requests"]);
     assert_eq!(got["total"][1], json["summary"]["bytes"]);
     let per_minute: BTreeMap<String, u64> = crate::util::pairs(&got["per_minute"]);
@@ -994,16 +976,7 @@ print(json.dumps(rows))
 "#,
         out.display()
     );
-    let got = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        got.status.success(),
-        "{}",
-        String::from_utf8_lossy(&got.stderr)
-    );
-    let rows: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+    let rows: serde_json::Value = crate::util::python_json(&script);
     assert_eq!(
         rows,
         serde_json::json!([

@@ -155,3 +155,18 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Runs `script` with `python3 -c`, which must succeed (else its standard
+/// error is the failure), and reads the JSON it prints.
+pub fn python_json(script: &str) -> Value {
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}

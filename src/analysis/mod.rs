@@ -38,7 +38,7 @@ use std::collections::BTreeMap;
 use sketches_ddsketch::DDSketch;
 
 use crate::parse::{Record, Timestamp};
-pub use filter::{host_name, Expr, ExprError, Filter, StatusFilter};
+pub use filter::{host_key, host_name, Expr, ExprError, Filter, StatusFilter};
 pub use paths::{PathNormalizer, PathRule};
 pub use series::{Dim, SeriesSet};
 
@@ -588,10 +588,7 @@ impl Aggregate {
         // lower case (nginx's `$host`), so that `Example.com:443` and
         // `example.com` are one row and one series.
         let host_id = record.host().and_then(|h| {
-            let raw = h.decode();
-            key_buf.clear();
-            key_buf.push_str(&text(host_name(&raw)));
-            key_buf.make_ascii_lowercase();
+            host_key(&h.decode(), &mut key_buf);
             self.hosts.add(&key_buf, status)
         });
         let client_id = record

@@ -50,6 +50,15 @@ fn representative(i: usize) -> f64 {
     }
 }
 
+/// A set of bucket counts into a sketch, each at its bucket's middle.
+fn add_buckets(sketch: &mut super::Sketch, times: &[u64; BUCKETS]) {
+    for (i, &c) in times.iter().enumerate() {
+        if c > 0 {
+            sketch.0.add_with_count(representative(i), c);
+        }
+    }
+}
+
 /// One row of a rollup's `requests` table.
 #[derive(Debug, Clone, Copy)]
 pub struct RolledRequests<'a> {
@@ -157,11 +166,7 @@ impl Aggregate {
         w.requests += n;
         w.bytes += bytes;
         w.status.add(status, n);
-        for (i, &c) in r.times.iter().enumerate() {
-            if c > 0 {
-                w.request_time.0.add_with_count(representative(i), c);
-            }
-        }
+        add_buckets(&mut w.request_time, &r.times);
         let place = Place {
             time: r.start,
             file,
@@ -203,11 +208,7 @@ impl Aggregate {
             .windows
             .entry(window_start(r.start, self.granularity))
             .or_default();
-        for (i, &c) in r.times.iter().enumerate() {
-            if c > 0 {
-                w.upstream_time.0.add_with_count(representative(i), c);
-            }
-        }
+        add_buckets(&mut w.upstream_time, &r.times);
         let place = Place {
             time: r.start,
             file,

@@ -22,7 +22,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 
 use super::{io_err, partition_dir, run_id, ExportError, ExportOptions, Partition};
-use crate::analysis::{host_name, window_start, HashMap};
+use crate::analysis::{host_key, window_start, HashMap};
 use crate::input::Source;
 use crate::output::atomic;
 use crate::parse::Record;
@@ -193,9 +193,7 @@ impl<'o> Sink for Rolling<'_, 'o> {
         part.sums.newest = part.sums.newest.max(Some(window));
         let sums = &mut part.sums;
         let host = record.host().map(|h| {
-            part.key.clear();
-            part.key.push_str(&text(host_name(&h.decode())));
-            part.key.make_ascii_lowercase();
+            host_key(&h.decode(), &mut part.key);
             sums.name(&part.key)
         });
         let request = record.request();
@@ -510,6 +508,18 @@ fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
     Arc::new(b.finish())
 }
 
+/// The two columns every rollup row begins with: its window's start and
+/// size.
+fn window_columns(starts: impl ExactSizeIterator<Item = i64>, size: u64) -> (ArrayRef, ArrayRef) {
+    let n = starts.len();
+    (
+        Arc::new(TimestampMicrosecondArray::from_iter_values(starts).with_timezone("UTC")),
+        Arc::new(arrow_array::UInt64Array::from_iter_values(
+            std::iter::repeat_n(size, n),
+        )),
+    )
+}
+
 fn request_batch(rows: &[(RequestKey, RequestCell)], size: u64) -> RecordBatch {
     let mut fields = vec![
         time_field(),
@@ -532,14 +542,10 @@ fn request_batch(rows: &[(RequestKey, RequestCell)], size: u64) -> RecordBatch {
             rows.iter().map(|(_, c)| f(c)),
         ))
     };
+    let (start, seconds) = window_columns(rows.iter().map(|(k, _)| k.0), size);
     let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values(rows.iter().map(|(k, _)| k.0))
-                .with_timezone("UTC"),
-        ),
-        Arc::new(arrow_array::UInt64Array::from_iter_values(
-            rows.iter().map(|_| size),
-        )),
+        start,
+        seconds,
         strings(rows.iter().map(|(k, _)| k.1.as_deref())),
         strings(rows.iter().map(|(k, _)| k.2.as_deref())),
         strings(rows.iter().map(|(k, _)| Some(&*k.3))),
@@ -570,14 +576,10 @@ fn attempt_batch(rows: &[(AttemptKey, AttemptCell)], size: u64) -> RecordBatch {
     for (k, _) in rows {
         status.append_option(k.3);
     }
+    let (start, seconds) = window_columns(rows.iter().map(|(k, _)| k.0), size);
     let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values(rows.iter().map(|(k, _)| k.0))
-                .with_timezone("UTC"),
-        ),
-        Arc::new(arrow_array::UInt64Array::from_iter_values(
-            rows.iter().map(|_| size),
-        )),
+        start,
+        seconds,
         strings(rows.iter().map(|(k, _)| k.1.as_deref())),
         strings(rows.iter().map(|(k, _)| Some(&*k.2))),
         Arc::new(status.finish()),

@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use super::{assemble, gather, Report, ReportOptions};
-use crate::analysis::{host_name, Aggregate, Config, HashMap};
+use crate::analysis::{host_key, Aggregate, Config, HashMap};
 use crate::input::Source;
 use crate::parse::Record;
 use crate::scan::{self, ScanOptions, Sink};
@@ -73,8 +73,8 @@ pub fn build_by_host(
 
     let mut hosts: HashMap<String, (u64, u64)> = HashMap::default();
     for (key, counts) in total.hosts.iter() {
-        let name = String::from_utf8_lossy(host_name(key.as_bytes())).to_ascii_lowercase();
-        let e = hosts.entry(name).or_default();
+        // Keys are host names already (see `host_key`).
+        let e = hosts.entry(key.to_string()).or_default();
         e.0 += counts.total();
         e.1 += counts.errors();
     }
@@ -169,10 +169,7 @@ impl Sink for PerHost<'_> {
 
     fn record(&self, part: &mut Parts, record: &Record<'_>, line: u64) {
         let Some(host) = record.host() else { return };
-        part.key.clear();
-        part.key
-            .push_str(&String::from_utf8_lossy(host_name(&host.decode())));
-        part.key.make_ascii_lowercase();
+        host_key(&host.decode(), &mut part.key);
         let Some(&i) = self.index.get(&part.key) else {
             return;
         };

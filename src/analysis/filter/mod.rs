@@ -66,6 +66,14 @@ pub fn host_name(raw: &[u8]) -> &[u8] {
     }
 }
 
+/// A host as the report's tables, `--by host` and rollups name it:
+/// [`host_name`], in lower case (nginx's `$host`), written into `buf`.
+pub fn host_key(raw: &[u8], buf: &mut String) {
+    buf.clear();
+    buf.push_str(&String::from_utf8_lossy(host_name(raw)));
+    buf.make_ascii_lowercase();
+}
+
 impl Filter {
     pub fn is_empty(&self) -> bool {
         self.host.is_none()
