@@ -121,7 +121,6 @@ fi
 # log with regexes and writing the main columns with COPY ... (FORMAT parquet).
 read -r EXPORT c EXPORT_RSS < <(measure sh -c "rm -rf '$DIR/export' && '$LS' export --parquet '$DIR/export' '$LOG'")
 row "logspike export (Parquet, all columns, zstd)" "$MB" "$EXPORT" "$c" "$EXPORT_RSS"
-EXPORT_MB=$(du -sm "$DIR/export" | cut -f1)
 # Rollups of the same log: per-minute sums (docs/parquet.md), and their
 # size per million requests.
 read -r ROLLUP c m < <(measure sh -c "rm -rf '$DIR/rollup' && '$LS' export --rollup 1m --parquet '$DIR/rollup' '$LOG'")
@@ -147,7 +146,18 @@ COPY (
 """)
 PY
   read -r DUCKCOPY c m < <(measure python3 "$DIR/export_query.py"); row "DuckDB regex COPY to Parquet (8 columns)" "$MB" "$DUCKCOPY" "$c" "$m"
-  DUCK_MB=$(du -sm "$DIR/duckdb.parquet" | cut -f1)
+  # The size goal is for the same columns: logspike writes all of them,
+  # DuckDB's COPY only eight, so compare the column chunks of those eight
+  # (compressed, as the files' own metadata gives them).
+  cat > "$DIR/sizes.py" <<PY
+import duckdb
+cols = "('timestamp', 'status', 'method', 'path', 'remote_addr', 'bytes', 'referer', 'user_agent')"
+size = "SELECT sum(total_compressed_size) / 1e6 FROM parquet_metadata('{}') WHERE path_in_schema IN " + cols
+print(round(duckdb.sql(size.format('$DIR/export/**/*.parquet')).fetchall()[0][0], 1),
+      round(duckdb.sql(size.format('$DIR/duckdb.parquet')).fetchall()[0][0], 1))
+PY
+  read -r EXPORT_MB DUCK_MB < <(python3 "$DIR/sizes.py")
+  echo "export: $(du -sm "$DIR/export" | cut -f1) MB for all columns; the eight DuckDB writes: $EXPORT_MB MB, DuckDB's $DUCK_MB MB"
 fi
 
 if command -v goaccess >/dev/null; then
@@ -185,7 +195,7 @@ goal "one .gz: times the wall time of \`pigz -dc\`" "$(ratio "$GZ" "$PIGZ")" 1 l
 goal "rotated set: times faster than \`pigz -dc\`" "$(ratio "$PSET" "$SET")" 1.8 ge
 if [ -n "$DUCKCOPY" ]; then
   goal "export: times DuckDB COPY's throughput" "$(ratio "$DUCKCOPY" "$EXPORT")" 5 ge
-  goal "export: output size against DuckDB's ($EXPORT_MB MB, $DUCK_MB MB)" "$(ratio "$EXPORT_MB" "$DUCK_MB")" 1 le
+  goal "export: size of the same 8 columns against DuckDB's ($EXPORT_MB MB, $DUCK_MB MB)" "$(ratio "$EXPORT_MB" "$DUCK_MB")" 1 le
 fi
 goal "export: peak memory, MB" "$(ratio "$EXPORT_RSS" 1024)" 300 le
 [ -n "$DUCK" ] && goal "report, 2 threads: times faster than DuckDB regex" "$(ratio "$DUCK" "$TWO")" 1 ge
