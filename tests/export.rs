@@ -456,6 +456,22 @@ fn spark_reads_the_export() {
     let from_report = crate::util::upstream_errors(&json);
     let from_spark: BTreeMap<String, u64> = crate::util::counts(&spark["errors_by_upstream"]);
     assert_eq!(from_spark, from_report);
+    // Each file's rows, last line and sum of line numbers, as written.
+    let mut lines: BTreeMap<String, [u64; 3]> = BTreeMap::new();
+    for batch in parquet_files(&out).iter().flat_map(|f| read(f)) {
+        let files = batch["source_file"].as_string::<i32>();
+        let numbers = batch["source_line"].as_primitive::<UInt64Type>();
+        for (file, n) in files.iter().zip(numbers.iter()) {
+            let e = lines.entry(file.unwrap().to_string()).or_default();
+            e[0] += 1;
+            e[1] = e[1].max(n.unwrap());
+            e[2] += n.unwrap();
+        }
+    }
+    let from_spark: BTreeMap<String, [u64; 3]> =
+        serde_json::from_value(spark["source_lines"].clone()).unwrap();
+    assert_eq!(from_spark, lines);
+    assert!(lines.len() > 5 && lines.values().all(|l| l[1] >= l[0]));
     // The rollups, summed by Spark SQL, give the same.
     assert_eq!(spark["rollup_has_date"], true);
     assert_eq!(spark["rollup_requests"], json["summary"]["requests"]);

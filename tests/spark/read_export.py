@@ -20,6 +20,10 @@ out = {
     "has_date": "date" in fields,
     "rows": df.count(),
     "errors_by_upstream": {r["u"]: r["count"] for r in attempts},
+    # Line numbers are delta-encoded: every one decoded, per file.
+    "source_lines": {r["source_file"]: [r["n"], int(r["last"]), int(r["total"])] for r in
+                     df.groupBy("source_file").agg(F.count("*").alias("n"), F.max("source_line").alias("last"),
+                                                   F.sum("source_line").alias("total")).collect()},
 }
 if len(sys.argv) > 2:
     spark.read.parquet(sys.argv[2] + "/attempts").createOrReplaceTempView("attempts")
