@@ -544,8 +544,8 @@ pub fn release(map: &Mapped, range: std::ops::Range<usize>) {
     }
     // SAFETY: the map is a read-only shared mapping of a file. MADV_DONTNEED
     // on it only unmaps the pages from this process; a later read would
-    // fault them in again from the file, so no data can be lost, and no
-    // reference into the range is used after it is released.
+    // fault them in again from the file, so no data can be lost (a worker
+    // may still count the lines of a released range: it reads them again).
     let _ = unsafe {
         map.map
             .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)

@@ -288,10 +288,13 @@ pub fn scan_mapped<S: Sink>(
         &data[start..end]
     };
     let chunks = framing::chunks(data, options.chunk_bytes);
-    // Each chunk's newlines, counted by the worker that claims it just
-    // before parsing it (as fast as `wc -l`, and while its pages are
-    // fresh), so that records and rejections carry absolute numbers: a
-    // chunk's first line is the sum of the counts before it.
+    // Records and rejections carry absolute line numbers: a chunk's first
+    // line is the sum of the line counts of the chunks before it.
+    let count = |index: usize| {
+        let chunk = &data[chunks[index].clone()];
+        memchr::memchr_iter(b'\n', chunk).count() as u64
+            + u64::from(chunk.last().is_some_and(|&b| b != b'\n'))
+    };
     let lines = Lines::new(chunks.len());
     let progress = options.progress.clone();
     sink.begin(&grammars);
@@ -306,17 +309,16 @@ pub fn scan_mapped<S: Sink>(
             break;
         };
         let chunk = &data[range.clone()];
-        lines.counted(
-            index,
-            memchr::memchr_iter(b'\n', chunk).count() as u64
-                + u64::from(chunk.last().is_some_and(|&b| b != b'\n')),
-        );
-        let first = lines.first(index);
+        let first = lines.first(index, count);
         let replay = fields_lines
             .iter()
             .take_while(|&&s| s < range.start)
             .map(|&s| line_at(s));
         let part = engine.chunk(replay, chunk, first + 1, &[]);
+        match &part {
+            Some(part) => lines.counted(index, part.counts.lines),
+            None => lines.counted(index, count(index)),
+        }
         release(range.clone());
         if let Some(bar) = &progress {
             bar.inc(range.len() as u64);
@@ -326,17 +328,17 @@ pub fn scan_mapped<S: Sink>(
     engine.finish(result, options)
 }
 
-/// A chunk whose newlines are not counted yet.
+/// A chunk whose lines are not counted yet.
 const NOT_YET: u64 = u64::MAX;
 
-/// The chunks' line counts, as their workers give them, and each chunk's
-/// first line once every count before it is in. A chunk's worker counts
-/// it before anything else, and chunks are claimed in order, so a wait
-/// for the counts before one is short and never circular. A cursor sums
-/// them once, whatever the number of chunks.
+/// The chunks' line counts, and each chunk's first line. The worker of a
+/// chunk gives its count once it has parsed it. A worker whose chunk's
+/// first line is not known yet counts the chunks before it that nobody
+/// has counted (as fast as `wc -l`) instead of waiting for their parse:
+/// on one thread no chunk is counted apart from its parse, on more each
+/// is counted at most once or twice, and no worker ever waits.
 struct Lines {
     counts: Vec<AtomicU64>,
-    firsts: Vec<AtomicU64>,
     /// The first chunk whose count the cursor has not added, and the
     /// lines before it.
     cursor: Mutex<(usize, u64)>,
@@ -344,10 +346,8 @@ struct Lines {
 
 impl Lines {
     fn new(chunks: usize) -> Lines {
-        let unknown = || (0..chunks).map(|_| AtomicU64::new(NOT_YET)).collect();
         Lines {
-            counts: unknown(),
-            firsts: unknown(),
+            counts: (0..chunks).map(|_| AtomicU64::new(NOT_YET)).collect(),
             cursor: Mutex::new((0, 0)),
         }
     }
@@ -356,28 +356,25 @@ impl Lines {
         self.counts[index].store(lines, Ordering::Release);
     }
 
-    /// The lines before chunk `index`, once known.
-    fn first(&self, index: usize) -> u64 {
-        loop {
-            {
-                let mut cursor = self.cursor.lock().unwrap_or_else(|e| e.into_inner());
-                let (upto, lines) = &mut *cursor;
-                while *upto <= index {
-                    self.firsts[*upto].store(*lines, Ordering::Release);
-                    let n = self.counts[*upto].load(Ordering::Acquire);
-                    if n == NOT_YET {
-                        break;
-                    }
-                    *lines += n;
-                    *upto += 1;
-                }
+    /// The lines before chunk `index`; `count` counts a chunk's lines.
+    fn first(&self, index: usize, count: impl Fn(usize) -> u64) -> u64 {
+        let (mut upto, mut lines) = *self.cursor.lock().unwrap_or_else(|e| e.into_inner());
+        // Summed outside the lock: counting a chunk takes a while, and
+        // another worker may be summing the same counts; both agree.
+        while upto < index {
+            let mut n = self.counts[upto].load(Ordering::Acquire);
+            if n == NOT_YET {
+                n = count(upto);
+                self.counted(upto, n);
             }
-            let first = self.firsts[index].load(Ordering::Acquire);
-            if first != NOT_YET {
-                return first;
-            }
-            std::thread::yield_now();
+            lines += n;
+            upto += 1;
         }
+        let mut cursor = self.cursor.lock().unwrap_or_else(|e| e.into_inner());
+        if cursor.0 < upto {
+            *cursor = (upto, lines);
+        }
+        lines
     }
 }
 

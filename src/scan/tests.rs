@@ -107,3 +107,68 @@ fn rejects_are_written_in_file_order_on_every_path() {
         assert_eq!(mapped, want, "chunk {chunk}");
     }
 }
+
+/// Every record reaches the sink with its own line number (each line
+/// names it in its path), at any chunk size and any number of workers,
+/// rejected and blank lines among them.
+#[test]
+fn every_record_carries_its_own_line_number() {
+    struct Numbers(std::sync::Mutex<Vec<(u64, u64)>>);
+    impl Sink for Numbers {
+        type Part = Vec<(u64, u64)>;
+        type Error = std::convert::Infallible;
+        fn part(&self) -> Self::Part {
+            Vec::new()
+        }
+        fn record(&self, part: &mut Self::Part, record: &Record<'_>, line: u64) {
+            let path = record.request().path.expect("a path").raw;
+            let named = std::str::from_utf8(&path[3..]).unwrap().parse().unwrap();
+            part.push((line, named));
+        }
+        fn merge(&self, part: Self::Part) -> Result<(), Self::Error> {
+            self.0.lock().unwrap().extend(part);
+            Ok(())
+        }
+    }
+    let mut data = Vec::new();
+    for n in 1..=3000u64 {
+        match n % 97 {
+            0 => data.extend_from_slice(b"junk\n"),
+            1 => data.push(b'\n'),
+            _ => data.extend_from_slice(
+                format!(
+                    "10.0.0.1 - - [28/Nov/2026:10:00:00 +0000] \"GET /n/{n} HTTP/1.1\" 200 5 \"-\" \"ua\"\n"
+                )
+                .as_bytes(),
+            ),
+        }
+    }
+    data.pop();
+    let format = FormatChoice::Fixed(builtin::Registry::new().find("nginx-combined").unwrap());
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for chunk in [1, 100, 1000, 64 << 10] {
+            let sink = Numbers(std::sync::Mutex::new(Vec::new()));
+            let mut options = ScanOptions::new(format.clone());
+            options.chunk_bytes = chunk;
+            let mut result = FileCheck::default();
+            pool.install(|| {
+                let Ok(()) = scan_mapped(&data, &mut options, &sink, &mut result, &|_| {});
+            });
+            let got = sink.0.into_inner().unwrap();
+            assert_eq!(
+                got.len(),
+                3000 - 30 - 31, // junk and blank lines
+                "{threads} threads, chunks of {chunk}"
+            );
+            assert!(
+                got.iter().all(|(line, named)| line == named),
+                "{threads} threads, chunks of {chunk}"
+            );
+            assert_eq!(result.lines, 3000);
+        }
+    }
+}
