@@ -594,10 +594,9 @@ impl Aggregate {
         let client_id = record
             .remote_addr()
             .map(|a| self.clients.intern(networks::Network::of(a.raw)));
-        let agent_id = record.user_agent().map(|a| {
-            agent(&a.decode(), &mut key_buf);
-            self.agents.intern(&key_buf)
-        });
+        let agent_id = record
+            .user_agent()
+            .map(|a| self.agents.intern(&agent(&a.decode())));
         self.key_buf = key_buf;
 
         let place = time.map(|t| Place {
@@ -608,7 +607,12 @@ impl Aggregate {
         let mut window = match time {
             Some(t) => {
                 let start = window_start(t.micros, self.granularity);
-                Some(self.windows.entry(start).or_default())
+                // Lines come in time order, mostly to the last window:
+                // found down the tree's right edge, without comparing keys.
+                Some(match self.windows.last_entry() {
+                    Some(last) if *last.key() == start => last.into_mut(),
+                    _ => self.windows.entry(start).or_default(),
+                })
             }
             None => {
                 self.untimed += 1;
@@ -890,14 +894,13 @@ impl Aggregate {
 
 /// A user agent, cut to [`MAX_KEY_TEXT`] bytes: past that, agents differ
 /// in build numbers, not in who they are.
-fn agent(raw: &[u8], out: &mut String) {
-    out.clear();
+fn agent(raw: &[u8]) -> std::borrow::Cow<'_, str> {
     let mut cut = raw.len().min(MAX_KEY_TEXT);
     // Never inside a UTF-8 sequence.
     while cut < raw.len() && cut > 0 && (raw[cut] & 0xC0) == 0x80 {
         cut -= 1;
     }
-    out.push_str(&text(&raw[..cut]));
+    text(&raw[..cut])
 }
 
 /// Longest client or agent key kept, in bytes.
