@@ -130,6 +130,12 @@ impl PathNormalizer {
             if i > 0 {
                 out.push(b'/');
             }
+            // Most segments are words: without a digit, only a UUID's
+            // length can make one an id or hold a hash.
+            if seg.len() != 36 && !seg.iter().any(u8::is_ascii_digit) {
+                out.extend_from_slice(seg);
+                continue;
+            }
             if is_id(seg) {
                 out.extend_from_slice(b":id");
                 continue;
@@ -182,6 +188,9 @@ mod tests {
             ("/a//b/", "/a//b/"),
             ("/reports/2026", "/reports/:id"),
             ("/deadbeef", "/deadbeef"),
+            // A UUID of letters only.
+            ("/k/abcdefab-abcd-abcd-abcd-abcdefabcdef", "/k/:id"),
+            ("/a.b.c/x.y", "/a.b.c/x.y"),
             ("/images/products/12345.jpg", "/images/products/:id.jpg"),
             ("/static/jquery-1.2.js", "/static/jquery-1.2.js"),
             // Slugs of words stay, digits and all; random tokens do not.
