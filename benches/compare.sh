@@ -127,7 +127,7 @@ read -r ROLLUP c m < <(measure sh -c "rm -rf '$DIR/rollup' && '$LS' export --rol
 row "logspike export --rollup 1m" "$MB" "$ROLLUP" "$c" "$m"
 REQUESTS=$(wc -l < "$LOG")
 ROLLUP_KB=$(du -sk "$DIR/rollup" | cut -f1)
-echo "rollup size: $(awk -v k="$ROLLUP_KB" -v n="$REQUESTS" 'BEGIN { printf "%.2f MB per million requests (%d KB for %d)", k / 1024 / (n / 1e6), k, n }')"
+SIZES="rollup size: $(awk -v k="$ROLLUP_KB" -v n="$REQUESTS" 'BEGIN { printf "%.2f MB per million requests (%d KB for %d)", k / 1024 / (n / 1e6), k, n }')"
 if python3 -c 'import duckdb' 2>/dev/null; then
   cat > "$DIR/export_query.py" <<PY
 import duckdb
@@ -157,7 +157,8 @@ print(round(duckdb.sql(size.format('$DIR/export/**/*.parquet')).fetchall()[0][0]
       round(duckdb.sql(size.format('$DIR/duckdb.parquet')).fetchall()[0][0], 1))
 PY
   read -r EXPORT_MB DUCK_MB < <(python3 "$DIR/sizes.py")
-  echo "export: $(du -sm "$DIR/export" | cut -f1) MB for all columns; the eight DuckDB writes: $EXPORT_MB MB, DuckDB's $DUCK_MB MB"
+  SIZES="$SIZES
+export: $(du -sm "$DIR/export" | cut -f1) MB for all columns; the eight DuckDB writes: $EXPORT_MB MB, DuckDB's $DUCK_MB MB"
 fi
 
 if command -v goaccess >/dev/null; then
@@ -180,6 +181,9 @@ goal() { # text, measured, goal, "ge" or "le"
 }
 # a / b; "nan" when either was not measured (a failed or too short run).
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { print ((a != "nan" && b != "nan" && a + 0 > 0 && b + 0 > 0) ? a / b : "nan") }'; }
+# Printed after the table, which a line between its rows would cut.
+echo
+echo "$SIZES"
 echo
 echo "| goal | measured | target | |"
 echo "|---|---|---|---|"
