@@ -7,7 +7,9 @@
 //! upstream attempts are decoded. Reports the median of several runs in
 //! MB/s and lines/s. For nginx `combined` the same bytes are also written to
 //! `target/bench/combined.log` and timed with `wc -l` in the same run, the
-//! yardstick the parse goal is set against.
+//! yardstick the parse goal is set against. For nginx `combined` and
+//! `upstream` the whole report pipeline is timed too, on one core, from a
+//! file (as `logspike report --threads 1` reads one).
 
 use std::hint::black_box;
 use std::io::Write;
@@ -264,7 +266,50 @@ fn main() {
         if name == "nginx-combined" {
             wc_baseline(&data, runs);
         }
+        if matches!(name, "nginx-combined" | "nginx-upstream") {
+            report_pipeline(name, grammar.clone(), &data, runs);
+        }
     }
+}
+
+/// Times the whole report on one core: the file mapped and scanned, every
+/// line folded into windows, tables and the finder's series, the chunks
+/// merged, incidents found and the report assembled (no output written).
+fn report_pipeline(name: &str, grammar: Arc<Grammar>, data: &[u8], runs: usize) {
+    use logspike::detect::FormatChoice;
+    use logspike::input::Source;
+    use logspike::report::ReportOptions;
+    use logspike::scan::ScanOptions;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    let path = dir.join(format!("{name}.log"));
+    if std::fs::create_dir_all(&dir).is_err() || std::fs::write(&path, data).is_err() {
+        println!("  report, {name}: could not write {}", path.display());
+        return;
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a thread pool");
+    let sources = [Source::Path(path.clone())];
+    let options = ReportOptions::default();
+    let lines = memchr::memchr_iter(b'\n', data).count() as f64;
+    let mut secs = Vec::new();
+    for _ in 0..runs {
+        let mut scan = ScanOptions::new(FormatChoice::Fixed(grammar.clone()));
+        let t = Instant::now();
+        let report = pool.install(|| logspike::report::build(&sources, &mut scan, &options));
+        secs.push(t.elapsed().as_secs_f64());
+        assert_eq!(report.summary.requests as f64, lines, "{name}: requests");
+    }
+    let _ = std::fs::remove_file(&path);
+    let s = median(secs);
+    println!(
+        "{:<24} {:>8.0} MB/s {:>6.2} M lines/s  ({:.3} s, whole report, one thread)",
+        "  report (same bytes)",
+        data.len() as f64 / s / 1e6,
+        lines / s / 1e6,
+        s
+    );
 }
 
 /// Times `wc -l` on the same bytes from a file (page cache warm).
