@@ -359,6 +359,12 @@ impl Lines {
     /// The lines before chunk `index`; `count` counts a chunk's lines.
     fn first(&self, index: usize, count: impl Fn(usize) -> u64) -> u64 {
         let (mut upto, mut lines) = *self.cursor.lock().unwrap_or_else(|e| e.into_inner());
+        // A worker slow to get here after claiming its chunk can find the
+        // cursor past it (a later chunk's worker moved it): it sums from
+        // the start, every count before its chunk being in by then.
+        if upto > index {
+            (upto, lines) = (0, 0);
+        }
         // Summed outside the lock: counting a chunk takes a while, and
         // another worker may be summing the same counts; both agree.
         while upto < index {

@@ -172,3 +172,27 @@ fn every_record_carries_its_own_line_number() {
         }
     }
 }
+
+/// A worker that asks for its chunk's first line after a later chunk's
+/// worker has moved the cursor past it still gets its own.
+#[test]
+fn first_lines_are_right_in_any_order_of_asking() {
+    let sizes = [3u64, 0, 5, 1, 7, 2, 4];
+    let before = |i: usize| sizes[..i].iter().sum::<u64>();
+    for order in [
+        [6, 5, 0, 3, 1, 4, 2],
+        [0, 1, 2, 3, 4, 5, 6],
+        [3, 3, 6, 0, 2, 5, 1],
+    ] {
+        let lines = Lines::new(sizes.len());
+        // Some chunks counted by their parse already, the rest on demand.
+        lines.counted(2, sizes[2]);
+        for &i in &order {
+            assert_eq!(
+                lines.first(i, |j| sizes[j]),
+                before(i),
+                "chunk {i} in {order:?}"
+            );
+        }
+    }
+}
