@@ -360,18 +360,7 @@ print(json.dumps({{"rows": rows, "per_minute": per_minute, "attempts": attempts,
 
     assert_eq!(duck["rows"], json["summary"]["requests"]);
     let from_duck: BTreeMap<String, u64> = crate::util::pairs(&duck["per_minute"]);
-    let from_report: BTreeMap<String, u64> = json["windows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|w| w["errors_5xx"].as_u64() != Some(0))
-        .map(|w| {
-            (
-                w["start"].as_str().unwrap().to_string(),
-                w["errors_5xx"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let from_report = crate::util::errors_by(&json, "windows", "start");
     assert_eq!(from_duck, from_report, "5xx per minute");
     let mut duck_attempts: BTreeMap<(String, u64), u64> = BTreeMap::new();
     for r in duck["attempts"].as_array().unwrap() {

@@ -133,14 +133,24 @@ pub fn python_has(module: &str, test: &str) -> bool {
 
 /// The 5xx answers per upstream in a JSON report, where there were any.
 pub fn upstream_errors(report: &Value) -> std::collections::BTreeMap<String, u64> {
-    report["upstreams"]
+    errors_by(report, "upstreams", "upstream")
+}
+
+/// The 5xx of each row of a JSON report's `table`, named by its `key`
+/// field, where there were any.
+pub fn errors_by(
+    report: &Value,
+    table: &str,
+    key: &str,
+) -> std::collections::BTreeMap<String, u64> {
+    report[table]
         .as_array()
         .unwrap()
         .iter()
         .filter(|u| u["errors_5xx"].as_u64() != Some(0))
         .map(|u| {
             (
-                u["upstream"].as_str().unwrap().to_string(),
+                u[key].as_str().unwrap().to_string(),
                 u["errors_5xx"].as_u64().unwrap(),
             )
         })
