@@ -1,6 +1,7 @@
-//! Showing bytes from a log to a person safely: control bytes, invalid
-//! UTF-8 and terminal escapes come out as `\xHH`, so a hostile line cannot
-//! repaint the terminal.
+//! Bytes from a log as text. Shown to a person safely: control bytes,
+//! invalid UTF-8 and terminal escapes come out as `\xHH`, so a hostile line
+//! cannot repaint the terminal. Kept as keys and columns: borrowed where
+//! they are UTF-8, replaced where not.
 
 use std::fmt::Write;
 
@@ -64,9 +65,54 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// Text of a key or a column: borrowed when it is UTF-8 (checked by the
+/// standard library's fast validator), replaced only where it is not.
+#[inline]
+pub fn lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+/// A line checked as UTF-8 once, so that its fields are sliced from it as
+/// text instead of being checked one by one (a dozen short checks a line
+/// cost more than one long one).
+pub struct LineText<'a> {
+    bytes: &'a [u8],
+    text: Option<&'a str>,
+}
+
+impl<'a> LineText<'a> {
+    pub fn of(bytes: &'a [u8]) -> LineText<'a> {
+        LineText {
+            bytes,
+            text: std::str::from_utf8(bytes).ok(),
+        }
+    }
+
+    /// [`lossy`] of `field`, without checking it again when it lies in the
+    /// line (a decoded field does not: it is checked).
+    pub fn field<'f>(&self, field: &'f [u8]) -> std::borrow::Cow<'f, str>
+    where
+        'a: 'f,
+    {
+        let start = (field.as_ptr() as usize).wrapping_sub(self.bytes.as_ptr() as usize);
+        let inside = start
+            .checked_add(field.len())
+            .filter(|&end| end <= self.bytes.len())
+            .and_then(|end| self.text?.get(start..end));
+        match inside {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => lossy(field),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
 
     #[test]
     fn hostile_bytes_are_escaped() {
@@ -85,5 +131,28 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn fields_of_a_line_are_its_text_and_others_are_checked() {
+        let line = "GET /caf\u{e9} \"agent\"".as_bytes();
+        let text = LineText::of(line);
+        assert!(matches!(
+            text.field(&line[4..10]),
+            Cow::Borrowed("/caf\u{e9}")
+        ));
+        assert_eq!(text.field(&line[..0]), "");
+        assert_eq!(text.field(&line[line.len()..]), "");
+        // A decoded field lives elsewhere: checked, and replaced where bad.
+        let decoded = b"/a\xffb".to_vec();
+        assert_eq!(text.field(&decoded), "/a\u{fffd}b");
+        // A line that is not UTF-8: each field on its own.
+        let bad = b"GET /ok \xfe\"agent\"";
+        let text = LineText::of(bad);
+        assert!(matches!(text.field(&bad[4..7]), Cow::Borrowed("/ok")));
+        assert_eq!(text.field(&bad[8..]), "\u{fffd}\"agent\"");
+        // A slice cut inside a character is not taken from the line.
+        let text = LineText::of(line);
+        assert_eq!(text.field(&line[4..9]), "/caf\u{fffd}");
     }
 }

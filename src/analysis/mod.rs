@@ -38,6 +38,7 @@ use std::collections::BTreeMap;
 use sketches_ddsketch::DDSketch;
 
 use crate::parse::{Record, Timestamp};
+use crate::text::lossy as text;
 pub use filter::{host_key, host_name, Expr, ExprError, Filter, StatusFilter};
 pub use paths::{PathNormalizer, PathRule};
 pub use series::{Dim, SeriesSet};
@@ -485,16 +486,6 @@ pub struct Aggregate {
     /// Paths kept per prefix, for [`MAX_CHILDREN`].
     path_children: HashMap<Box<str>, u32>,
     key_buf: String,
-}
-
-/// Text of a key: borrowed when it is UTF-8 (checked by the standard
-/// library's fast validator), replaced only where it is not.
-#[inline]
-fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(bytes),
-    }
 }
 
 impl Aggregate {

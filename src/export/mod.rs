@@ -210,48 +210,6 @@ fn base_fields() -> Vec<Field> {
     ]
 }
 
-/// Text for a column: borrowed when valid UTF-8, replaced where not.
-fn utf8(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(bytes),
-    }
-}
-
-/// A line checked as UTF-8 once, so that its fields are sliced from it as
-/// text instead of being checked one by one (a dozen short checks a line
-/// cost more than one long one).
-struct LineText<'a> {
-    bytes: &'a [u8],
-    text: Option<&'a str>,
-}
-
-impl<'a> LineText<'a> {
-    fn of(bytes: &'a [u8]) -> LineText<'a> {
-        LineText {
-            bytes,
-            text: std::str::from_utf8(bytes).ok(),
-        }
-    }
-
-    /// [`utf8`] of `field`, without checking it again when it lies in the
-    /// line (a decoded field does not: it is checked).
-    fn field<'f>(&self, field: &'f [u8]) -> std::borrow::Cow<'f, str>
-    where
-        'a: 'f,
-    {
-        let start = (field.as_ptr() as usize).wrapping_sub(self.bytes.as_ptr() as usize);
-        let inside = start
-            .checked_add(field.len())
-            .filter(|&end| end <= self.bytes.len())
-            .and_then(|end| self.text?.get(start..end));
-        match inside {
-            Some(s) => std::borrow::Cow::Borrowed(s),
-            None => utf8(field),
-        }
-    }
-}
-
 /// A field name as a column name: `%{X-Trace}i` -> `x_trace_i`.
 fn column_name(field: &str) -> String {
     let name: String = field
@@ -367,7 +325,7 @@ impl Rows {
         paths: &PathNormalizer,
         buf: &mut Vec<u8>,
     ) {
-        let text = LineText::of(r.line());
+        let text = crate::text::LineText::of(r.line());
         self.timestamp.append_option(r.time().map(|t| t.micros));
         self.status.append_option(r.status());
         let req = r.request();
@@ -804,33 +762,4 @@ pub fn export(
         inputs,
     )?);
     Ok(summary)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::borrow::Cow;
-
-    #[test]
-    fn fields_of_a_line_are_its_text_and_others_are_checked() {
-        let line = "GET /caf\u{e9} \"agent\"".as_bytes();
-        let text = LineText::of(line);
-        assert!(matches!(
-            text.field(&line[4..10]),
-            Cow::Borrowed("/caf\u{e9}")
-        ));
-        assert_eq!(text.field(&line[..0]), "");
-        assert_eq!(text.field(&line[line.len()..]), "");
-        // A decoded field lives elsewhere: checked, and replaced where bad.
-        let decoded = b"/a\xffb".to_vec();
-        assert_eq!(text.field(&decoded), "/a\u{fffd}b");
-        // A line that is not UTF-8: each field on its own.
-        let bad = b"GET /ok \xfe\"agent\"";
-        let text = LineText::of(bad);
-        assert!(matches!(text.field(&bad[4..7]), Cow::Borrowed("/ok")));
-        assert_eq!(text.field(&bad[8..]), "\u{fffd}\"agent\"");
-        // A slice cut inside a character is not taken from the line.
-        let text = LineText::of(line);
-        assert_eq!(text.field(&line[4..9]), "/caf\u{fffd}");
-    }
 }

@@ -162,10 +162,6 @@ pub(super) struct Part<'o> {
     key: String,
 }
 
-fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
-}
-
 impl<'o> Sink for Rolling<'_, 'o> {
     type Part = Part<'o>;
     type Error = ExportError;
@@ -200,7 +196,7 @@ impl<'o> Sink for Rolling<'_, 'o> {
         let path = match request.path {
             Some(p) => {
                 part.options.paths.normalize(&p.decode(), &mut part.buf);
-                sums.name(&text(&part.buf))
+                sums.name(&crate::text::lossy(&part.buf))
             }
             None => sums.name("(no path)"),
         };
@@ -209,7 +205,7 @@ impl<'o> Sink for Rolling<'_, 'o> {
         for a in record.upstreams() {
             let Some(addr) = a.addr else { continue };
             attempts += 1;
-            let addr = sums.name(&text(addr));
+            let addr = sums.name(&crate::text::lossy(addr));
             let cell = sums
                 .attempts
                 .entry((window, host.clone(), addr.clone(), a.status))
@@ -220,7 +216,7 @@ impl<'o> Sink for Rolling<'_, 'o> {
             }
             last = Some(addr);
         }
-        let method = request.method.map(|m| sums.name(&text(m)));
+        let method = request.method.map(|m| sums.name(&crate::text::lossy(m)));
         let key = (window, host, method, path, record.status(), last);
         let cell = sums.requests.entry(key).or_default();
         cell.requests += 1;
