@@ -39,7 +39,7 @@ use sketches_ddsketch::DDSketch;
 
 use crate::parse::{Record, Timestamp};
 use crate::text::lossy as text;
-pub use filter::{host_key, host_name, Expr, ExprError, Filter, StatusFilter};
+pub use filter::{host_key, host_key_bytes, host_name, Expr, ExprError, Filter, StatusFilter};
 pub use paths::{PathNormalizer, PathRule};
 pub use series::{Dim, SeriesSet};
 
@@ -96,7 +96,7 @@ fn capped<'k>(
     children: &mut HashMap<Box<str>, u32>,
     path: &'k str,
 ) -> std::borrow::Cow<'k, str> {
-    if paths.index.contains_key(path) {
+    if paths.index.contains_key(path.as_bytes()) {
         return path.into();
     }
     let Some(cut) = path.rfind('/') else {
@@ -274,13 +274,39 @@ impl Window {
     }
 }
 
+/// A table's key, hashed and compared as bytes, so that a line's raw
+/// bytes find it without a UTF-8 check: text is checked once per new key,
+/// not once per line.
+#[derive(Debug, Clone)]
+struct Key(std::sync::Arc<str>);
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.0.as_bytes() == other.0.as_bytes()
+    }
+}
+
+impl Eq for Key {}
+
+impl std::borrow::Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
 /// Status counts per key, with a bounded number of keys. Each key has a
 /// small id (its order of arrival in this partial), which the series of
 /// the incident finder use instead of the key's text.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
     /// One allocation per key, shared by the index and the list.
-    index: HashMap<std::sync::Arc<str>, u32>,
+    index: HashMap<Key, u32>,
     keys: Vec<std::sync::Arc<str>>,
     stats: Vec<Statuses>,
     /// Requests (or attempts) whose key arrived after the table was full.
@@ -306,47 +332,74 @@ impl Table {
     /// [`Table::add`] for `n` requests at once.
     #[inline]
     fn add_n(&mut self, key: &str, status: u16, n: u64) -> Option<u32> {
-        if let Some(&id) = self.index.get(key) {
-            self.stats[id as usize].add(status, n);
-            Some(id)
-        } else if self.keys.len() < self.max_keys {
-            let id = self.keys.len() as u32;
-            let key: std::sync::Arc<str> = key.into();
-            self.index.insert(key.clone(), id);
-            self.keys.push(key);
-            let mut s = Statuses::default();
-            s.add(status, n);
-            self.stats.push(s);
-            Some(id)
-        } else {
-            self.other.add(status, n);
-            None
+        let id = match self.index.get(key.as_bytes()) {
+            Some(&id) => Some(id),
+            None => self.insert(key),
+        };
+        self.count(id, status, n)
+    }
+
+    /// [`Table::add`] for a key as the line has it: bytes that are read
+    /// as text (invalid UTF-8 replaced) only when the table lacks them.
+    #[inline]
+    fn add_raw(&mut self, raw: &[u8], status: u16) -> Option<u32> {
+        let id = self.intern_raw(raw);
+        self.count(id, status, 1)
+    }
+
+    /// [`Table::intern`] for a key as the line has it.
+    #[inline]
+    fn intern_raw(&mut self, raw: &[u8]) -> Option<u32> {
+        match self.index.get(raw) {
+            Some(&id) => Some(id),
+            None => match text(raw) {
+                std::borrow::Cow::Borrowed(key) => self.insert(key),
+                // Bytes that are not UTF-8 are filed under their text, which
+                // another spelling may have brought in already.
+                std::borrow::Cow::Owned(key) => self.intern(&key),
+            },
         }
     }
 
     /// Counts `status` for `key` when the table has it already.
     #[inline]
-    fn count_existing(&mut self, key: &str, status: u16) -> Option<u32> {
-        let &id = self.index.get(key)?;
+    fn count_existing(&mut self, raw: &[u8], status: u16) -> Option<u32> {
+        let &id = self.index.get(raw)?;
         self.stats[id as usize].add(status, 1);
+        Some(id)
+    }
+
+    /// Counts `n` of `status` for an id, or under other for none.
+    #[inline]
+    fn count(&mut self, id: Option<u32>, status: u16, n: u64) -> Option<u32> {
+        match id {
+            Some(id) => self.stats[id as usize].add(status, n),
+            None => self.other.add(status, n),
+        }
+        id
+    }
+
+    /// Adds a key the table does not have, without a count (`None` when
+    /// the table is full).
+    fn insert(&mut self, key: &str) -> Option<u32> {
+        if self.keys.len() >= self.max_keys {
+            return None;
+        }
+        let id = self.keys.len() as u32;
+        let key: std::sync::Arc<str> = key.into();
+        self.index.insert(Key(key.clone()), id);
+        self.keys.push(key);
+        self.stats.push(Statuses::default());
         Some(id)
     }
 
     /// The id of `key`, added without a count (`None` when the table is
     /// full).
     pub fn intern(&mut self, key: &str) -> Option<u32> {
-        if let Some(&id) = self.index.get(key) {
-            return Some(id);
+        match self.index.get(key.as_bytes()) {
+            Some(&id) => Some(id),
+            None => self.insert(key),
         }
-        if self.keys.len() >= self.max_keys {
-            return None;
-        }
-        let id = self.keys.len() as u32;
-        let key: std::sync::Arc<str> = key.into();
-        self.index.insert(key.clone(), id);
-        self.keys.push(key);
-        self.stats.push(Statuses::default());
-        Some(id)
     }
 
     /// Adds another partial's counts; returns, for each of its ids, the
@@ -364,7 +417,7 @@ impl Table {
 
     /// Adds another partial's counts of one key.
     fn add_counts(&mut self, key: &std::sync::Arc<str>, counts: &Statuses) -> Option<u32> {
-        match self.index.get(key.as_ref()) {
+        match self.index.get(key.as_bytes()) {
             Some(&id) => {
                 self.stats[id as usize].merge(counts);
                 Some(id)
@@ -377,7 +430,7 @@ impl Table {
             }
             None => {
                 let id = self.keys.len() as u32;
-                self.index.insert(key.clone(), id);
+                self.index.insert(Key(key.clone()), id);
                 self.keys.push(key.clone());
                 self.stats.push(counts.clone());
                 Some(id)
@@ -395,7 +448,9 @@ impl Table {
     }
 
     pub fn get(&self, key: &str) -> Option<&Statuses> {
-        self.index.get(key).map(|&id| &self.stats[id as usize])
+        self.index
+            .get(key.as_bytes())
+            .map(|&id| &self.stats[id as usize])
     }
 
     /// The key of an id.
@@ -485,7 +540,7 @@ pub struct Aggregate {
     path_buf: Vec<u8>,
     /// Paths kept per prefix, for [`MAX_CHILDREN`].
     path_children: HashMap<Box<str>, u32>,
-    key_buf: String,
+    key_buf: Vec<u8>,
 }
 
 impl Aggregate {
@@ -513,7 +568,7 @@ impl Aggregate {
             series: SeriesSet::new(),
             path_buf: Vec::new(),
             path_children: HashMap::default(),
-            key_buf: String::new(),
+            key_buf: Vec::new(),
         }
     }
 
@@ -562,32 +617,32 @@ impl Aggregate {
                 path_buf.extend_from_slice(b"(no path)");
             }
         }
-        let path = text(&path_buf);
         // A path seen before costs one lookup; only a new one is capped.
-        let path_id = match self.paths.count_existing(&path, status) {
+        let path_id = match self.paths.count_existing(&path_buf, status) {
             Some(id) => Some(id),
             None => {
+                let path = text(&path_buf);
                 let key = capped(&self.paths, &mut self.path_children, &path);
                 self.paths.add(&key, status)
             }
         };
         let method_id = request
             .method
-            .map(|method| self.methods.add(&text(method), status));
+            .map(|method| self.methods.add_raw(method, status));
         let mut key_buf = std::mem::take(&mut self.key_buf);
         // A host as `--host` and `--by host` name it: without its port, in
         // lower case (nginx's `$host`), so that `Example.com:443` and
         // `example.com` are one row and one series.
         let host_id = record.host().and_then(|h| {
-            host_key(&h.decode(), &mut key_buf);
-            self.hosts.add(&key_buf, status)
+            host_key_bytes(&h.decode(), &mut key_buf);
+            self.hosts.add_raw(&key_buf, status)
         });
         let client_id = record
             .remote_addr()
             .map(|a| self.clients.intern(networks::Network::of(a.raw)));
         let agent_id = record
             .user_agent()
-            .map(|a| self.agents.intern(&agent(&a.decode())));
+            .map(|a| self.agents.intern_raw(agent(&a.decode())));
         self.key_buf = key_buf;
 
         let place = time.map(|t| Place {
@@ -597,12 +652,17 @@ impl Aggregate {
         });
         let mut window = match time {
             Some(t) => {
-                let start = window_start(t.micros, self.granularity);
                 // Lines come in time order, mostly to the last window:
-                // found down the tree's right edge, without comparing keys.
+                // found down the tree's right edge, without comparing keys
+                // or dividing.
+                let g = self.granularity;
                 Some(match self.windows.last_entry() {
-                    Some(last) if *last.key() == start => last.into_mut(),
-                    _ => self.windows.entry(start).or_default(),
+                    Some(last)
+                        if t.micros >= *last.key() && t.micros.saturating_sub(*last.key()) < g =>
+                    {
+                        last.into_mut()
+                    }
+                    _ => self.windows.entry(window_start(t.micros, g)).or_default(),
                 })
             }
             None => {
@@ -650,7 +710,7 @@ impl Aggregate {
         while let Some(attempt) = attempts.next() {
             let Some(addr) = attempt.addr else { continue };
             let code = attempt.status.unwrap_or(0);
-            let id = self.upstreams.add(&text(addr), code);
+            let id = self.upstreams.add_raw(addr, code);
             if let Some(w) = window.as_deref_mut() {
                 if let Some(t) = attempt.response_time {
                     w.upstream_time.add(t);
@@ -885,13 +945,13 @@ impl Aggregate {
 
 /// A user agent, cut to [`MAX_KEY_TEXT`] bytes: past that, agents differ
 /// in build numbers, not in who they are.
-fn agent(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+fn agent(raw: &[u8]) -> &[u8] {
     let mut cut = raw.len().min(MAX_KEY_TEXT);
     // Never inside a UTF-8 sequence.
     while cut < raw.len() && cut > 0 && (raw[cut] & 0xC0) == 0x80 {
         cut -= 1;
     }
-    text(&raw[..cut])
+    &raw[..cut]
 }
 
 /// Longest client or agent key kept, in bytes.
@@ -1175,6 +1235,28 @@ mod tests {
         assert_eq!(total.requests, 100);
     }
 
+    #[test]
+    fn keys_from_bytes_are_their_text() {
+        let mut table = Table::new(3);
+        // Valid text is found by its bytes and by its text alike.
+        let a = table.add_raw("/caf\u{e9}".as_bytes(), 200);
+        assert_eq!(table.add("/caf\u{e9}", 502), a);
+        // Two spellings that are not UTF-8 read as the same text: one key.
+        let b = table.add_raw(b"/x\xff", 500);
+        assert_eq!(table.add_raw(b"/x\xfe", 503), b);
+        assert_eq!(table.intern_raw(b"/x\xc3"), b);
+        assert_eq!(table.key(b.unwrap()), "/x\u{fffd}");
+        assert_eq!(table.add("/x\u{fffd}", 200), b);
+        let counts = table.get("/x\u{fffd}").unwrap();
+        assert_eq!((counts.total(), counts.errors()), (3, 2));
+        assert_eq!(table.get("/caf\u{e9}").unwrap().total(), 2);
+        // Past the cap new bytes count as other, whatever their spelling.
+        assert!(table.add_raw(b"/y", 200).is_some());
+        assert_eq!(table.add_raw(b"/z\xff", 500), None);
+        assert_eq!(table.add_raw(b"/z", 200), None);
+        assert_eq!(table.other.total(), 2);
+        assert_eq!(table.len(), 3);
+    }
     #[test]
     fn many_windows_coarsen_and_time_filters_apply() {
         let mut lines = Vec::new();

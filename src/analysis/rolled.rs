@@ -147,7 +147,7 @@ impl Aggregate {
         self.with_bytes += if r.bytes.is_some() { n } else { 0 };
         self.with_request_time += timed;
         self.status.add(status, n);
-        let path_id = match self.paths.index.get(r.path) {
+        let path_id = match self.paths.index.get(r.path.as_bytes()) {
             Some(&id) => {
                 self.paths.stats[id as usize].add(status, n);
                 Some(id)

@@ -74,6 +74,15 @@ pub fn host_key(raw: &[u8], buf: &mut String) {
     buf.make_ascii_lowercase();
 }
 
+/// [`host_key`] as bytes, for a table that reads them as text only when
+/// they are new to it (lower-casing ASCII and replacing invalid UTF-8
+/// commute, so both orders give the same key).
+pub fn host_key_bytes(raw: &[u8], buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.extend_from_slice(host_name(raw));
+    buf.make_ascii_lowercase();
+}
+
 impl Filter {
     pub fn is_empty(&self) -> bool {
         self.host.is_none()
