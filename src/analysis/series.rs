@@ -312,11 +312,14 @@ impl Series {
         if n == 0 {
             return;
         }
-        let bucket = place.time.div_euclid(self.granularity) * self.granularity;
-        if bucket != self.current {
+        // Most lines fall in the bucket being filled: two comparisons,
+        // where finding a bucket costs a 64-bit division.
+        if place.time < self.current || place.time.saturating_sub(self.current) >= self.granularity
+        {
             self.flush();
-            self.current = bucket;
+            self.current = place.time.div_euclid(self.granularity) * self.granularity;
         }
+        let bucket = self.current;
         let i = id as usize;
         if i >= self.hot.len() {
             self.hot.resize(i + 1, Cell::default());
@@ -988,6 +991,31 @@ mod tests {
         assert_eq!(a.sealed().granularity, whole.sealed().granularity);
         assert!(whole.sealed().granularity > 1_000_000, "it coarsened");
         assert_eq!(a.digest(&names), whole.digest(&names));
+    }
+
+    /// A flush that coarsens (too many cells) must not leave the line that
+    /// caused it in a bucket of the old size.
+    #[test]
+    fn a_line_after_coarsening_goes_to_a_bucket_of_the_new_size() {
+        let mut s = Series::new(Dim::Path);
+        s.max_cells = 1000;
+        for id in 0..70_000 {
+            s.add(Some(id), place(0, 1), 200, 200);
+        }
+        s.add(Some(0), place(1, 2), 500, 500);
+        s.add(Some(1), place(2, 3), 200, 200);
+        let sealed = s.sealed();
+        assert!(sealed.granularity > 1_000_000, "it coarsened");
+        let names = names(70_000);
+        let tracks = sealed.tracks(&names);
+        assert_eq!(tracks.len(), 70_000);
+        for t in &tracks {
+            for b in &t.buckets {
+                assert_eq!(b % sealed.granularity, 0, "{} at {b}", t.key);
+            }
+        }
+        assert_eq!(tracks[0].buckets.len(), 1);
+        assert_eq!(tracks[0].total(), (2, 1, 1));
     }
 
     /// Lists merged in any order of their keys (a later chunk first, one
