@@ -91,29 +91,37 @@ fn v6_prefix(a: Ipv6Addr) -> u64 {
 /// (`the_hand_parser_agrees_with_the_standard_library`).
 #[inline]
 fn ipv4_prefix(raw: &[u8]) -> Option<u32> {
-    let mut octets = [0u32; 4];
-    let mut parts = raw.split(|&b| b == b'.');
-    for octet in &mut octets {
-        let part = parts.next()?;
-        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
-            return None;
-        }
-        let mut v = 0u32;
-        for &b in part {
-            if !b.is_ascii_digit() {
-                return None;
-            }
-            v = v * 10 + u32::from(b - b'0');
-        }
-        if v > 255 {
-            return None;
-        }
-        *octet = v;
-    }
-    if parts.next().is_some() {
+    if !(7..=15).contains(&raw.len()) {
         return None;
     }
-    Some((octets[0] << 16) | (octets[1] << 8) | octets[2])
+    // One pass: the octets before the current one, the current one, its
+    // digits and its first digit.
+    let (mut prefix, mut octet, mut digits, mut first) = (0u32, 0u32, 0u32, 0u32);
+    let mut dots = 0;
+    for &b in raw {
+        if b == b'.' {
+            if digits == 0 || dots == 3 {
+                return None;
+            }
+            prefix = (prefix << 8) | octet;
+            (octet, digits, dots) = (0, 0, dots + 1);
+            continue;
+        }
+        let d = u32::from(b.wrapping_sub(b'0'));
+        // Not a digit, a digit after a leading zero, or a fourth digit.
+        if d > 9 || (digits == 1 && first == 0) || digits == 3 {
+            return None;
+        }
+        if digits == 0 {
+            first = d;
+        }
+        octet = octet * 10 + d;
+        digits += 1;
+        if octet > 255 {
+            return None;
+        }
+    }
+    (dots == 3 && digits > 0).then_some(prefix)
 }
 
 /// Client networks by id, in order of arrival, at most `max_keys`.
@@ -135,16 +143,18 @@ impl Networks {
     /// The id of `key` (`None` when the table is full).
     #[inline]
     pub fn intern(&mut self, key: Network) -> Option<u32> {
-        if let Some(&id) = self.index.get(&key) {
-            return Some(id);
-        }
-        if self.keys.len() >= self.max_keys {
-            return None;
-        }
+        use std::collections::hash_map::Entry;
+        // One hash whether the key is new or not: most are new.
         let id = self.keys.len() as u32;
-        self.index.insert(key.clone(), id);
-        self.keys.push(key);
-        Some(id)
+        match self.index.entry(key) {
+            Entry::Occupied(e) => Some(*e.get()),
+            Entry::Vacant(_) if id as usize >= self.max_keys => None,
+            Entry::Vacant(e) => {
+                self.keys.push(e.key().clone());
+                e.insert(id);
+                Some(id)
+            }
+        }
     }
 
     /// Takes in another partial's keys; for each of its ids, the id the
