@@ -124,36 +124,53 @@ impl PathNormalizer {
         self.segments(&current, out);
     }
 
+    /// Copies `path` with its ids and hashes replaced. Most segments are
+    /// words: without a digit, only a UUID's length can make one an id or
+    /// hold a hash. One pass finds the others, and the text between them
+    /// is copied in runs, not segment by segment.
     fn segments(&self, path: &[u8], out: &mut Vec<u8>) {
         out.clear();
-        for (i, seg) in path.split(|&b| b == b'/').enumerate() {
-            if i > 0 {
-                out.push(b'/');
-            }
-            // Most segments are words: without a digit, only a UUID's
-            // length can make one an id or hold a hash.
-            if seg.len() != 36 && !seg.iter().any(u8::is_ascii_digit) {
-                out.extend_from_slice(seg);
-                continue;
-            }
-            if is_id(seg) {
-                out.extend_from_slice(b":id");
-                continue;
-            }
-            // Hashes inside a file name: `app.3b0477c5.js`.
-            for (j, part) in seg.split(|&b| b == b'.').enumerate() {
-                if j > 0 {
-                    out.push(b'.');
+        // Copied up to here; the current segment starts at `start`.
+        let (mut copied, mut start, mut digit) = (0, 0, false);
+        for (i, &b) in path.iter().enumerate() {
+            if b == b'/' {
+                if digit || i - start == 36 {
+                    out.extend_from_slice(&path[copied..start]);
+                    segment(&path[start..i], out);
+                    copied = i;
                 }
-                if part.len() >= 3 && part.iter().all(u8::is_ascii_digit) {
-                    // `12345.jpg`, but not the `1.2` of a version.
-                    out.extend_from_slice(b":id");
-                } else if part.len() >= 8 && is_hex(part) && part.iter().any(u8::is_ascii_digit) {
-                    out.extend_from_slice(b":hash");
-                } else {
-                    out.extend_from_slice(part);
-                }
+                (start, digit) = (i + 1, false);
+            } else {
+                digit |= b.is_ascii_digit();
             }
+        }
+        if digit || path.len() - start == 36 {
+            out.extend_from_slice(&path[copied..start]);
+            segment(&path[start..], out);
+        } else {
+            out.extend_from_slice(&path[copied..]);
+        }
+    }
+}
+
+/// One segment that holds a digit or is as long as a UUID.
+fn segment(seg: &[u8], out: &mut Vec<u8>) {
+    if is_id(seg) {
+        out.extend_from_slice(b":id");
+        return;
+    }
+    // Hashes inside a file name: `app.3b0477c5.js`.
+    for (j, part) in seg.split(|&b| b == b'.').enumerate() {
+        if j > 0 {
+            out.push(b'.');
+        }
+        if part.len() >= 3 && part.iter().all(u8::is_ascii_digit) {
+            // `12345.jpg`, but not the `1.2` of a version.
+            out.extend_from_slice(b":id");
+        } else if part.len() >= 8 && is_hex(part) && part.iter().any(u8::is_ascii_digit) {
+            out.extend_from_slice(b":hash");
+        } else {
+            out.extend_from_slice(part);
         }
     }
 }
@@ -210,6 +227,55 @@ mod tests {
             ("/dl/a1b2c3d4e5-f6a7b8c9d0-e1f2a3b4c5", "/dl/:id"),
         ] {
             assert_eq!(norm(&n, path), want, "{path}");
+        }
+    }
+
+    /// The one-pass copy agrees with normalizing segment by segment.
+    #[test]
+    fn runs_of_words_are_copied_as_each_segment_would_be() {
+        fn by_segment(path: &[u8]) -> Vec<u8> {
+            let mut out = Vec::new();
+            for (i, seg) in path.split(|&b| b == b'/').enumerate() {
+                if i > 0 {
+                    out.push(b'/');
+                }
+                segment(seg, &mut out);
+            }
+            out
+        }
+        let pieces: [&[u8]; 14] = [
+            b"",
+            b"api",
+            b"v1",
+            b"72241",
+            b"orders",
+            b"550e8400-e29b-41d4-a716-446655440000",
+            b"abcdefghij-abcdefghij-abcdefghij-abc",
+            b"app.3b0477c5.js",
+            b"12345.jpg",
+            b"caf\xc3\xa9",
+            b"\xff\xfe",
+            b"aGVsbG8gd29ybGQgZm9vYmFyMTIz",
+            b"installing-gitlab-on-centos-6",
+            b"x.y",
+        ];
+        let n = PathNormalizer::default();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut out = Vec::new();
+        for _ in 0..20_000 {
+            let mut path = Vec::new();
+            for _ in 0..(state % 6) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                if state % 5 != 0 {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(pieces[(state >> 8) as usize % pieces.len()]);
+            }
+            state = state.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(1);
+            n.normalize(&path, &mut out);
+            assert_eq!(out, by_segment(&path), "{}", String::from_utf8_lossy(&path));
         }
     }
 

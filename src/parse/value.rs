@@ -232,6 +232,17 @@ fn split_target<'a>(target: Value<'a>) -> (Option<Value<'a>>, Option<Value<'a>>)
     )
 }
 
+/// `HTTP/` in any case at the start of `b`: four letters compared at once
+/// (setting bit 5 lower-cases a letter and maps no other byte onto `h`,
+/// `t` or `p`).
+#[inline]
+fn starts_http(b: &[u8]) -> bool {
+    b.len() >= 5
+        && (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) | 0x2020_2020)
+            == u32::from_le_bytes(*b"http")
+        && b[4] == b'/'
+}
+
 /// Splits a request line (`GET /a?b HTTP/1.1`). Tolerant of garbage: a
 /// line that does not start with a method-like word yields no parts; a
 /// missing protocol (HTTP/0.9) yields a target without one; spaces inside
@@ -246,7 +257,7 @@ pub fn parse_request_line<'a>(raw: &'a [u8], escape: crate::grammar::Escape) -> 
     }
     let mut rest = raw[space + 1..].trim_ascii();
     let mut protocol = None;
-    if rest.len() >= 5 && rest[..5].eq_ignore_ascii_case(b"HTTP/") && !rest.contains(&b' ') {
+    if starts_http(rest) && !rest.contains(&b' ') {
         // `GET  HTTP/1.1`: the target is missing, not `HTTP/1.1`.
         return Request {
             method: Some(method),
@@ -256,14 +267,12 @@ pub fn parse_request_line<'a>(raw: &'a [u8], escape: crate::grammar::Escape) -> 
     }
     // Nearly every request ends in ` HTTP/x.y`: check that before searching.
     let last_space = match rest.len().checked_sub(9) {
-        Some(at) if rest[at] == b' ' && rest[at + 1..at + 6].eq_ignore_ascii_case(b"HTTP/") => {
-            Some(at)
-        }
+        Some(at) if rest[at] == b' ' && starts_http(&rest[at + 1..]) => Some(at),
         _ => memchr::memrchr(b' ', rest),
     };
     if let Some(last) = last_space {
         let candidate = &rest[last + 1..];
-        if candidate.len() >= 5 && candidate[..5].eq_ignore_ascii_case(b"HTTP/") {
+        if starts_http(candidate) {
             protocol = Some(candidate);
             rest = rest[..last].trim_ascii_end();
         }
@@ -513,6 +522,23 @@ impl<'a> Record<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each byte is compared on its own, so one byte changed at a time,
+    /// every value at every place, covers it.
+    #[test]
+    fn http_is_found_in_any_case_and_nothing_else() {
+        for at in 0..6 {
+            for byte in 0..=255u8 {
+                let mut b = *b"HTTP/1";
+                b[at] = byte;
+                let want = b[..5].eq_ignore_ascii_case(b"HTTP/");
+                assert_eq!(starts_http(&b), want, "{:?}", String::from_utf8_lossy(&b));
+            }
+        }
+        assert!(starts_http(b"http/"));
+        assert!(!starts_http(b"HTTP"));
+        assert!(!starts_http(b""));
+    }
 
     #[test]
     fn seconds_match_the_standard_parser() {
