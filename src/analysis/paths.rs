@@ -268,7 +268,7 @@ mod tests {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                if state % 5 != 0 {
+                if !state.is_multiple_of(5) {
                     path.push(b'/');
                 }
                 path.extend_from_slice(pieces[(state >> 8) as usize % pieces.len()]);
