@@ -30,7 +30,7 @@ impl<'a> Value<'a> {
         match self.escape {
             Escape::Backslash => unescape_backslash(self.raw),
             Escape::Json => unescape_json(self.raw),
-            Escape::Plus if memchr::memchr(b'+', self.raw).is_some() => Cow::Owned(
+            Escape::Plus if super::find_byte(self.raw, b'+').is_some() => Cow::Owned(
                 self.raw
                     .iter()
                     .map(|&b| if b == b'+' { b' ' } else { b })
@@ -56,7 +56,7 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 fn unescape_backslash(raw: &[u8]) -> Cow<'_, [u8]> {
-    if memchr::memchr(b'\\', raw).is_none() {
+    if super::find_byte(raw, b'\\').is_none() {
         return Cow::Borrowed(raw);
     }
     let mut out = Vec::with_capacity(raw.len());
@@ -90,7 +90,7 @@ fn unescape_backslash(raw: &[u8]) -> Cow<'_, [u8]> {
 }
 
 fn unescape_json(raw: &[u8]) -> Cow<'_, [u8]> {
-    if memchr::memchr(b'\\', raw).is_none() {
+    if super::find_byte(raw, b'\\').is_none() {
         return Cow::Borrowed(raw);
     }
     let mut out = Vec::with_capacity(raw.len());
