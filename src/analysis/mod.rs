@@ -281,12 +281,14 @@ impl Window {
 struct Key(std::sync::Arc<str>);
 
 impl std::hash::Hash for Key {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.0.as_bytes().hash(state);
     }
 }
 
 impl PartialEq for Key {
+    #[inline]
     fn eq(&self, other: &Key) -> bool {
         self.0.as_bytes() == other.0.as_bytes()
     }
@@ -295,6 +297,7 @@ impl PartialEq for Key {
 impl Eq for Key {}
 
 impl std::borrow::Borrow<[u8]> for Key {
+    #[inline]
     fn borrow(&self) -> &[u8] {
         self.0.as_bytes()
     }
@@ -718,8 +721,10 @@ impl Aggregate {
             }
             if let Some(place) = place {
                 let detail = series::Detail {
-                    no_connect: attempt.connect_time.is_none()
-                        && record.layout().has_connect_time(),
+                    // Only a 5xx's detail is kept (see `Fault`).
+                    no_connect: (500..=599).contains(&code)
+                        && record.layout().has_connect_time()
+                        && attempt.connect_time().is_none(),
                     retried: attempts.peek().is_some(),
                     // Only the 504s' times: their ceiling is the timeout.
                     time: attempt.response_time.filter(|_| code == 504),

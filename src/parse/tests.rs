@@ -313,9 +313,9 @@ fn upstream_dashes_sockets_ipv6_and_groups() {
     );
     with("nginx-upstream", line, |r| {
         let a: Vec<_> = r.upstreams().collect();
-        assert_eq!(a[0].connect_time, Some(0.001));
-        assert_eq!(a[0].header_time, Some(0.05));
-        assert_eq!(a[1].header_time, None);
+        assert_eq!(a[0].connect_time(), Some(0.001));
+        assert_eq!(a[0].header_time(), Some(0.05));
+        assert_eq!(a[1].header_time(), None);
     });
 }
 

@@ -147,6 +147,31 @@ fn parse_u64(b: &[u8]) -> Option<u64> {
 /// correctly rounded division, so the result equals what `str::parse`
 /// gives, at a fraction of the cost.
 fn parse_seconds(b: &[u8], unit: Unit) -> Option<f64> {
+    // At most 15 digits: one pass, the exact integer and the division.
+    if b.len() > 15 {
+        return parse_long_seconds(b, unit);
+    }
+    let (mut scaled, mut dot) = (0u64, None);
+    for (i, &c) in b.iter().enumerate() {
+        let d = c.wrapping_sub(b'0');
+        if d <= 9 {
+            scaled = scaled * 10 + u64::from(d);
+        } else if c == b'.' && dot.is_none() {
+            dot = Some(i);
+        } else {
+            return None;
+        }
+    }
+    // Nothing, or a lone `.`.
+    if b.len() == usize::from(dot.is_some()) {
+        return None;
+    }
+    let frac = dot.map_or(0, |at| b.len() - at - 1);
+    Some(to_seconds(scaled as f64 / POW10[frac], unit))
+}
+
+/// [`parse_seconds`] for longer text.
+fn parse_long_seconds(b: &[u8], unit: Unit) -> Option<f64> {
     let dot = b.iter().position(|&c| c == b'.').unwrap_or(b.len());
     let (int, frac) = (&b[..dot], b.get(dot + 1..).unwrap_or_default());
     if int.is_empty() && frac.is_empty() {
@@ -302,11 +327,25 @@ pub struct Attempt<'a> {
     pub status: Option<u16>,
     /// Seconds.
     pub response_time: Option<f64>,
-    pub connect_time: Option<f64>,
-    pub header_time: Option<f64>,
+    /// The connect and header times as logged, read when asked for: most
+    /// jobs read neither.
+    connect: Option<&'a [u8]>,
+    header: Option<&'a [u8]>,
     /// Which upstream group: nginx separates groups (after an internal
     /// redirect) with ` : ` and tries within a group with `, `.
     pub group: u16,
+}
+
+impl Attempt<'_> {
+    /// Seconds to connect to the upstream.
+    pub fn connect_time(&self) -> Option<f64> {
+        parse_seconds(self.connect?, Unit::Seconds)
+    }
+
+    /// Seconds to the upstream's response header.
+    pub fn header_time(&self) -> Option<f64> {
+        parse_seconds(self.header?, Unit::Seconds)
+    }
 }
 
 /// Walks an nginx upstream list, yielding entries and their group.
@@ -334,7 +373,7 @@ impl<'a> Iterator for ListIter<'a> {
         let group = self.group;
         let mut from = 0;
         loop {
-            match memchr::memchr(b' ', &rest[from..]).map(|i| from + i) {
+            match super::find_byte(&rest[from..], b' ').map(|i| from + i) {
                 Some(at) if at > 0 && rest[at - 1] == b',' => {
                     self.rest = Some(&rest[at + 1..]);
                     return Some((entry(&rest[..at - 1]), group));
@@ -403,8 +442,8 @@ impl<'a> Iterator for Attempts<'a> {
                 .and_then(|s| u16::try_from(s).ok())
                 .or(self.answered.take()),
             response_time: secs(response),
-            connect_time: secs(connect),
-            header_time: secs(header),
+            connect: connect.and_then(|(v, _)| v),
+            header: header.and_then(|(v, _)| v),
             group,
         })
     }
@@ -562,6 +601,26 @@ mod tests {
         }
         assert_eq!(parse_seconds(b"1500", Unit::Millis), Some(1.5));
         assert_eq!(parse_seconds(b"1500000", Unit::Micros), Some(1.5));
+        // The one-pass reading agrees with the two-part one it replaced
+        // (kept for long text) on any short text of digits, dots and others.
+        let mut state = 0x853c_49e6_748f_ea9bu64;
+        for _ in 0..100_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 16) as usize;
+            let text: Vec<u8> = (0..len)
+                .map(|i| b"0123456789..-e9"[(state >> (4 + 4 * i % 60)) as usize % 15])
+                .collect();
+            for unit in [Unit::Seconds, Unit::Millis] {
+                assert_eq!(
+                    parse_seconds(&text, unit),
+                    parse_long_seconds(&text, unit),
+                    "{}",
+                    String::from_utf8_lossy(&text)
+                );
+            }
+        }
         for bad in [&b""[..], b".", b"1.2.3", b"-1", b"1e3", b"abc"] {
             assert_eq!(
                 parse_seconds(bad, Unit::Seconds),
