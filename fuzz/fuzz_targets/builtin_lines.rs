@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = p.decode();
         }
         for a in r.upstreams() {
-            let _ = (a.addr, a.status, a.response_time, a.connect_time);
+            let _ = (a.addr, a.status, a.response_time, a.connect_time(), a.header_time());
         }
         for (_, value) in r.fields() {
             if let Some(v) = value {
