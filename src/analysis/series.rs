@@ -230,6 +230,27 @@ pub struct Series {
     by_key: bool,
 }
 
+/// `items` in the order of their ids, keeping the order of those with the
+/// same id (a counting sort: ids are small and dense).
+fn by_id<T: Copy>(items: &[T], id: impl Fn(&T) -> u32) -> Vec<T> {
+    let keys = items.iter().map(|e| id(e) as usize + 1).max().unwrap_or(0);
+    // Where each id's run starts in the output.
+    let mut next = vec![0usize; keys + 1];
+    for e in items {
+        next[id(e) as usize + 1] += 1;
+    }
+    for i in 1..next.len() {
+        next[i] += next[i - 1];
+    }
+    let mut out = items.to_vec();
+    for e in items {
+        let at = &mut next[id(e) as usize];
+        out[*at] = *e;
+        *at += 1;
+    }
+    out
+}
+
 /// Most cells a dimension holds before it coarsens: 24 bytes each (and
 /// 72 for one with 5xx), some 5 to 20 MB per dimension and partial at
 /// the cap.
@@ -606,8 +627,11 @@ impl Series {
     pub fn sealed(&self) -> Series {
         let mut s = self.clone();
         s.seal();
-        s.cold.sort_unstable_by_key(|e| (e.id, e.bucket));
-        s.faults.sort_unstable_by_key(|e| (e.id, e.bucket));
+        // Sealed, both are sorted by bucket and id, one entry each: placed
+        // by id in that order, each key's entries stay in bucket order. A
+        // linear pass where a sort cost a tenth of a small report.
+        s.cold = by_id(&s.cold, |e| e.id);
+        s.faults = by_id(&s.faults, |e| e.id);
         s.by_key = true;
         s
     }
@@ -991,6 +1015,28 @@ mod tests {
         assert_eq!(a.sealed().granularity, whole.sealed().granularity);
         assert!(whole.sealed().granularity > 1_000_000, "it coarsened");
         assert_eq!(a.digest(&names), whole.digest(&names));
+    }
+
+    /// Placing entries sorted by bucket and id by their id sorts them by
+    /// id and bucket, as a sort would.
+    #[test]
+    fn placing_by_id_sorts_by_id_then_bucket() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for size in [0, 1, 2, 17, 1000] {
+            let mut pairs: Vec<(i64, u32)> = (0..size)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    ((state % 50) as i64 * 1_000_000, (state >> 20) as u32 % 40)
+                })
+                .collect();
+            pairs.sort_unstable();
+            pairs.dedup();
+            let mut want = pairs.clone();
+            want.sort_unstable_by_key(|&(bucket, id)| (id, bucket));
+            assert_eq!(by_id(&pairs, |p| p.1), want, "{size}");
+        }
     }
 
     /// A flush that coarsens (too many cells) must not leave the line that
