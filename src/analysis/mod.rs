@@ -505,6 +505,14 @@ impl Table {
     }
 }
 
+/// How big a chunk's aggregate grew, for the next chunk's to start that
+/// big: growing by doubling copied what the big vectors held over and over.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sizes {
+    clients: usize,
+    cells: [usize; 7],
+}
+
 /// Everything the batch report needs, mergeable.
 #[derive(Debug, Clone)]
 pub struct Aggregate {
@@ -573,6 +581,22 @@ impl Aggregate {
             path_children: HashMap::default(),
             key_buf: Vec::new(),
         }
+    }
+
+    /// What this aggregate grew to (see [`Sizes`]).
+    pub fn sizes(&self) -> Sizes {
+        Sizes {
+            clients: self.clients.len(),
+            cells: self.series.capacities(),
+        }
+    }
+
+    /// An empty aggregate with room for what another grew to.
+    pub fn with_room(config: &Config, sizes: &Sizes) -> Aggregate {
+        let mut a = Aggregate::new(config);
+        a.clients.reserve(sizes.clients);
+        a.series.reserve(&sizes.cells);
+        a
     }
 
     /// Folds one parsed line in. `file` and `line` locate it for the

@@ -168,6 +168,12 @@ impl Networks {
         self.keys.len()
     }
 
+    /// Room for `n` more keys.
+    pub fn reserve(&mut self, n: usize) {
+        self.index.reserve(n);
+        self.keys.reserve(n);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

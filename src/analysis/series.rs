@@ -883,8 +883,20 @@ impl SeriesSet {
         ]
     }
 
-    /// True when no series holds anything yet.
-    pub fn hold_nothing(&self) -> bool {
+    /// How many cells each series grew to hold at once, in the order of
+    /// [`SeriesSet::reserve`].
+    pub fn capacities(&self) -> [usize; 7] {
+        self.each().map(|s| s.cold.capacity())
+    }
+
+    /// Room for as many cells as [`SeriesSet::capacities`] gave.
+    pub fn reserve(&mut self, cells: &[usize; 7]) {
+        for (s, &n) in self.each_mut().into_iter().zip(cells) {
+            s.cold.reserve(n);
+        }
+    }
+
+    fn each(&self) -> [&Series; 7] {
         [
             &self.site,
             &self.upstreams,
@@ -894,8 +906,23 @@ impl SeriesSet {
             &self.clients,
             &self.agents,
         ]
-        .iter()
-        .all(|s| s.holds_nothing())
+    }
+
+    fn each_mut(&mut self) -> [&mut Series; 7] {
+        [
+            &mut self.site,
+            &mut self.upstreams,
+            &mut self.paths,
+            &mut self.hosts,
+            &mut self.methods,
+            &mut self.clients,
+            &mut self.agents,
+        ]
+    }
+
+    /// True when no series holds anything yet.
+    pub fn hold_nothing(&self) -> bool {
+        self.each().iter().all(|s| s.holds_nothing())
     }
 
     /// Site, upstreams, paths, hosts, methods, clients, agents.

@@ -478,6 +478,7 @@ fn gather(
             config: &options.analysis,
             file: index as u32,
             total: std::sync::Mutex::new(Aggregate::new(&options.analysis)),
+            sizes: Default::default(),
         };
         let file_check = match scan::scan(source, scan, &sink) {
             Ok(c) => c,
@@ -499,6 +500,8 @@ struct Aggregating<'a> {
     /// The input's index, for the places of errors.
     file: u32,
     total: std::sync::Mutex<Aggregate>,
+    /// What the last merged part grew to: the next starts with that room.
+    sizes: std::sync::Mutex<analysis::Sizes>,
 }
 
 impl Sink for Aggregating<'_> {
@@ -506,7 +509,8 @@ impl Sink for Aggregating<'_> {
     type Error = std::convert::Infallible;
 
     fn part(&self) -> Aggregate {
-        Aggregate::new(self.config)
+        let sizes = *self.sizes.lock().unwrap_or_else(|e| e.into_inner());
+        Aggregate::with_room(self.config, &sizes)
     }
 
     fn record(&self, part: &mut Aggregate, record: &crate::parse::Record<'_>, line: u64) {
@@ -514,6 +518,7 @@ impl Sink for Aggregating<'_> {
     }
 
     fn merge(&self, part: Aggregate) -> Result<(), Self::Error> {
+        *self.sizes.lock().unwrap_or_else(|e| e.into_inner()) = part.sizes();
         self.total
             .lock()
             .unwrap_or_else(|e| e.into_inner())
