@@ -891,7 +891,7 @@ impl SeriesSet {
 
     /// Room for as many cells as [`SeriesSet::capacities`] gave.
     pub fn reserve(&mut self, cells: &[usize; 7]) {
-        for (s, &n) in self.each_mut().into_iter().zip(cells) {
+        for (s, &n) in self.all_mut().into_iter().zip(cells) {
             s.cold.reserve(n);
         }
     }
@@ -905,18 +905,6 @@ impl SeriesSet {
             &self.methods,
             &self.clients,
             &self.agents,
-        ]
-    }
-
-    fn each_mut(&mut self) -> [&mut Series; 7] {
-        [
-            &mut self.site,
-            &mut self.upstreams,
-            &mut self.paths,
-            &mut self.hosts,
-            &mut self.methods,
-            &mut self.clients,
-            &mut self.agents,
         ]
     }
 
