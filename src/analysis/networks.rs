@@ -160,7 +160,13 @@ impl Networks {
     /// Takes in another partial's keys; for each of its ids, the id the
     /// key has here (`None`: beyond the cap).
     pub fn merge(&mut self, other: &Networks) -> Vec<Option<u32>> {
-        self.index.reserve(other.keys.len());
+        // Never room past the cap: a full table only looks keys up.
+        self.index.reserve(
+            other
+                .keys
+                .len()
+                .min(self.max_keys.saturating_sub(self.keys.len())),
+        );
         other.keys.iter().map(|k| self.intern(k.clone())).collect()
     }
 
