@@ -40,3 +40,16 @@ pub mod report;
 pub mod scan;
 pub mod tail;
 pub mod text;
+
+/// Helpers for unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// The next number of a xorshift sequence: inputs that vary as random
+    /// ones would, and the same on every run.
+    pub fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+}

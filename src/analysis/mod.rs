@@ -335,10 +335,7 @@ impl Table {
     /// [`Table::add`] for `n` requests at once.
     #[inline]
     fn add_n(&mut self, key: &str, status: u16, n: u64) -> Option<u32> {
-        let id = match self.index.get(key.as_bytes()) {
-            Some(&id) => Some(id),
-            None => self.insert(key),
-        };
+        let id = self.intern(key);
         self.count(id, status, n)
     }
 

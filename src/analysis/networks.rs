@@ -228,12 +228,7 @@ mod tests {
         ];
         let mut valid = 0;
         for _ in 0..50_000 {
-            let mut next = || {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state
-            };
+            let mut next = || crate::testing::xorshift(&mut state);
             let octets = 3 + (next() % 3) as usize;
             let text = (0..octets)
                 .map(|_| pieces[(next() % pieces.len() as u64) as usize])

@@ -265,9 +265,7 @@ mod tests {
         for _ in 0..20_000 {
             let mut path = Vec::new();
             for _ in 0..(state % 6) {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
+                crate::testing::xorshift(&mut state);
                 if !state.is_multiple_of(5) {
                     path.push(b'/');
                 }

@@ -1040,9 +1040,7 @@ mod tests {
         for size in [0, 1, 2, 17, 1000] {
             let mut pairs: Vec<(i64, u32)> = (0..size)
                 .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
+                    crate::testing::xorshift(&mut state);
                     ((state % 50) as i64 * 1_000_000, (state >> 20) as u32 % 40)
                 })
                 .collect();

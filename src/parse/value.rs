@@ -605,9 +605,7 @@ mod tests {
         // (kept for long text) on any short text of digits, dots and others.
         let mut state = 0x853c_49e6_748f_ea9bu64;
         for _ in 0..100_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            crate::testing::xorshift(&mut state);
             let len = (state % 16) as usize;
             let text: Vec<u8> = (0..len)
                 .map(|i| b"0123456789..-e9"[(state >> (4 + 4 * i % 60)) as usize % 15])

@@ -69,9 +69,12 @@ pub fn host_name(raw: &[u8]) -> &[u8] {
 /// A host as the report's tables, `--by host` and rollups name it:
 /// [`host_name`], in lower case (nginx's `$host`), written into `buf`.
 pub fn host_key(raw: &[u8], buf: &mut String) {
-    buf.clear();
-    buf.push_str(&String::from_utf8_lossy(host_name(raw)));
-    buf.make_ascii_lowercase();
+    let mut bytes = std::mem::take(buf).into_bytes();
+    host_key_bytes(raw, &mut bytes);
+    *buf = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
 }
 
 /// [`host_key`] as bytes, for a table that reads them as text only when
