@@ -928,9 +928,10 @@ fn list_items(value: &[u8], item: impl Fn(&[u8], &mut usize) -> bool) -> bool {
 #[inline(always)]
 fn digits(v: &[u8], i: &mut usize, max: usize) -> usize {
     let start = *i;
-    while *i < v.len() && v[*i].is_ascii_digit() {
-        *i += 1;
-    }
+    *i += v[start..]
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(v.len() - start);
     if *i - start > max {
         0
     } else {
@@ -978,9 +979,10 @@ fn duration_item(v: &[u8], i: &mut usize) -> bool {
 #[inline(always)]
 fn address_item(v: &[u8], i: &mut usize) -> bool {
     let start = *i;
-    while *i < v.len() && ADDRESS[v[*i] as usize] {
-        *i += 1;
-    }
+    *i += v[start..]
+        .iter()
+        .position(|&c| !ADDRESS[c as usize])
+        .unwrap_or(v.len() - start);
     if *i > start && (*i == v.len() || v[*i] == b' ' || v[*i] == b',') {
         return true;
     }
@@ -1266,8 +1268,11 @@ fn match_delimited(
                 };
                 let value = &rest[..len];
                 // `vhost 1.2.3.4` is not an address list: a grammar without
-                // the vhost must not swallow it into `$remote_addr`.
-                if *list && find_byte(value, b' ').is_some() && !is_clean_list(value) {
+                // the vhost must not swallow it into `$remote_addr`. A list
+                // whose items are checked is walked item by item below,
+                // which rejects such a space the same way.
+                let walked = matches!(check, Check::List(item) if !matches!(item, ListItem::Any));
+                if *list && !walked && find_byte(value, b' ').is_some() && !is_clean_list(value) {
                     return Err(reject(
                         RejectKind::BadValue {
                             slot: *slot,
@@ -1303,6 +1308,10 @@ fn match_delimited(
                         time = cache.get(format, value);
                         time.is_some()
                     }
+                    // Free text (the request, referer, agent) and the
+                    // status, on every line: no call.
+                    Check::Any => true,
+                    Check::Status => is_status(value),
                     other => holds(other, value),
                 };
                 if !valid {
