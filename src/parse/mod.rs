@@ -1092,6 +1092,10 @@ fn is_clean_list(value: &[u8]) -> bool {
 
 #[inline]
 fn is_escaped(hay: &[u8], at: usize) -> bool {
+    // Most quotes follow no backslash: one comparison.
+    if at == 0 || hay[at - 1] != b'\\' {
+        return false;
+    }
     let backslashes = hay[..at].iter().rev().take_while(|&&b| b == b'\\').count();
     backslashes % 2 == 1
 }
