@@ -319,7 +319,7 @@ impl Series {
 
     /// [`Series::add_detailed`] for `n` alike requests (or attempts) at
     /// once: a rollup's row.
-    #[inline]
+    #[inline(always)]
     pub fn add_many(
         &mut self,
         id: Option<u32>,
@@ -345,8 +345,11 @@ impl Series {
         }
         let bucket = self.current;
         let i = id as usize;
+        // New keys arrive one by one: growing to a power of two makes
+        // that a handful of calls, not one per key.
         if i >= self.hot.len() {
-            self.hot.resize(i + 1, Cell::default());
+            self.hot
+                .resize((i + 1).next_power_of_two(), Cell::default());
         }
         let cell = &mut self.hot[i];
         if cell.requests == 0 {
@@ -360,7 +363,8 @@ impl Series {
             .saturating_add((500..=599).contains(&client) as u32 * n);
         if is_error {
             if i >= self.fault_slot.len() {
-                self.fault_slot.resize(i + 1, u32::MAX);
+                self.fault_slot
+                    .resize((i + 1).next_power_of_two(), u32::MAX);
             }
             if self.fault_slot[i] == u32::MAX {
                 self.fault_slot[i] = self.hot_faults.len() as u32;
