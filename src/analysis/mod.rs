@@ -315,6 +315,10 @@ pub struct Table {
     /// Requests (or attempts) whose key arrived after the table was full.
     pub other: Statuses,
     max_keys: usize,
+    /// The id [`Table::intern_raw`] found last: lines repeat the previous
+    /// line's method or host more often than not, and a comparison costs
+    /// less than a hash.
+    last: Option<u32>,
 }
 
 impl Table {
@@ -350,7 +354,12 @@ impl Table {
     /// [`Table::intern`] for a key as the line has it.
     #[inline]
     fn intern_raw(&mut self, raw: &[u8]) -> Option<u32> {
-        match self.index.get(raw) {
+        if let Some(id) = self.last {
+            if self.keys[id as usize].as_bytes() == raw {
+                return Some(id);
+            }
+        }
+        let id = match self.index.get(raw) {
             Some(&id) => Some(id),
             None => match text(raw) {
                 std::borrow::Cow::Borrowed(key) => self.insert(key),
@@ -358,7 +367,9 @@ impl Table {
                 // another spelling may have brought in already.
                 std::borrow::Cow::Owned(key) => self.intern(&key),
             },
-        }
+        };
+        self.last = id;
+        id
     }
 
     /// Counts `status` for `key` when the table has it already.
