@@ -591,3 +591,38 @@ fn strict_fields_take_what_servers_write() {
     )
     .contains("`status`"));
 }
+
+/// Every length across the word, block and memchr boundaries, the byte at
+/// every place (and again after it), with bytes around it that a zero-byte
+/// test could mistake for it (one more, one less, the high bit set).
+#[test]
+fn find_byte_finds_the_first_occurrence_at_any_length_and_place() {
+    for len in 0..300usize {
+        for byte in [b' ', b'"', 0u8, 0x80, 0xff] {
+            let filler = [
+                byte ^ 1,
+                byte.wrapping_sub(1),
+                byte ^ 0x80,
+                byte.wrapping_add(1),
+            ];
+            let mut hay: Vec<u8> = (0..len).map(|i| filler[i % filler.len()]).collect();
+            assert_eq!(find_byte(&hay, byte), None, "len {len} byte {byte}");
+            for at in 0..len {
+                let saved = hay[at];
+                hay[at] = byte;
+                assert_eq!(
+                    find_byte(&hay, byte),
+                    Some(at),
+                    "len {len} at {at} byte {byte}"
+                );
+                if at + 1 < len {
+                    let next = hay[at + 1];
+                    hay[at + 1] = byte;
+                    assert_eq!(find_byte(&hay, byte), Some(at), "twice: len {len} at {at}");
+                    hay[at + 1] = next;
+                }
+                hay[at] = saved;
+            }
+        }
+    }
+}
