@@ -362,6 +362,19 @@ impl<'a> ListIter<'a> {
             group: 0,
         }
     }
+
+    /// Whether the list is one entry (or none): a separator always holds
+    /// a space.
+    fn is_single(&self) -> bool {
+        self.rest
+            .is_none_or(|r| super::find_byte(r, b' ').is_none())
+    }
+
+    /// [`Iterator::next`] for a list that [`ListIter::is_single`]: the
+    /// whole of it, without looking for separators again.
+    fn whole(&mut self) -> Option<(Option<&'a [u8]>, u16)> {
+        self.rest.take().map(|r| (entry(r), self.group))
+    }
 }
 
 impl<'a> Iterator for ListIter<'a> {
@@ -411,6 +424,8 @@ pub struct Attempts<'a> {
     /// but logs no upstream status (Traefik): that backend's answer is the
     /// response.
     answered: Option<u16>,
+    /// Every list is one entry (or none), as most are: one attempt.
+    single: bool,
 }
 
 impl<'a> Iterator for Attempts<'a> {
@@ -421,11 +436,23 @@ impl<'a> Iterator for Attempts<'a> {
         if self.addr.rest.is_none() && self.status.rest.is_none() && self.response.rest.is_none() {
             return None;
         }
-        let addr = self.addr.next();
-        let status = self.status.next();
-        let response = self.response.next();
-        let connect = self.connect.next();
-        let header = self.header.next();
+        let [addr, status, response, connect, header] = if self.single {
+            [
+                self.addr.whole(),
+                self.status.whole(),
+                self.response.whole(),
+                self.connect.whole(),
+                self.header.whole(),
+            ]
+        } else {
+            [
+                self.addr.next(),
+                self.status.next(),
+                self.response.next(),
+                self.connect.next(),
+                self.header.next(),
+            ]
+        };
         if addr.is_none() && status.is_none() && response.is_none() {
             return None;
         }
@@ -547,20 +574,81 @@ impl<'a> Record<'a> {
         } else {
             None
         };
-        Attempts {
+        let mut attempts = Attempts {
             answered,
             addr: ListIter::new(self.raw_role(Role::UpstreamAddr)),
             status: ListIter::new(self.raw_role(Role::UpstreamStatus)),
             response: ListIter::new(self.raw_role(Role::UpstreamResponseTime)),
             connect: ListIter::new(self.raw_role(Role::UpstreamConnectTime)),
             header: ListIter::new(self.raw_role(Role::UpstreamHeaderTime)),
-        }
+            single: false,
+        };
+        attempts.single = [
+            &attempts.addr,
+            &attempts.status,
+            &attempts.response,
+            &attempts.connect,
+            &attempts.header,
+        ]
+        .iter()
+        .all(|list| list.is_single());
+        attempts
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A line whose lists are each one entry takes them whole; the
+    /// attempts must be those that walking the lists gives, whatever the
+    /// lists hold (a `-`, a comma without a space, nothing).
+    #[test]
+    fn whole_lists_give_the_attempts_that_walking_them_gives() {
+        let pool: [&[u8]; 10] = [
+            b"10.0.0.1:80",
+            b"-",
+            b"",
+            b"10.0.0.1:80,10.0.0.2:80",
+            b"10.0.0.1:80, 10.0.0.2:80",
+            b"10.0.0.1:80 : 10.0.0.2:80",
+            b"502",
+            b"0.123",
+            b"0.1, 0.2",
+            b"504, - : 200",
+        ];
+        let mut state = 7;
+        for _ in 0..20_000 {
+            let mut pick = || {
+                let i = crate::testing::xorshift(&mut state) % (pool.len() as u64 + 1);
+                pool.get(i as usize).copied()
+            };
+            let lists = [pick(), pick(), pick(), pick(), pick()];
+            let answered = crate::testing::xorshift(&mut state)
+                .is_multiple_of(2)
+                .then_some(503);
+            let build = |single: Option<bool>| {
+                let mut a = Attempts {
+                    addr: ListIter::new(lists[0]),
+                    status: ListIter::new(lists[1]),
+                    response: ListIter::new(lists[2]),
+                    connect: ListIter::new(lists[3]),
+                    header: ListIter::new(lists[4]),
+                    answered,
+                    single: false,
+                };
+                a.single = single.unwrap_or_else(|| {
+                    [&a.addr, &a.status, &a.response, &a.connect, &a.header]
+                        .iter()
+                        .all(|l| l.is_single())
+                });
+                a
+            };
+            let walked: Vec<_> = build(Some(false)).collect();
+            let taken: Vec<_> = build(None).collect();
+            assert_eq!(taken, walked, "{lists:?}");
+        }
+    }
 
     /// Each byte is compared on its own, so one byte changed at a time,
     /// every value at every place, covers it.
