@@ -1138,41 +1138,43 @@ fn find_short(hay: &[u8], byte: u8) -> Option<usize> {
     if n >= 8 {
         let mut i = 0;
         while i + 8 <= n {
-            if let Some(j) = swar8(hay, i, byte) {
+            if let Some(j) = first_in_word(word8(hay, i), byte) {
                 return Some(i + j);
             }
             i += 8;
         }
         return if i < n {
-            swar8(hay, n - 8, byte).map(|j| n - 8 + j)
+            first_in_word(word8(hay, n - 8), byte).map(|j| n - 8 + j)
         } else {
             None
         };
     }
     if n >= 4 {
-        return swar4(hay, 0, byte).or_else(|| swar4(hay, n - 4, byte).map(|j| n - 4 + j));
+        // The first four bytes and the last four, as one word.
+        let word = u64::from(word4(hay, 0)) | u64::from(word4(hay, n - 4)) << 32;
+        return first_in_word(word, byte).map(|j| if j < 4 { j } else { n - 8 + j });
     }
     hay.iter().position(|&b| b == byte)
 }
 
-/// The first of the eight bytes at `at` that is `byte`: the zero-byte test
+#[inline(always)]
+fn word8(hay: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(hay[at..at + 8].try_into().unwrap())
+}
+
+#[inline(always)]
+fn word4(hay: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(hay[at..at + 4].try_into().unwrap())
+}
+
+/// The first of a word's eight bytes that is `byte`: the zero-byte test
 /// on the word XOR the byte repeated. The lowest flagged byte is exact;
 /// borrows only affect higher ones.
 #[inline(always)]
-fn swar8(hay: &[u8], at: usize, byte: u8) -> Option<usize> {
+fn first_in_word(word: u64, byte: u8) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    let word = u64::from_le_bytes(hay[at..at + 8].try_into().unwrap()) ^ (LO * byte as u64);
-    let found = word.wrapping_sub(LO) & !word & HI;
-    (found != 0).then(|| (found.trailing_zeros() / 8) as usize)
-}
-
-/// [`swar8`] for four bytes.
-#[inline(always)]
-fn swar4(hay: &[u8], at: usize, byte: u8) -> Option<usize> {
-    const LO: u32 = 0x0101_0101;
-    const HI: u32 = 0x8080_8080;
-    let word = u32::from_le_bytes(hay[at..at + 4].try_into().unwrap()) ^ (LO * byte as u32);
+    let word = word ^ (LO * byte as u64);
     let found = word.wrapping_sub(LO) & !word & HI;
     (found != 0).then(|| (found.trailing_zeros() / 8) as usize)
 }
