@@ -45,7 +45,7 @@ fn find_short(hay: &[u8], byte: u8) -> Option<usize> {
     if n >= 4 {
         // The first four bytes and the last four, as one word.
         let word = u64::from(word4(hay, 0)) | u64::from(word4(hay, n - 4)) << 32;
-        return first_in_word(word, byte).map(|j| if j < 4 { j } else { n - 8 + j });
+        return first_in_word(word, byte).map(|j| if j < 4 { j } else { n + j - 8 });
     }
     hay.iter().position(|&b| b == byte)
 }
