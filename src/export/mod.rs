@@ -289,30 +289,82 @@ struct Rows {
 /// referer, user_agent, upstream_addr.
 const TEXT_COLUMNS: usize = 11;
 
+/// How much a chunk's rows held: the next chunk's builders start that big
+/// instead of doubling their way up to it (reallocating and copying their
+/// buffers as they grew was 4% of building the rows).
+#[derive(Debug, Clone, Default)]
+struct Sizes {
+    rows: usize,
+    /// Bytes of each text column.
+    text: [usize; TEXT_COLUMNS],
+    /// Upstream attempts, and the bytes of their addresses.
+    attempts: usize,
+    addr_bytes: usize,
+    source_file: usize,
+    extra: Vec<usize>,
+}
+
+impl Sizes {
+    /// The larger of the two, column by column.
+    fn max(&mut self, other: &Sizes) {
+        self.rows = self.rows.max(other.rows);
+        for (a, b) in self.text.iter_mut().zip(&other.text) {
+            *a = (*a).max(*b);
+        }
+        self.attempts = self.attempts.max(other.attempts);
+        self.addr_bytes = self.addr_bytes.max(other.addr_bytes);
+        self.source_file = self.source_file.max(other.source_file);
+        self.extra
+            .resize(other.extra.len().max(self.extra.len()), 0);
+        for (a, b) in self.extra.iter_mut().zip(&other.extra) {
+            *a = (*a).max(*b);
+        }
+    }
+}
+
 impl Rows {
     fn new(extras: &[(String, String)]) -> Rows {
+        Rows::with_sizes(extras, &Sizes::default())
+    }
+
+    fn with_sizes(extras: &[(String, String)], sizes: &Sizes) -> Rows {
         let mut fields = base_fields();
         fields.extend(
             extras
                 .iter()
                 .map(|(n, _)| Field::new(n.as_str(), DataType::Utf8, true)),
         );
+        let rows = sizes.rows;
         Rows {
             schema: Arc::new(Schema::new(fields)),
             extras: extras.to_vec(),
-            timestamp: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-            status: UInt16Builder::new(),
-            text: (0..TEXT_COLUMNS).map(|_| StringBuilder::new()).collect(),
-            bytes: UInt64Builder::new(),
-            request_time: Float64Builder::new(),
-            upstream_status: UInt16Builder::new(),
-            upstream_time: Float64Builder::new(),
-            addrs: ListBuilder::new(StringBuilder::new()),
-            statuses: ListBuilder::new(UInt16Builder::new()),
-            times: ListBuilder::new(Float64Builder::new()),
-            source_file: StringBuilder::new(),
-            source_line: UInt64Builder::new(),
-            extra: extras.iter().map(|_| StringBuilder::new()).collect(),
+            timestamp: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            status: UInt16Builder::with_capacity(rows),
+            text: sizes
+                .text
+                .iter()
+                .map(|&bytes| StringBuilder::with_capacity(rows, bytes))
+                .collect(),
+            bytes: UInt64Builder::with_capacity(rows),
+            request_time: Float64Builder::with_capacity(rows),
+            upstream_status: UInt16Builder::with_capacity(rows),
+            upstream_time: Float64Builder::with_capacity(rows),
+            addrs: ListBuilder::with_capacity(
+                StringBuilder::with_capacity(sizes.attempts, sizes.addr_bytes),
+                rows,
+            ),
+            statuses: ListBuilder::with_capacity(
+                UInt16Builder::with_capacity(sizes.attempts),
+                rows,
+            ),
+            times: ListBuilder::with_capacity(Float64Builder::with_capacity(sizes.attempts), rows),
+            source_file: StringBuilder::with_capacity(rows, sizes.source_file),
+            source_line: UInt64Builder::with_capacity(rows),
+            extra: (0..extras.len())
+                .map(|i| {
+                    StringBuilder::with_capacity(rows, sizes.extra.get(i).copied().unwrap_or(0))
+                })
+                .collect(),
             len: 0,
         }
     }
@@ -329,10 +381,13 @@ impl Rows {
         self.timestamp.append_option(r.time().map(|t| t.micros));
         self.status.append_option(r.status());
         let req = r.request();
-        let normalized = req.path.map(|p| {
-            paths.normalize(&p.decode(), buf);
-            buf.clone()
-        });
+        let normalized = match req.path {
+            Some(p) => {
+                paths.normalize(&p.decode(), buf);
+                Some(&buf[..])
+            }
+            None => None,
+        };
         let mut attempts = r.upstreams();
         let mut last = None;
         let mut any = false;
@@ -356,7 +411,7 @@ impl Rows {
         let texts: [Option<std::borrow::Cow<[u8]>>; TEXT_COLUMNS] = [
             req.method.map(std::borrow::Cow::Borrowed),
             decoded(req.path),
-            normalized.map(std::borrow::Cow::Owned),
+            normalized.map(std::borrow::Cow::Borrowed),
             decoded(req.query),
             req.protocol.map(std::borrow::Cow::Borrowed),
             decoded(r.host()),
@@ -381,6 +436,17 @@ impl Rows {
             builder.append_option(r.field(field).map(|v| v.to_string_lossy()));
         }
         self.len += 1;
+    }
+
+    fn sizes(&self) -> Sizes {
+        Sizes {
+            rows: self.len,
+            text: std::array::from_fn(|i| self.text[i].values_slice().len()),
+            attempts: arrow_array::builder::ArrayBuilder::len(self.addrs.values_ref()),
+            addr_bytes: self.addrs.values_ref().values_slice().len(),
+            source_file: self.source_file.values_slice().len(),
+            extra: self.extra.iter().map(|b| b.values_slice().len()).collect(),
+        }
     }
 
     fn finish(&mut self) -> RecordBatch {
@@ -635,6 +701,8 @@ struct ToParquet<'a, 'o> {
     /// index among the run's layouts, set once the grammars are chosen.
     layout: Mutex<(usize, Arc<Extras>)>,
     out: Mutex<(&'a mut Writers<'o>, u64)>,
+    /// The largest rows of a chunk so far.
+    sizes: Mutex<Sizes>,
 }
 
 struct Chunk {
@@ -642,6 +710,8 @@ struct Chunk {
     extras: Arc<Extras>,
     layout: usize,
     buf: Vec<u8>,
+    /// For the chunk's first rows (most chunks have one partition).
+    sizes: Option<Sizes>,
 }
 
 impl Sink for ToParquet<'_, '_> {
@@ -664,6 +734,7 @@ impl Sink for ToParquet<'_, '_> {
             extras,
             layout,
             buf: Vec::new(),
+            sizes: Some(lock(&self.sizes).clone()),
         }
     }
 
@@ -673,15 +744,17 @@ impl Sink for ToParquet<'_, '_> {
         }
         let key = partition_key(self.options.partition, record.time());
         let extras = &part.extras;
+        let sizes = &mut part.sizes;
         part.rows
             .entry(key)
-            .or_insert_with(|| Rows::new(extras))
+            .or_insert_with(|| Rows::with_sizes(extras, &sizes.take().unwrap_or_default()))
             .push(record, self.name, line, &self.options.paths, &mut part.buf);
     }
 
     fn merge(&self, part: Chunk) -> Result<(), ExportError> {
         let mut out = lock(&self.out);
         for (key, mut rows) in part.rows {
+            lock(&self.sizes).max(&rows.sizes());
             out.1 += rows.len as u64;
             let batch = rows.finish();
             let output = out.0.output((key, part.layout))?;
@@ -710,11 +783,17 @@ pub fn export(
         .set_max_row_group_size(options.row_group_rows)
         .set_dictionary_enabled(true)
         .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Page)
-        // Line numbers are unique and rise by one: a dictionary only
-        // costs hashing every one, where deltas take almost nothing.
+        // Line numbers are unique and rise by one, and a log's times rise
+        // or stay: a dictionary only costs hashing every one, where deltas
+        // take almost nothing (and make the timestamps 1% smaller).
         .set_column_dictionary_enabled("source_line".into(), false)
         .set_column_encoding(
             "source_line".into(),
+            parquet::basic::Encoding::DELTA_BINARY_PACKED,
+        )
+        .set_column_dictionary_enabled("timestamp".into(), false)
+        .set_column_encoding(
+            "timestamp".into(),
             parquet::basic::Encoding::DELTA_BINARY_PACKED,
         )
         .set_created_by("logspike".to_string())
@@ -739,6 +818,7 @@ pub fn export(
             name: &name,
             layout: Mutex::new((0, Arc::new(Vec::new()))),
             out: Mutex::new((&mut writers, 0)),
+            sizes: Mutex::new(Sizes::default()),
         };
         let check = match rollup {
             Some(r) => scan::scan(source, &mut scan_options, &scan::Both(&sink, &r.sink()))?,
