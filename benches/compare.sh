@@ -13,8 +13,10 @@
 # SIZE_MB defaults to 1000; with BIG_SIZE_MB (e.g. 4000) logspike's peak
 # memory is also measured on a log that much larger. Installs GoAccess and
 # pigz with apt-get and DuckDB with pip when they are missing. Figures are
-# medians of 3 runs; the machine is noisy, so read ratios within one run.
-# "per CPU-second" divides the input by user + system time.
+# medians of RUNS runs (3 unless RUNS is set). The machine is shared and
+# noisy, so each goal that compares two commands runs them in turn, A B A
+# B ..., and takes the median of the pairs' ratios. "per CPU-second"
+# divides the input by user + system time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${1:-1000}
@@ -50,21 +52,56 @@ UPMB=$(( $(stat -c %s "$UPLOG") / 1000000 ))
 SLICE_MB=$(( $(stat -c %s "$DIR/slice-100.log") / 1000000 ))
 LS=target/release/logspike
 
-# Runs a command 3 times; prints the median wall time, the median CPU
-# time (user + system) and the largest RSS in KB.
+RUNS=${RUNS:-3}
+
+# The median of numbers on standard input.
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+# Runs a command once; prints its wall time, CPU time (user + system) and
+# RSS in KB, or fails with what it said.
+once() {
+  if ! /usr/bin/time -f "%e %U %S %M" -o "$DIR/time.txt" "$@" >/dev/null 2>"$DIR/stderr.txt"; then
+    echo "failed: $* ($(tail -1 "$DIR/stderr.txt"))" >&2
+    return 1
+  fi
+  awk '{ print $1, $2 + $3, $4 }' < <(tail -1 "$DIR/time.txt")
+}
+
+# Runs a command RUNS times; prints the median wall time, the median CPU
+# time and the largest RSS in KB ("0 0 0" when a run failed).
 measure() {
-  local times=() cpus=() rss=0
-  for _ in 1 2 3; do
-    if ! /usr/bin/time -f "%e %U %S %M" -o "$DIR/time.txt" "$@" >/dev/null 2>"$DIR/stderr.txt"; then
-      echo "failed: $* ($(tail -1 "$DIR/stderr.txt"))" >&2
-      echo "0 0 0"
-      return
-    fi
-    read -r t u s m < <(tail -1 "$DIR/time.txt")
-    times+=("$t"); cpus+=("$(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')")
-    [ "$m" -gt "$rss" ] && rss=$m
+  local walls=() cpus=() rss=0 t c m
+  for _ in $(seq "$RUNS"); do
+    read -r t c m < <(once "$@" || echo "0 0 0")
+    [ "$t" = 0 ] && { echo "0 0 0"; return; }
+    walls+=("$t"); cpus+=("$c"); [ "$m" -gt "$rss" ] && rss=$m
   done
-  echo "$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p) $(printf '%s\n' "${cpus[@]}" | sort -n | sed -n 2p) $rss"
+  echo "$(printf '%s\n' "${walls[@]}" | median) $(printf '%s\n' "${cpus[@]}" | median) $rss"
+}
+
+# paired A... -- B...: runs the two commands in turn, A B A B ..., RUNS
+# times each, so that a ratio compares runs that met the same state of a
+# shared machine (its speed can move by a third within the hour). Prints
+# A's median wall, CPU and largest RSS, the same for B, and the median of
+# the runs' wall-time ratios A/B ("nan" when a run failed).
+paired() {
+  local a=() walls_a=() cpus_a=() walls_b=() cpus_b=() ratios=() rss_a=0 rss_b=0 ta ca ma tb cb mb
+  while [ "$1" != "--" ]; do a+=("$1"); shift; done
+  shift
+  for _ in $(seq "$RUNS"); do
+    read -r ta ca ma < <(once "${a[@]}" || echo "0 0 0")
+    read -r tb cb mb < <(once "$@" || echo "0 0 0")
+    if [ "$ta" = 0 ] || [ "$tb" = 0 ]; then echo "0 0 0 0 0 0 nan"; return; fi
+    walls_a+=("$ta"); cpus_a+=("$ca"); walls_b+=("$tb"); cpus_b+=("$cb")
+    [ "$ma" -gt "$rss_a" ] && rss_a=$ma
+    [ "$mb" -gt "$rss_b" ] && rss_b=$mb
+    ratios+=("$(awk -v a="$ta" -v b="$tb" 'BEGIN { print (a > 0 && b > 0 ? a / b : "nan") }')")
+  done
+  # A run too short for the clock's hundredths has no ratio.
+  printf '%s\n' "${ratios[@]}" | grep -q nan && ratios=(nan)
+  echo "$(printf '%s\n' "${walls_a[@]}" | median) $(printf '%s\n' "${cpus_a[@]}" | median) $rss_a" \
+    "$(printf '%s\n' "${walls_b[@]}" | median) $(printf '%s\n' "${cpus_b[@]}" | median) $rss_b" \
+    "$(printf '%s\n' "${ratios[@]}" | median)"
 }
 
 row() { # name, MB of input, median seconds, CPU seconds, rss KB
@@ -78,17 +115,23 @@ echo "combined: $LOG ($MB MB); upstream: $UPLOG ($UPMB MB); GoAccess slice: $SLI
 echo
 echo "| command | wall | MB/s | CPU | MB per CPU-s | peak |"
 echo "|---|---|---|---|---|---|"
-read -r WC _ m < <(measure wc -l "$LOG");                     row "wc -l" "$MB" "$WC" 0 "$m"
-read -r ONE ONE_CPU m < <(measure "$LS" report --threads 1 "$LOG"); row "logspike report, 1 thread" "$MB" "$ONE" "$ONE_CPU" "$m"
-read -r TWO TWO_CPU TWO_RSS < <(measure "$LS" report --threads 2 "$LOG"); row "logspike report, 2 threads" "$MB" "$TWO" "$TWO_CPU" "$TWO_RSS"
-read -r UP UP_CPU UP_RSS < <(measure "$LS" report "$UPLOG");  row "logspike report, \`upstream\` log" "$UPMB" "$UP" "$UP_CPU" "$UP_RSS"
-read -r UPWC _ m < <(measure wc -l "$UPLOG");                 row "wc -l, \`upstream\` log" "$UPMB" "$UPWC" 0 "$m"
+# Each goal that compares two commands takes its ratio from a paired run.
+read -r TWO TWO_CPU TWO_RSS WC _ WC_RSS R_WC < <(paired "$LS" report --threads 2 "$LOG" -- wc -l "$LOG")
+row "wc -l" "$MB" "$WC" 0 "$WC_RSS"
+read -r ONE ONE_CPU m _ _ _ R_THREADS < <(paired "$LS" report --threads 1 "$LOG" -- "$LS" report --threads 2 "$LOG")
+row "logspike report, 1 thread" "$MB" "$ONE" "$ONE_CPU" "$m"
+row "logspike report, 2 threads" "$MB" "$TWO" "$TWO_CPU" "$TWO_RSS"
+read -r UP UP_CPU UP_RSS UPWC _ m R_UPWC < <(paired "$LS" report "$UPLOG" -- wc -l "$UPLOG")
+row "logspike report, \`upstream\` log" "$UPMB" "$UP" "$UP_CPU" "$UP_RSS"
+row "wc -l, \`upstream\` log" "$UPMB" "$UPWC" 0 "$m"
 read -r CHK CHK_CPU m < <(measure "$LS" check --threads 1 "$LOG"); row "logspike check, 1 thread" "$MB" "$CHK" "$CHK_CPU" "$m"
-read -r GZ GZ_CPU m < <(measure "$LS" check "$LOG.gz");       row "logspike check, one .gz" "$MB" "$GZ" "$GZ_CPU" "$m"
+read -r GZ GZ_CPU GZ_RSS PIGZ PIGZ_CPU PIGZ_RSS R_GZ < <(paired "$LS" check "$LOG.gz" -- pigz -dc "$LOG.gz")
+row "logspike check, one .gz" "$MB" "$GZ" "$GZ_CPU" "$GZ_RSS"
 read -r RGZ RGZ_CPU m < <(measure "$LS" report "$LOG.gz");    row "logspike report, one .gz" "$MB" "$RGZ" "$RGZ_CPU" "$m"
-read -r PIGZ PIGZ_CPU m < <(measure pigz -dc "$LOG.gz");      row "pigz -dc, same .gz" "$MB" "$PIGZ" "$PIGZ_CPU" "$m"
-read -r SET SET_CPU m < <(measure "$LS" check "$ROT"/access.log.*.gz); row "logspike check, rotated set of 4 .gz" "$MB" "$SET" "$SET_CPU" "$m"
-read -r PSET PSET_CPU m < <(measure pigz -dc "$ROT"/access.log.*.gz); row "pigz -dc, same set" "$MB" "$PSET" "$PSET_CPU" "$m"
+row "pigz -dc, same .gz" "$MB" "$PIGZ" "$PIGZ_CPU" "$PIGZ_RSS"
+read -r SET SET_CPU SET_RSS PSET PSET_CPU PSET_RSS R_SET < <(paired "$LS" check "$ROT"/access.log.*.gz -- pigz -dc "$ROT"/access.log.*.gz)
+row "logspike check, rotated set of 4 .gz" "$MB" "$SET" "$SET_CPU" "$SET_RSS"
+row "pigz -dc, same set" "$MB" "$PSET" "$PSET_CPU" "$PSET_RSS"
 
 DUCK=; DUCKSPLIT=; DUCKCOPY=
 if python3 -c 'import duckdb' 2>/dev/null; then
@@ -102,7 +145,8 @@ duckdb.sql(r"""
   GROUP BY ALL
 """).fetchall()
 PY
-  read -r DUCK c m < <(measure python3 "$DIR/query.py");    row "DuckDB regex group-by" "$MB" "$DUCK" "$c" "$m"
+  read -r DUCK c m _ _ _ R_DUCK < <(paired python3 "$DIR/query.py" -- "$LS" report --threads 2 "$LOG")
+  row "DuckDB regex group-by" "$MB" "$DUCK" "$c" "$m"
   # The same answer from fixed positions: fast, and wrong for any line
   # whose request holds a space or a quote.
   cat > "$DIR/query_split.py" <<PY
@@ -114,13 +158,13 @@ duckdb.sql(r"""
   GROUP BY ALL
 """).fetchall()
 PY
-  read -r DUCKSPLIT c m < <(measure python3 "$DIR/query_split.py"); row "DuckDB split_part group-by" "$MB" "$DUCKSPLIT" "$c" "$m"
+  read -r DUCKSPLIT c m _ _ _ R_DUCKSPLIT < <(paired python3 "$DIR/query_split.py" -- "$LS" report --threads 2 "$LOG")
+  row "DuckDB split_part group-by" "$MB" "$DUCKSPLIT" "$c" "$m"
 fi
 
 # Parquet: logspike export (all columns) against DuckDB parsing the same
 # log with regexes and writing the main columns with COPY ... (FORMAT parquet).
-read -r EXPORT c EXPORT_RSS < <(measure sh -c "rm -rf '$DIR/export' && '$LS' export --parquet '$DIR/export' '$LOG'")
-row "logspike export (Parquet, all columns, zstd)" "$MB" "$EXPORT" "$c" "$EXPORT_RSS"
+EXPORT_CMD=(sh -c "rm -rf '$DIR/export' && '$LS' export --parquet '$DIR/export' '$LOG'")
 # Rollups of the same log: per-minute sums (docs/parquet.md), and their
 # size per million requests.
 read -r ROLLUP c m < <(measure sh -c "rm -rf '$DIR/rollup' && '$LS' export --rollup 1m --parquet '$DIR/rollup' '$LOG'")
@@ -128,7 +172,10 @@ row "logspike export --rollup 1m" "$MB" "$ROLLUP" "$c" "$m"
 REQUESTS=$(wc -l < "$LOG")
 ROLLUP_KB=$(du -sk "$DIR/rollup" | cut -f1)
 SIZES="rollup size: $(awk -v k="$ROLLUP_KB" -v n="$REQUESTS" 'BEGIN { printf "%.2f MB per million requests (%d KB for %d)", k / 1024 / (n / 1e6), k, n }')"
-if python3 -c 'import duckdb' 2>/dev/null; then
+if ! python3 -c 'import duckdb' 2>/dev/null; then
+  read -r EXPORT c EXPORT_RSS < <(measure "${EXPORT_CMD[@]}")
+  row "logspike export (Parquet, all columns, zstd)" "$MB" "$EXPORT" "$c" "$EXPORT_RSS"
+else
   cat > "$DIR/export_query.py" <<PY
 import duckdb
 duckdb.sql(r"""
@@ -145,7 +192,9 @@ COPY (
 ) TO '$DIR/duckdb.parquet' (FORMAT parquet, COMPRESSION zstd)
 """)
 PY
-  read -r DUCKCOPY c m < <(measure python3 "$DIR/export_query.py"); row "DuckDB regex COPY to Parquet (8 columns)" "$MB" "$DUCKCOPY" "$c" "$m"
+  read -r DUCKCOPY c m EXPORT EXPORT_CPU EXPORT_RSS R_COPY < <(paired python3 "$DIR/export_query.py" -- "${EXPORT_CMD[@]}")
+  row "logspike export (Parquet, all columns, zstd)" "$MB" "$EXPORT" "$EXPORT_CPU" "$EXPORT_RSS"
+  row "DuckDB regex COPY to Parquet (8 columns)" "$MB" "$DUCKCOPY" "$c" "$m"
   # The size goal is for the same columns: logspike writes all of them,
   # DuckDB's COPY only eight, so compare the column chunks of those eight
   # (compressed, as the files' own metadata gives them).
@@ -189,20 +238,20 @@ echo "| goal | measured | target | |"
 echo "|---|---|---|---|"
 goal "report, \`combined\`: GB per CPU-second (1 thread)" "$(ratio "$MB" "$(ratio "$ONE_CPU" 0.001)")" 1 ge
 goal "report, \`upstream\`: GB per CPU-second" "$(ratio "$UPMB" "$(ratio "$UP_CPU" 0.001)")" 1 ge
-goal "report, 2 threads: times the wall time of \`wc -l\`" "$(ratio "$TWO" "$WC")" 4 le
-goal "report, \`upstream\`: times the wall time of \`wc -l\`" "$(ratio "$UP" "$UPWC")" 4 le
+goal "report, 2 threads: times the wall time of \`wc -l\`" "$R_WC" 4 le
+goal "report, \`upstream\`: times the wall time of \`wc -l\`" "$R_UPWC" 4 le
 goal "report: peak memory, MB" "$(ratio "$TWO_RSS" 1024)" 200 le
 goal "report, \`upstream\`: peak memory, MB" "$(ratio "$UP_RSS" 1024)" 200 le
-goal "2 threads: times faster than 1" "$(ratio "$ONE" "$TWO")" 1.8 ge
+goal "2 threads: times faster than 1" "$R_THREADS" 1.8 ge
 goal "check: GB per CPU-second (1 thread)" "$(ratio "$MB" "$(ratio "$CHK_CPU" 0.001)")" 2 ge
-goal "one .gz: times the wall time of \`pigz -dc\`" "$(ratio "$GZ" "$PIGZ")" 1 le
-goal "rotated set: times faster than \`pigz -dc\`" "$(ratio "$PSET" "$SET")" 1.8 ge
+goal "one .gz: times the wall time of \`pigz -dc\`" "$R_GZ" 1 le
+goal "rotated set: times faster than \`pigz -dc\`" "$(ratio 1 "$R_SET")" 1.8 ge
 if [ -n "$DUCKCOPY" ]; then
-  goal "export: times DuckDB COPY's throughput" "$(ratio "$DUCKCOPY" "$EXPORT")" 5 ge
+  goal "export: times DuckDB COPY's throughput" "$R_COPY" 5 ge
   goal "export: size of the same 8 columns against DuckDB's ($EXPORT_MB MB, $DUCK_MB MB)" "$(ratio "$EXPORT_MB" "$DUCK_MB")" 1 le
 fi
 goal "export: peak memory, MB" "$(ratio "$EXPORT_RSS" 1024)" 300 le
-[ -n "$DUCK" ] && goal "report, 2 threads: times faster than DuckDB regex" "$(ratio "$DUCK" "$TWO")" 1 ge
-[ -n "$DUCKSPLIT" ] && goal "report, 2 threads: times faster than DuckDB split_part" "$(ratio "$DUCKSPLIT" "$TWO")" 1 ge
+[ -n "$DUCK" ] && goal "report, 2 threads: times faster than DuckDB regex" "$R_DUCK" 1 ge
+[ -n "$DUCKSPLIT" ] && goal "report, 2 threads: times faster than DuckDB split_part" "$R_DUCKSPLIT" 1 ge
 [ -n "$BIG" ] && goal "peak memory at $BIG MB against $SIZE MB, %" "$(awk -v a="$TWO_RSS" -v b="$BIG_RSS" 'BEGIN { print (b - a) * 100 / a }')" 10 le
 exit 0
