@@ -18,8 +18,10 @@
 use super::{HashMap, Place, Statuses, LADDER};
 
 mod set;
+mod sorted;
 mod track;
 pub use set::SeriesSet;
+use sorted::{by_id, merge_sorted, sum_by_bucket};
 pub use track::Track;
 
 /// What a series is a series of. The site, upstreams, paths and hosts
@@ -233,40 +235,6 @@ pub struct Series {
     pub untracked: u64,
     /// Sorted by id rather than bucket: a sealed copy, for reading.
     by_key: bool,
-}
-
-/// `items` in the order of their ids, keeping the order of those with the
-/// same id (a counting sort: ids are small and dense).
-fn by_id<T: Copy>(items: &[T], id: impl Fn(&T) -> u32) -> Vec<T> {
-    let keys = items.iter().map(|e| id(e) as usize + 1).max().unwrap_or(0);
-    // Where each id's run starts in the output.
-    let mut next = vec![0usize; keys + 1];
-    for e in items {
-        next[id(e) as usize + 1] += 1;
-    }
-    for i in 1..next.len() {
-        next[i] += next[i - 1];
-    }
-    let mut out = items.to_vec();
-    for e in items {
-        let at = &mut next[id(e) as usize];
-        out[*at] = *e;
-        *at += 1;
-    }
-    out
-}
-
-/// Sorts `items` by bucket and id and sums those of one bucket and id into
-/// the first of them.
-fn sum_by_bucket<T>(items: &mut Vec<T>, key: impl Fn(&T) -> (i64, u32), add: impl Fn(&mut T, &T)) {
-    items.sort_unstable_by_key(&key);
-    items.dedup_by(|next, kept| {
-        let same = key(next) == key(kept);
-        if same {
-            add(kept, next);
-        }
-        same
-    });
 }
 
 /// Most cells a dimension holds before it coarsens: 24 bytes each (and
@@ -730,35 +698,6 @@ pub(crate) struct Digest {
     key: String,
     buckets: Vec<i64>,
     totals: (u64, u64, u64),
-}
-
-/// Merges `b` into `a`, both sorted by `key` (each key once), adding the
-/// entries of one key.
-/// Only the part of `a` from `b`'s first key on is moved: the running
-/// total of a scan takes chunks in time order, so merging one costs the
-/// chunk, not the total (copying the whole total on every merge was a
-/// sixth of a one-thread report).
-fn merge_sorted<T, K: Ord>(
-    a: &mut Vec<T>,
-    b: Vec<T>,
-    key: impl Fn(&T) -> K,
-    add: impl Fn(&mut T, &T),
-) {
-    let Some(first) = b.first() else { return };
-    let start = a.partition_point(|x| key(x) < key(first));
-    let tail = a.split_off(start);
-    a.reserve(tail.len() + b.len());
-    let mut b = b.into_iter().peekable();
-    for mut x in tail {
-        while let Some(y) = b.next_if(|y| key(y) < key(&x)) {
-            a.push(y);
-        }
-        if let Some(y) = b.next_if(|y| key(y) == key(&x)) {
-            add(&mut x, &y);
-        }
-        a.push(x);
-    }
-    a.extend(b);
 }
 
 #[cfg(test)]
