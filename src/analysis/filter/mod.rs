@@ -2,6 +2,7 @@
 //! `--path-prefix`, `--where`).
 
 mod expr;
+mod tokens;
 
 pub use expr::{Expr, ExprError};
 
