@@ -27,6 +27,7 @@ pub mod rules;
 pub mod sink;
 pub mod state;
 mod stdin;
+mod watch;
 
 use crate::tail::log::say;
 use std::collections::BTreeMap;
@@ -45,6 +46,7 @@ use follow::Follower;
 use metrics::Metrics;
 use rules::{Alert, AlertState, Rule, Rules, SpikeRule};
 use stdin::{read_stdin, take, StdinSource, Wake};
+use watch::{expand, watch_dir, watch_dirs, WatchedDirs};
 
 /// A line this far ahead of the wall clock has a broken timestamp.
 pub const FUTURE_SLACK: i64 = 300;
@@ -148,57 +150,6 @@ impl Summary {
     }
 }
 
-fn is_glob(path: &Path) -> bool {
-    path.to_string_lossy().contains(['*', '?', '['])
-}
-
-/// The directory to watch for a path or glob: its parent, or for a glob
-/// the part before the first pattern character.
-fn watch_dir(path: &Path) -> PathBuf {
-    let mut dir = PathBuf::new();
-    for part in path.parent().map(|p| p.components()).into_iter().flatten() {
-        if is_glob(Path::new(part.as_os_str())) {
-            break;
-        }
-        dir.push(part);
-    }
-    if dir.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        dir
-    }
-}
-
-/// The paths to follow now: given paths as they are, globs expanded, a
-/// directory as all its files.
-fn expand(patterns: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for p in patterns {
-        if p.is_dir() {
-            if let Ok(entries) = std::fs::read_dir(p) {
-                let mut files: Vec<PathBuf> = entries
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.path())
-                    .filter(|p| p.is_file() && !crate::input::compressed_name(p))
-                    .collect();
-                files.sort();
-                out.extend(files);
-            }
-        } else if is_glob(p) {
-            if let Ok(paths) = glob::glob(&p.to_string_lossy()) {
-                out.extend(
-                    paths
-                        .filter_map(|p| p.ok())
-                        .filter(|p| p.is_file() && !crate::input::compressed_name(p)),
-                );
-            }
-        } else {
-            out.push(p.clone());
-        }
-    }
-    out
-}
-
 fn current_state(follower: &Follower, engine: &mut Engine) -> state::State {
     let clock = engine.clock.newest.map(|(s, _)| s);
     state::State {
@@ -209,50 +160,6 @@ fn current_state(follower: &Follower, engine: &mut Engine) -> state::State {
             .spike
             .as_mut()
             .map(|l| l.snapshot(clock.unwrap_or(0))),
-    }
-}
-
-/// Directories watched, by identity: one deleted and made again needs a
-/// new watch. Failures are reported once.
-#[derive(Default)]
-struct WatchedDirs {
-    watching: Vec<(PathBuf, (u64, u64))>,
-    failed: Vec<PathBuf>,
-}
-
-fn dir_identity(dir: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(dir)
-        .ok()
-        .filter(|m| m.is_dir())
-        .map(|m| (m.dev(), m.ino()))
-}
-
-/// Watches the directories not watched yet (or made again since); the
-/// poll interval covers them meanwhile.
-fn watch_dirs(watcher: &mut notify::RecommendedWatcher, dirs: &[PathBuf], state: &mut WatchedDirs) {
-    use notify::Watcher;
-    state.watching.retain(|(d, id)| {
-        let same = dir_identity(d) == Some(*id);
-        if !same {
-            let _ = watcher.unwatch(d);
-        }
-        same
-    });
-    for d in dirs {
-        if state.watching.iter().any(|(w, _)| w == d) {
-            continue;
-        }
-        let Some(id) = dir_identity(d) else { continue };
-        match watcher.watch(d, notify::RecursiveMode::NonRecursive) {
-            Ok(()) => state.watching.push((d.clone(), id)),
-            Err(e) => {
-                if !state.failed.contains(d) {
-                    say!(Warning, "cannot watch {}: {e}; polling it", d.display());
-                    state.failed.push(d.clone());
-                }
-            }
-        }
     }
 }
 
