@@ -25,7 +25,7 @@
 
 use regex::bytes::Regex;
 
-use super::tokens::{tokenize, Kind, Token};
+use super::tokens::{tokenize, ExprError, Kind, Token};
 use crate::parse::Record;
 
 /// A parsed `--where` expression.
@@ -199,19 +199,6 @@ pub enum NumberTest {
         numbers: Vec<f64>,
         classes: Vec<u16>,
     },
-}
-
-/// A bad expression: what is wrong, and where (1-based column).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExprError {
-    pub column: usize,
-    pub message: String,
-}
-
-impl std::fmt::Display for ExprError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "at column {}: {}", self.column, self.message)
-    }
 }
 
 const FIELDS: &str =

@@ -4,7 +4,8 @@
 mod expr;
 mod tokens;
 
-pub use expr::{Expr, ExprError};
+pub use expr::Expr;
+pub use tokens::ExprError;
 
 use crate::parse::Record;
 

@@ -2,7 +2,20 @@
 //! or not), operators, parentheses and commas, each with its column for
 //! the error that names it.
 
-use super::expr::ExprError;
+/// A bad expression: what is wrong, and where (1-based column). It lives
+/// with the tokenizer, which meets the first errors; the parser's are the
+/// same kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExprError {
+    pub column: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ExprError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "at column {}: {}", self.column, self.message)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Kind {
