@@ -326,6 +326,7 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     let mut options = ScanOptions::new(format);
     options.max_samples = args.show_rejects;
     options.rejects = rejects_file.as_mut().map(|w| w as &mut (dyn Write + Send));
+    options.read_ahead(&sources);
     let results: Vec<_> = sources
         .iter()
         .map(|s| check::check_source(s, &mut options))

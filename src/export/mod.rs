@@ -496,6 +496,7 @@ pub fn export(
     };
     let mut scan_options = ScanOptions::new(options.format.clone());
     scan_options.rejects = rejects;
+    scan_options.read_ahead(sources);
     let mut summary = ExportSummary::default();
     for source in sources {
         let name = source.display();

@@ -369,6 +369,7 @@ pub fn export_rollup(
 ) -> Result<RollupSummary, ExportError> {
     let rollup = Rollup::new(options, size);
     let mut scan_options = ScanOptions::new(options.format.clone());
+    scan_options.read_ahead(sources);
     let mut files = Vec::new();
     for source in sources {
         files.push(scan::scan(source, &mut scan_options, &rollup.sink())?);

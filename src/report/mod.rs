@@ -220,6 +220,7 @@ fn gather(
     scan: &mut ScanOptions,
     options: &ReportOptions,
 ) -> (Aggregate, Vec<FileCheck>) {
+    scan.read_ahead(sources);
     if let Some(bar) = &scan.progress {
         let total: u64 = sources
             .iter()

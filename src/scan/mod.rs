@@ -126,6 +126,9 @@ pub struct ScanOptions<'w> {
     /// Advanced by input bytes as they are parsed (raw bytes for
     /// compressed files), when a progress bar is shown.
     pub progress: Option<indicatif::ProgressBar>,
+    /// The run's sources, for reading the next compressed one ahead (see
+    /// [`input::ReadAhead`]); set with [`ScanOptions::read_ahead`].
+    pub ahead: Option<Arc<input::ReadAhead>>,
 }
 
 impl<'w> ScanOptions<'w> {
@@ -137,6 +140,15 @@ impl<'w> ScanOptions<'w> {
             parallel_min_bytes: 4 << 20,
             chunk_bytes: 8 << 20,
             progress: None,
+            ahead: None,
+        }
+    }
+
+    /// Reads the next compressed file of `sources` ahead while one ends,
+    /// for a run that scans them in this order.
+    pub fn read_ahead(&mut self, sources: &[Source]) {
+        if sources.len() > 1 {
+            self.ahead = Some(Arc::new(input::ReadAhead::new(sources)));
         }
     }
 }
@@ -154,7 +166,8 @@ pub fn scan<S: Sink>(
         ..FileCheck::default()
     };
     let mut changed = None;
-    if let Source::Path(path) = source {
+    let ahead = options.ahead.as_ref().and_then(|a| a.take(source));
+    if let (Source::Path(path), None) = (source, &ahead) {
         match input::map_plain(path, options.parallel_min_bytes) {
             Ok(Some(map)) => {
                 result.compression = Some(input::Compression::None.name());
@@ -189,13 +202,14 @@ pub fn scan<S: Sink>(
             }
         }
     }
-    let opened = match input::open_counted(source, options.progress.clone()) {
-        Ok(opened) => opened,
-        Err(e) => {
-            result.error = Some(e.to_string());
-            return Ok(result);
-        }
-    };
+    let opened =
+        match ahead.unwrap_or_else(|| input::open_counted(source, options.progress.clone())) {
+            Ok(opened) => opened,
+            Err(e) => {
+                result.error = Some(e.to_string());
+                return Ok(result);
+            }
+        };
     result.compression = Some(opened.compression.name());
     scan_reader(opened.reader, options, sink, &mut result)?;
     if result.error.is_none() {
@@ -245,8 +259,17 @@ pub fn scan_reader<S: Sink>(
     let engine = Engine::new(&grammars, options, sink);
     let (send, receive) = std::sync::mpsc::sync_channel::<(usize, Batch)>(2);
     let chunk_bytes = options.chunk_bytes;
+    let (ahead, progress) = (options.ahead.clone(), options.progress.clone());
     let (error, offset, read) = std::thread::scope(|threads| {
-        let reader = threads.spawn(move || framing::read_batches(stream, chunk_bytes, w3c, send));
+        let reader = threads.spawn(move || {
+            let end = framing::read_batches(stream, chunk_bytes, w3c, send);
+            // The workers are finishing this input's last batches: a core
+            // is free to start on the next input.
+            if let Some(ahead) = ahead {
+                ahead.read_next(progress);
+            }
+            end
+        });
         receive.into_iter().par_bridge().for_each(|(index, batch)| {
             let replay = batch.fields.iter().map(|l| l.as_slice());
             let part = engine.chunk(replay, &batch.data, batch.first, &batch.long);

@@ -196,3 +196,115 @@ fn first_lines_are_right_in_any_order_of_asking() {
         }
     }
 }
+
+/// A rotated set read with the next file decompressed ahead gives each
+/// file exactly what it gives alone: the same records (line, status,
+/// bytes, user agent) and the same check, damaged and plain files among
+/// them included.
+#[test]
+fn a_set_read_ahead_equals_each_file_alone() {
+    use std::io::Write;
+    type Rows = Vec<(u64, Option<u16>, Option<u64>, String)>;
+    struct Values(std::sync::Mutex<Rows>);
+    impl Sink for Values {
+        type Part = Rows;
+        type Error = std::convert::Infallible;
+        fn part(&self) -> Rows {
+            Vec::new()
+        }
+        fn record(&self, part: &mut Rows, record: &Record<'_>, line: u64) {
+            let agent = record
+                .user_agent()
+                .map(|a| String::from_utf8_lossy(&a.decode()).into_owned());
+            part.push((
+                line,
+                record.status(),
+                record.bytes(),
+                agent.unwrap_or_default(),
+            ));
+        }
+        fn merge(&self, part: Rows) -> Result<(), Self::Error> {
+            self.0.lock().unwrap().extend(part);
+            Ok(())
+        }
+    }
+    let gz = |text: &[u8]| {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(text).unwrap();
+        enc.finish().unwrap()
+    };
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+    let nginx = std::fs::read(samples.join("nginx/access.log")).unwrap();
+    // Several batches: the next file is opened while this one's last
+    // batches are parsed.
+    let big = nginx.repeat((3 << 20) / nginx.len() + 1);
+    let dir = tempfile::tempdir().unwrap();
+    let mut truncated = gz(&big);
+    truncated.truncate(truncated.len() / 2);
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("access.log.5.gz", gz(&big)),
+        ("access.log.4.gz", truncated),
+        ("access.log.3.gz", Vec::new()),
+        ("access.log.2", big.clone()),
+        ("access.log.1.gz", gz(&nginx)),
+        (
+            "u_ex.log.gz",
+            gz(&std::fs::read(samples.join("iis/u_ex261128.log")).unwrap()),
+        ),
+    ];
+    let sources: Vec<Source> = files
+        .iter()
+        .map(|(name, bytes)| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            Source::Path(path)
+        })
+        .collect();
+    let detect = FormatChoice::Detect(builtin::all().to_vec());
+    let scan_with = |options: &mut ScanOptions, source: &Source| {
+        let sink = Values(std::sync::Mutex::new(Vec::new()));
+        let Ok(check) = scan(source, options, &sink);
+        (check, sink.0.into_inner().unwrap())
+    };
+    let alone: Vec<_> = sources
+        .iter()
+        .map(|s| scan_with(&mut ScanOptions::new(detect.clone()), s))
+        .collect();
+    let mut options = ScanOptions::new(detect.clone());
+    options.read_ahead(&sources);
+    // Twice, as the report's second pass reads them.
+    for pass in 0..2 {
+        for (source, want) in sources.iter().zip(&alone) {
+            let got = scan_with(&mut options, source);
+            assert_eq!(got, *want, "pass {pass}: {}", source.display());
+        }
+    }
+    // Read ahead: each compressed file that follows a stream (the
+    // truncated one, the one after the small plain file, the IIS one),
+    // in both passes; not the empty one (nothing to decompress) nor the
+    // first of a pass.
+    assert_eq!(options.ahead.as_ref().unwrap().served(), 6);
+    let (first, rows) = &alone[0];
+    assert_eq!(first.compression, Some("gzip"));
+    assert_eq!(rows.len() as u64, first.parsed);
+    assert!(alone[1]
+        .0
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("read error")));
+    assert!(alone[1].0.parsed > 0 && alone[1].0.parsed < first.parsed);
+    // The values are the sample's own: its first line, read in the set.
+    let line = std::str::from_utf8(&nginx).unwrap().lines().next().unwrap();
+    let (status, bytes) = (rows[0].1.unwrap(), rows[0].2.unwrap());
+    assert!(
+        line.contains(&format!("\" {status} {bytes} ")),
+        "{line} / {:?}",
+        rows[0]
+    );
+    assert!(
+        line.contains(&format!(" \"{}\" ", rows[0].3)),
+        "{line} / {:?}",
+        rows[0]
+    );
+    assert!(rows[0].3.starts_with("Mozilla/"), "{:?}", rows[0]);
+}

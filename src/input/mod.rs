@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 use flate2::bufread::MultiGzDecoder;
 
+mod ahead;
+pub use ahead::ReadAhead;
+
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("{path}: no such file or directory")]
