@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use super::counts::absorb;
 use super::{grammar_names, FileCheck, RejectSample, ScanOptions, Sink};
@@ -47,6 +47,12 @@ pub(super) struct Engine<'a, 'w, S: Sink> {
     max_samples: usize,
     keep_rejects: bool,
     waiting: Mutex<Waiting<S::Part>>,
+    /// How many chunks past the next to merge a worker may start: a sink
+    /// that merges slower than the workers parse (export writing Parquet,
+    /// more so to a slow disk) would otherwise hold every chunk parsed.
+    ahead: usize,
+    /// Told when the next part to merge changes, or the scan stops.
+    turn: Condvar,
     total: Mutex<Total<'w, S::Error>>,
     /// Set when a merge failed: the chunks still to come are skipped.
     stopped: AtomicBool,
@@ -68,6 +74,8 @@ impl<'a, 'w, S: Sink> Engine<'a, 'w, S> {
                 next: 0,
                 parts: BTreeMap::new(),
             }),
+            ahead: 2 * rayon::current_num_threads().max(1),
+            turn: Condvar::new(),
             total: Mutex::new(Total {
                 counts: FileCheck::default(),
                 per_grammar: Vec::new(),
@@ -200,6 +208,16 @@ impl<'a, 'w, S: Sink> Engine<'a, 'w, S> {
         true
     }
 
+    /// Waits until chunk `index` is near enough the merge to be parsed.
+    /// The worker with the next chunk to merge never waits, so the merge
+    /// always goes on.
+    pub(super) fn admit(&self, index: usize) {
+        let mut waiting = lock(&self.waiting);
+        while index >= waiting.next + self.ahead && !self.stopped.load(Ordering::Relaxed) {
+            waiting = self.turn.wait(waiting).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
     /// Hands in chunk `index`'s part; whoever finds the next part ready
     /// merges it (and any that follow), while the others go on parsing.
     pub(super) fn offer(&self, index: usize, part: Option<Part<S::Part>>) {
@@ -228,6 +246,7 @@ impl<'a, 'w, S: Sink> Engine<'a, 'w, S> {
         let next = waiting.next;
         let part = waiting.parts.remove(&next)?;
         waiting.next += 1;
+        self.turn.notify_all();
         Some(part)
     }
 
@@ -251,6 +270,9 @@ impl<'a, 'w, S: Sink> Engine<'a, 'w, S> {
         if let Err(e) = self.sink.merge(part.sink) {
             total.error = Some(e);
             self.stopped.store(true, Ordering::Relaxed);
+            // Under the lock the waiters check it in: none misses this.
+            let _waiting = lock(&self.waiting);
+            self.turn.notify_all();
         }
     }
 

@@ -271,6 +271,7 @@ pub fn scan_reader<S: Sink>(
             end
         });
         receive.into_iter().par_bridge().for_each(|(index, batch)| {
+            engine.admit(index);
             let replay = batch.fields.iter().map(|l| l.as_slice());
             let part = engine.chunk(replay, &batch.data, batch.first, &batch.long);
             engine.offer(index, part);
@@ -322,8 +323,9 @@ pub fn scan_mapped<S: Sink>(
     let progress = options.progress.clone();
     sink.begin(&grammars);
     let engine = Engine::new(&grammars, options, sink);
-    // Workers claim chunks in file order, so the parts waiting to be
-    // merged are few whatever the file's size.
+    // Workers claim chunks in file order and wait when too far ahead of
+    // the merge (see `Engine::admit`), so the parts waiting to be merged
+    // are few whatever the file's size and however slow the sink.
     let next = AtomicUsize::new(0);
     let workers = rayon::current_num_threads().clamp(1, chunks.len().max(1));
     (0..workers).into_par_iter().for_each(|_| loop {
@@ -331,6 +333,7 @@ pub fn scan_mapped<S: Sink>(
         let Some(range) = chunks.get(index) else {
             break;
         };
+        engine.admit(index);
         let chunk = &data[range.clone()];
         let first = lines.first(index, count);
         let replay = fields_lines

@@ -308,3 +308,62 @@ fn a_set_read_ahead_equals_each_file_alone() {
     );
     assert!(rows[0].3.starts_with("Mozilla/"), "{:?}", rows[0]);
 }
+
+/// A sink that merges slower than the workers parse (export writing to a
+/// slow disk) does not make the scan hold every chunk parsed: the parts
+/// alive at once stay within the workers' lead, and none is lost.
+#[test]
+fn a_slow_merge_holds_few_parts() {
+    use std::sync::atomic::AtomicUsize;
+    struct Slow {
+        alive: AtomicUsize,
+        most: AtomicUsize,
+        merged: Mutex<Vec<u64>>,
+    }
+    impl Sink for Slow {
+        type Part = Vec<u64>;
+        type Error = std::convert::Infallible;
+        fn part(&self) -> Vec<u64> {
+            let alive = self.alive.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(alive, Ordering::SeqCst);
+            Vec::new()
+        }
+        fn record(&self, part: &mut Vec<u64>, _: &Record<'_>, line: u64) {
+            part.push(line);
+        }
+        fn merge(&self, part: Vec<u64>) -> Result<(), Self::Error> {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            self.merged.lock().unwrap().extend(part);
+            self.alive.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+    let line = b"10.0.0.1 - - [28/Nov/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 500 5 \"-\" \"ua\"\n";
+    let data = line.repeat(2000);
+    let format = FormatChoice::Fixed(builtin::Registry::new().find("nginx-combined").unwrap());
+    let threads = 3;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let sink = Slow {
+        alive: AtomicUsize::new(0),
+        most: AtomicUsize::new(0),
+        merged: Mutex::new(Vec::new()),
+    };
+    let mut options = ScanOptions::new(format);
+    // A chunk per line or two: 2,000 chunks, each merged in 2 ms.
+    options.chunk_bytes = line.len() + 1;
+    let mut result = FileCheck::default();
+    pool.install(|| {
+        let Ok(()) = scan_mapped(&data, &mut options, &sink, &mut result, &|_| {});
+    });
+    assert_eq!(
+        *sink.merged.lock().unwrap(),
+        (1..=2000).collect::<Vec<u64>>()
+    );
+    assert_eq!(result.parsed, 2000);
+    let most = sink.most.load(Ordering::SeqCst);
+    // The lead (twice the workers) and a part in each worker's hands.
+    assert!(most <= 3 * threads, "{most} parts alive at once");
+}
