@@ -607,17 +607,7 @@ pub fn open_file(name: &str, file: File) -> Result<Opened, InputError> {
 }
 
 pub fn open_path(path: &Path) -> Result<Opened, InputError> {
-    if let Some(what) = not_a_log(path) {
-        return Err(InputError::NotALog {
-            path: path.display().to_string(),
-            what,
-        });
-    }
-    let file = File::open(path).map_err(|e| InputError::Io {
-        path: path.display().to_string(),
-        source: e,
-    })?;
-    open_reader(&path.display().to_string(), Box::new(file))
+    open_counted(&Source::Path(path.to_path_buf()), None)
 }
 
 #[cfg(test)]
