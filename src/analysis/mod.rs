@@ -16,14 +16,12 @@
 //! key table holds at most `max_keys` keys per partial, and requests for
 //! keys beyond that are counted under "other".
 //!
-//! One file on purpose, over the house's 700 lines: [`Aggregate::add`]
-//! runs for every record, and the cells it fills ([`Statuses`],
-//! [`Sketch`], [`Window`], [`Table`]) are inlined into it because they sit
-//! in the same module (one codegen unit); in modules of their own each
-//! small method would need an `#[inline]`. The incident finder
-//! ([`spikes`]), its explanations ([`explain`]), per-series cells
-//! ([`series`]) and path normalization ([`paths`]) run after it and have
-//! files of their own.
+//! [`Aggregate::add`] runs for every record; the cells it fills live in
+//! [`window`] ([`Statuses`], [`Sketch`], [`Window`]) and [`table`]
+//! ([`Table`]), and their per-record methods are `#[inline]` so that they
+//! inline into it across modules. The incident finder ([`spikes`]), its
+//! explanations ([`explain`]), per-series cells ([`series`]) and path
+//! normalization ([`paths`]) run after it.
 
 pub mod explain;
 mod filter;
@@ -32,16 +30,19 @@ pub mod paths;
 pub mod rolled;
 pub mod series;
 pub mod spikes;
+mod table;
+mod window;
 
 use std::collections::BTreeMap;
-
-use sketches_ddsketch::DDSketch;
 
 use crate::parse::{Record, Timestamp};
 use crate::text::lossy as text;
 pub use filter::{host_key, host_key_bytes, host_name, Expr, ExprError, Filter, StatusFilter};
 pub use paths::{PathNormalizer, PathRule};
 pub use series::{Dim, SeriesSet};
+use table::capped;
+pub use table::Table;
+pub use window::{Place, Sketch, Statuses, Window};
 
 /// Hash maps keyed by text from logs: foldhash is several times faster
 /// than the standard SipHash on short keys and keeps a random seed, so
@@ -89,32 +90,6 @@ pub const OTHER: &str = "(other)";
 /// its routes in view and its memory bounded.
 pub const MAX_CHILDREN: u32 = 1000;
 
-/// `path`, or `prefix/*` when its prefix already holds [`MAX_CHILDREN`]
-/// other paths. A path seen before keeps its own row.
-fn capped<'k>(
-    paths: &Table,
-    children: &mut HashMap<Box<str>, u32>,
-    path: &'k str,
-) -> std::borrow::Cow<'k, str> {
-    if paths.index.contains_key(path.as_bytes()) {
-        return path.into();
-    }
-    let Some(cut) = path.rfind('/') else {
-        return path.into();
-    };
-    let prefix = &path[..cut];
-    let count = match children.get_mut(prefix) {
-        Some(count) => count,
-        None => children.entry(prefix.into()).or_insert(0),
-    };
-    if *count >= MAX_CHILDREN {
-        format!("{prefix}/*").into()
-    } else {
-        *count += 1;
-        path.into()
-    }
-}
-
 /// What to aggregate and how.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -146,370 +121,6 @@ impl Default for Config {
             max_keys: 100_000,
             coarsest: None,
         }
-    }
-}
-
-/// Counts per status code; code 0 stands for a status the log did not
-/// have (`-`). A handful of codes is typical, so a sorted vector beats a
-/// tree or a hash map here.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Statuses(Vec<(u16, u64)>);
-
-impl Statuses {
-    #[inline]
-    pub fn add(&mut self, code: u16, n: u64) {
-        match self.0.iter().position(|&(c, _)| c >= code) {
-            Some(i) if self.0[i].0 == code => self.0[i].1 += n,
-            Some(i) => self.0.insert(i, (code, n)),
-            None => self.0.push((code, n)),
-        }
-    }
-
-    pub fn merge(&mut self, other: &Statuses) {
-        for &(code, n) in &other.0 {
-            self.add(code, n);
-        }
-    }
-
-    pub fn get(&self, code: u16) -> u64 {
-        self.0
-            .iter()
-            .find(|&&(c, _)| c == code)
-            .map_or(0, |&(_, n)| n)
-    }
-
-    /// Codes and counts, ascending by code.
-    pub fn iter(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
-        self.0.iter().copied()
-    }
-
-    pub fn total(&self) -> u64 {
-        self.0.iter().map(|&(_, n)| n).sum()
-    }
-
-    /// Requests with a status from `lo` to `hi` inclusive.
-    pub fn range(&self, lo: u16, hi: u16) -> u64 {
-        self.0
-            .iter()
-            .filter(|&&(c, _)| (lo..=hi).contains(&c))
-            .map(|&(_, n)| n)
-            .sum()
-    }
-
-    pub fn errors(&self) -> u64 {
-        self.range(500, 599)
-    }
-
-    /// Each 5xx code with its count.
-    pub fn errors_by_code(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
-        self.iter().filter(|&(c, _)| (500..=599).contains(&c))
-    }
-}
-
-/// A mergeable latency sketch (DDSketch, 1% relative error), in seconds.
-#[derive(Clone, Default)]
-pub struct Sketch(DDSketch);
-
-impl Sketch {
-    #[inline]
-    pub fn add(&mut self, seconds: f64) {
-        self.0.add(seconds);
-    }
-
-    pub fn merge(&mut self, other: &Sketch) {
-        // Sketches built with the same configuration always merge.
-        let _ = self.0.merge(&other.0);
-    }
-
-    pub fn count(&self) -> usize {
-        self.0.count()
-    }
-
-    /// A quantile, `None` when the sketch is empty.
-    pub fn quantile(&self, q: f64) -> Option<f64> {
-        self.0.quantile(q).ok().flatten()
-    }
-}
-
-impl std::fmt::Debug for Sketch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Sketch({} values)", self.count())
-    }
-}
-
-/// Where an error was seen, ordered by time, then file and line.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-pub struct Place {
-    pub time: i64,
-    /// Index of the input file.
-    pub file: u32,
-    pub line: u64,
-}
-
-/// One time window.
-#[derive(Debug, Clone, Default)]
-pub struct Window {
-    pub requests: u64,
-    pub status: Statuses,
-    pub bytes: u64,
-    /// Request time in seconds.
-    pub request_time: Sketch,
-    /// Each upstream attempt's response time in seconds.
-    pub upstream_time: Sketch,
-}
-
-impl Window {
-    pub fn merge(&mut self, other: &Window) {
-        self.requests += other.requests;
-        self.status.merge(&other.status);
-        self.bytes += other.bytes;
-        self.request_time.merge(&other.request_time);
-        self.upstream_time.merge(&other.upstream_time);
-    }
-
-    pub fn errors(&self) -> u64 {
-        self.status.errors()
-    }
-}
-
-/// A table's key, hashed and compared as bytes, so that a line's raw
-/// bytes find it without a UTF-8 check: text is checked once per new key,
-/// not once per line.
-#[derive(Debug, Clone)]
-struct Key(std::sync::Arc<str>);
-
-impl std::hash::Hash for Key {
-    #[inline]
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.as_bytes().hash(state);
-    }
-}
-
-impl PartialEq for Key {
-    #[inline]
-    fn eq(&self, other: &Key) -> bool {
-        self.0.as_bytes() == other.0.as_bytes()
-    }
-}
-
-impl Eq for Key {}
-
-impl std::borrow::Borrow<[u8]> for Key {
-    #[inline]
-    fn borrow(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-/// Status counts per key, with a bounded number of keys. Each key has a
-/// small id (its order of arrival in this partial), which the series of
-/// the incident finder use instead of the key's text.
-#[derive(Debug, Clone, Default)]
-pub struct Table {
-    /// One allocation per key, shared by the index and the list.
-    index: HashMap<Key, u32>,
-    keys: Vec<std::sync::Arc<str>>,
-    stats: Vec<Statuses>,
-    /// Requests (or attempts) whose key arrived after the table was full.
-    pub other: Statuses,
-    max_keys: usize,
-    /// The id [`Table::intern_raw`] found last: lines repeat the previous
-    /// line's method or host more often than not, and a comparison costs
-    /// less than a hash.
-    last: Option<u32>,
-}
-
-impl Table {
-    fn new(max_keys: usize) -> Table {
-        Table {
-            max_keys,
-            ..Table::default()
-        }
-    }
-
-    /// Counts one status for `key`; its id, or `None` when the table was
-    /// full and the count went to [`Table::other`].
-    #[inline]
-    fn add(&mut self, key: &str, status: u16) -> Option<u32> {
-        self.add_n(key, status, 1)
-    }
-
-    /// [`Table::add`] for `n` requests at once.
-    #[inline]
-    fn add_n(&mut self, key: &str, status: u16, n: u64) -> Option<u32> {
-        let id = self.intern(key);
-        self.count(id, status, n)
-    }
-
-    /// [`Table::add`] for a key as the line has it: bytes that are read
-    /// as text (invalid UTF-8 replaced) only when the table lacks them.
-    #[inline]
-    fn add_raw(&mut self, raw: &[u8], status: u16) -> Option<u32> {
-        let id = self.intern_raw(raw);
-        self.count(id, status, 1)
-    }
-
-    /// [`Table::intern`] for a key as the line has it.
-    #[inline]
-    fn intern_raw(&mut self, raw: &[u8]) -> Option<u32> {
-        if let Some(id) = self.last {
-            if self.keys[id as usize].as_bytes() == raw {
-                return Some(id);
-            }
-        }
-        let id = match self.index.get(raw) {
-            Some(&id) => Some(id),
-            None => match text(raw) {
-                std::borrow::Cow::Borrowed(key) => self.insert(key),
-                // Bytes that are not UTF-8 are filed under their text, which
-                // another spelling may have brought in already.
-                std::borrow::Cow::Owned(key) => self.intern(&key),
-            },
-        };
-        self.last = id;
-        id
-    }
-
-    /// Counts `status` for `key` when the table has it already.
-    #[inline]
-    fn count_existing(&mut self, raw: &[u8], status: u16) -> Option<u32> {
-        let &id = self.index.get(raw)?;
-        self.stats[id as usize].add(status, 1);
-        Some(id)
-    }
-
-    /// Counts `n` of `status` for an id, or under other for none.
-    #[inline]
-    fn count(&mut self, id: Option<u32>, status: u16, n: u64) -> Option<u32> {
-        match id {
-            Some(id) => self.stats[id as usize].add(status, n),
-            None => self.other.add(status, n),
-        }
-        id
-    }
-
-    /// Adds a key the table does not have, without a count (`None` when
-    /// the table is full).
-    fn insert(&mut self, key: &str) -> Option<u32> {
-        if self.keys.len() >= self.max_keys {
-            return None;
-        }
-        let id = self.keys.len() as u32;
-        let key: std::sync::Arc<str> = key.into();
-        self.index.insert(Key(key.clone()), id);
-        self.keys.push(key);
-        self.stats.push(Statuses::default());
-        Some(id)
-    }
-
-    /// The id of `key`, added without a count (`None` when the table is
-    /// full).
-    pub fn intern(&mut self, key: &str) -> Option<u32> {
-        match self.index.get(key.as_bytes()) {
-            Some(&id) => Some(id),
-            None => self.insert(key),
-        }
-    }
-
-    /// Adds another partial's counts; returns, for each of its ids, the
-    /// id the key has here (`None`: the table was full, counted as other).
-    fn merge(&mut self, other: &Table) -> Vec<Option<u32>> {
-        let map = other
-            .keys
-            .iter()
-            .zip(&other.stats)
-            .map(|(k, v)| self.add_counts(k, v))
-            .collect();
-        self.other.merge(&other.other);
-        map
-    }
-
-    /// Adds another partial's counts of one key.
-    fn add_counts(&mut self, key: &std::sync::Arc<str>, counts: &Statuses) -> Option<u32> {
-        match self.index.get(key.as_bytes()) {
-            Some(&id) => {
-                self.stats[id as usize].merge(counts);
-                Some(id)
-            }
-            // The cap holds across merges too, so that many workers
-            // cannot add up to many times the keys.
-            None if self.keys.len() >= self.max_keys => {
-                self.other.merge(counts);
-                None
-            }
-            None => {
-                let id = self.keys.len() as u32;
-                self.index.insert(Key(key.clone()), id);
-                self.keys.push(key.clone());
-                self.stats.push(counts.clone());
-                Some(id)
-            }
-        }
-    }
-
-    /// Number of keys.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    pub fn get(&self, key: &str) -> Option<&Statuses> {
-        self.index
-            .get(key.as_bytes())
-            .map(|&id| &self.stats[id as usize])
-    }
-
-    /// The key of an id.
-    pub fn key(&self, id: u32) -> &str {
-        &self.keys[id as usize]
-    }
-
-    /// Every key, by id.
-    pub fn keys(&self) -> &[std::sync::Arc<str>] {
-        &self.keys
-    }
-
-    /// Keys and their counts, in id order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Statuses)> {
-        self.keys.iter().map(|k| k.as_ref()).zip(&self.stats)
-    }
-
-    /// Keys by 5xx count, then by total, then by name; at most `n`.
-    pub fn top(&self, n: usize) -> Vec<(&str, &Statuses)> {
-        let mut rows: Vec<_> = self
-            .iter()
-            .map(|(k, v)| (std::cmp::Reverse((v.errors(), v.total())), k, v))
-            .collect();
-        type Row<'t> = (std::cmp::Reverse<(u64, u64)>, &'t str, &'t Statuses);
-        fn order(a: &Row, b: &Row) -> std::cmp::Ordering {
-            (a.0, a.1).cmp(&(b.0, b.1))
-        }
-        if rows.len() > n && n > 0 {
-            rows.select_nth_unstable_by(n - 1, order);
-        }
-        rows.truncate(n);
-        rows.sort_unstable_by(order);
-        rows.into_iter().map(|(_, k, v)| (k, v)).collect()
-    }
-
-    /// Keys, requests and 5xx of everything [`Table::top`] leaves out.
-    pub fn rest(&self, n: usize) -> (u64, u64, u64) {
-        let shown: std::collections::HashSet<&str> =
-            self.top(n).into_iter().map(|(k, _)| k).collect();
-        let mut out = (0, self.other.total(), self.other.errors());
-        for (k, v) in self.iter() {
-            if !shown.contains(k) {
-                out.0 += 1;
-                out.1 += v.total();
-                out.2 += v.errors();
-            }
-        }
-        out
     }
 }
 
